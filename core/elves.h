@@ -1,0 +1,457 @@
+/*
+ * elves.h - the one public header of libelves, the ELVES core.
+ *
+ * libelves turns model checkpoints into sequences of small, independent,
+ * self-checking blocks and back.  It parses safetensors and GGUF into
+ * segments (header, tensors, padding), picks a codec per tensor (lossless
+ * float coding, ELF exponent-less floats, dictionary coding, zstd), and
+ * encodes each tensor as blocks of a fixed decoded size, so that any byte
+ * range of the original file can be rebuilt by decoding only the blocks that
+ * cover it.
+ *
+ * Rules the whole library keeps:
+ *   - No I/O: every function works on memory buffers or calls back into the
+ *     caller.  No sockets, no files, no SQLite.
+ *   - No global mutable state: every function is thread-safe.
+ *   - No threads unless asked: functions that take `threads` start at most
+ *     threads-1 helper threads for the duration of the call, and none when
+ *     threads <= 1.
+ *   - Errors are values: functions return 0 (ELVES_OK) on success and a
+ *     negative elves_status on failure.  Functions that take an
+ *     `elves_error *err` (which may be NULL) also write a one-line message
+ *     naming the problem there.
+ *   - Out-parameters come first and are named `out`.
+ */
+#ifndef ELVES_H
+#define ELVES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ELVES_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum elves_status {
+    ELVES_OK = 0,
+    ELVES_E_NOMEM = -1,       /* allocation failed */
+    ELVES_E_INVALID = -2,     /* bad argument from the caller */
+    ELVES_E_FORMAT = -3,      /* malformed input checkpoint (parsers) */
+    ELVES_E_CORRUPT = -4,     /* encoded data is damaged: bad header, bad
+                                 sizes, checksum mismatch */
+    ELVES_E_RANGE = -5,       /* offset or range outside the data */
+    ELVES_E_UNSUPPORTED = -6, /* valid but not supported (version, codec) */
+    ELVES_E_BOUND = -7,       /* a lossy codec exceeded its error bound */
+    ELVES_E_CALLBACK = -8,    /* a caller's callback returned non-zero */
+    ELVES_E_SMALL = -9        /* output buffer too small */
+} elves_status;
+
+#define ELVES_ERROR_MSG_MAX 256
+
+/* Filled by functions that fail; pass NULL when the message is not wanted. */
+typedef struct elves_error {
+    int code;                      /* an elves_status */
+    char msg[ELVES_ERROR_MSG_MAX]; /* one line, no trailing newline */
+} elves_error;
+
+/* A static name for a status code ("corrupt data", ...). Never NULL. */
+const char *elves_strerror(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Data types                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Element types: every safetensors dtype, plus OPAQUE for byte ranges whose
+ * structure libelves does not model (GGUF quantized blocks, headers, gaps). */
+typedef enum elves_dtype {
+    ELVES_DT_OPAQUE = 0,
+    ELVES_DT_BOOL,
+    ELVES_DT_U8,
+    ELVES_DT_I8,
+    ELVES_DT_U16,
+    ELVES_DT_I16,
+    ELVES_DT_U32,
+    ELVES_DT_I32,
+    ELVES_DT_U64,
+    ELVES_DT_I64,
+    ELVES_DT_F16,
+    ELVES_DT_BF16,
+    ELVES_DT_F32,
+    ELVES_DT_F64,
+    ELVES_DT_C64,
+    ELVES_DT_F8_E5M2,
+    ELVES_DT_F8_E4M3,
+    ELVES_DT_F8_E8M0,
+    ELVES_DT_F8_E4M3FNUZ,
+    ELVES_DT_F8_E5M2FNUZ,
+    ELVES_DT_F4,
+    ELVES_DT_F6_E2M3,
+    ELVES_DT_F6_E3M2,
+    ELVES_DT_COUNT
+} elves_dtype;
+
+/* The safetensors spelling ("BF16", "F8_E4M3", ...); "OPAQUE" for OPAQUE. */
+const char *elves_dtype_name(elves_dtype dt);
+/* Parses a safetensors dtype name; returns ELVES_DT_OPAQUE if unknown. */
+elves_dtype elves_dtype_from_name(const char *name);
+/* Bits per element (1..128); 8 for OPAQUE (bytes). */
+unsigned elves_dtype_bits(elves_dtype dt);
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoint parsing and segmentation                                      */
+/* ------------------------------------------------------------------------ */
+
+#define ELVES_MAX_DIMS 8
+/* Largest safetensors header accepted (the format's own limit). */
+#define ELVES_ST_MAX_HEADER ((uint64_t)100000000)
+
+typedef enum elves_format {
+    ELVES_FMT_OPAQUE = 0, /* unknown format: one OPAQUE segment */
+    ELVES_FMT_SAFETENSORS,
+    ELVES_FMT_GGUF
+} elves_format;
+
+typedef enum elves_seg_kind {
+    ELVES_SEG_HEADER = 0, /* format header bytes (length prefix, JSON, GGUF kv) */
+    ELVES_SEG_TENSOR,     /* one tensor's data */
+    ELVES_SEG_PADDING,    /* alignment padding or unreferenced gap */
+    ELVES_SEG_OPAQUE      /* a whole file of unknown format */
+} elves_seg_kind;
+
+typedef struct elves_segment {
+    elves_seg_kind kind;
+    elves_dtype dtype;      /* OPAQUE unless kind == TENSOR with a known type */
+    uint32_t ndim;
+    uint64_t shape[ELVES_MAX_DIMS];
+    uint64_t offset;        /* byte offset in the original file */
+    uint64_t length;        /* byte length in the original file (may be 0) */
+    char *name;             /* tensor name (UTF-8, NUL-terminated) or NULL */
+    uint32_t gguf_type;     /* GGUF ggml_type for GGUF tensors, else 0 */
+} elves_segment;
+
+/* An ordered list of segments that covers every byte of a file exactly once:
+ * segments[0].offset == 0, each next offset == previous offset + length, and
+ * the last one ends at the file size. */
+typedef struct elves_segments {
+    elves_format format;
+    uint64_t file_size;
+    size_t count;
+    elves_segment *items;
+    char *metadata_json; /* safetensors "__metadata__" object as compact JSON,
+                            or NULL; owned by the list */
+} elves_segments;
+
+/*
+ * Parses a safetensors file held in memory (data, len = whole file).
+ * Validation is strict: 8-byte header length vs file size, header at most
+ * ELVES_ST_MAX_HEADER, JSON object starting with '{', known dtypes, shapes
+ * with at most ELVES_MAX_DIMS dims, offsets contiguous from 0, in bounds and
+ * non-overlapping, length == elements x dtype size (with overflow checks),
+ * no duplicate names, buffer end == file end.  Tensors are returned in
+ * offset order, preceded by one HEADER segment.
+ * Returns ELVES_E_FORMAT with a message naming the problem on bad input.
+ */
+int elves_parse_safetensors(elves_segments **out, const uint8_t *data,
+                            size_t len, elves_error *err);
+
+/* Parses a GGUF (v2 or v3) file held in memory.  Tensor infos become TENSOR
+ * segments (F32/F16/BF16/F64/I8..I64 mapped to dtypes; quantized and unknown
+ * ggml types are OPAQUE byte ranges whose size is derived from the next
+ * tensor's offset or the end of file), alignment padding becomes PADDING. */
+int elves_parse_gguf(elves_segments **out, const uint8_t *data, size_t len,
+                     elves_error *err);
+
+/* Detects the format and parses.  Never fails on unknown or malformed input
+ * for lack of structure: a file that is not a valid safetensors or GGUF
+ * becomes a single OPAQUE segment (format ELVES_FMT_OPAQUE).  Fails only on
+ * NOMEM/INVALID.  When `why` is not NULL and the file looked like a
+ * safetensors/GGUF file but failed validation, the parser's message is
+ * written there (why->code != 0). */
+int elves_segment_file(elves_segments **out, const uint8_t *data, size_t len,
+                       elves_error *why);
+
+void elves_segments_free(elves_segments *segs);
+
+/* ------------------------------------------------------------------------ */
+/* Fingerprints                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct elves_fp128 {
+    uint8_t b[16];
+} elves_fp128;
+
+/* 128-bit content hash (XXH3-128) of a tensor: covers dtype, shape and bytes,
+ * so two tensors with the same bytes but another shape differ. */
+void elves_tensor_fingerprint(elves_fp128 *out, elves_dtype dt,
+                              const uint64_t *shape, uint32_t ndim,
+                              const uint8_t *data, size_t len);
+
+/* Lowercase hex of a fingerprint: 32 chars + NUL. */
+void elves_fp128_hex(char out[33], const elves_fp128 *fp);
+
+/* SHA-256 (OpenSSL libcrypto), one shot and streaming. */
+int elves_sha256(uint8_t out[32], const uint8_t *data, size_t len);
+typedef struct elves_sha256_ctx elves_sha256_ctx;
+int elves_sha256_new(elves_sha256_ctx **out);
+int elves_sha256_update(elves_sha256_ctx *ctx, const void *data, size_t len);
+int elves_sha256_final(elves_sha256_ctx *ctx, uint8_t out[32]);
+void elves_sha256_free(elves_sha256_ctx *ctx);
+/* Lowercase hex: 64 chars + NUL. */
+void elves_hex(char *out, const uint8_t *bytes, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Codecs and blocks                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef enum elves_codec {
+    ELVES_CODEC_RAW = 0,   /* stored as is */
+    ELVES_CODEC_ZSTD = 1,  /* zstd of the bytes */
+    ELVES_CODEC_FLOAT = 2, /* lossless float: sign/exponent symbols and
+                              mantissa bytes in separate, entropy-coded
+                              streams (F16, BF16, F32, F64) */
+    ELVES_CODEC_ELF = 3,   /* ELF exponent-less F32 (lossy, |err| <= 2^-24) */
+    ELVES_CODEC_DICT = 4,  /* value table + narrow indices, entropy-coded */
+    ELVES_CODEC_COUNT
+} elves_codec;
+
+/* "raw", "zstd", "float", "elf", "dict". */
+const char *elves_codec_name(elves_codec c);
+
+typedef enum elves_mode {
+    ELVES_MODE_LOSSLESS = 0, /* bit-exact, the default */
+    ELVES_MODE_ELF = 1       /* F32 tensors may use ELF; everything else as
+                                lossless */
+} elves_mode;
+
+/* Decoded bytes per block unless the caller chooses otherwise.  Chosen by
+ * measurement (see README "Block size"). */
+#define ELVES_DEFAULT_BLOCK_SIZE ((uint32_t)1 << 20)
+#define ELVES_MAX_BLOCK_SIZE ((uint32_t)1 << 26)
+
+/* Every block starts with this header, stored little-endian in
+ * ELVES_BLOCK_HEADER_SIZE bytes:
+ *   u8  magic 0xE5
+ *   u8  codec        (elves_codec)
+ *   u8  dtype        (elves_dtype the block was coded as)
+ *   u8  flags        (bit 0: lossy)
+ *   u32 raw_len      decoded bytes
+ *   u32 enc_len      payload bytes that follow the header
+ *   u64 checksum     XXH3-64 of the decoded bytes
+ * A block is self-contained: it decodes with no other block and no table. */
+#define ELVES_BLOCK_HEADER_SIZE 20
+#define ELVES_BLOCK_MAGIC 0xE5u
+#define ELVES_BLOCK_FLAG_LOSSY 0x01u
+
+typedef struct elves_block_info {
+    elves_codec codec;
+    elves_dtype dtype;
+    uint8_t flags;
+    uint32_t raw_len;
+    uint32_t enc_len;   /* payload only */
+    uint64_t checksum;  /* XXH3-64 of the decoded bytes */
+} elves_block_info;
+
+/* Reads and checks a block header (magic, codec, dtype, sizes within
+ * ELVES_MAX_BLOCK_SIZE, header + enc_len <= len). */
+int elves_block_info_read(elves_block_info *out, const uint8_t *block,
+                          size_t len);
+
+/* Worst-case encoded size of a block of raw_len bytes, header included. */
+size_t elves_block_bound(size_t raw_len);
+
+/*
+ * Encodes one block of raw_len <= ELVES_MAX_BLOCK_SIZE bytes with the given
+ * codec.  If the codec does not apply to the dtype (e.g. FLOAT on I32, ELF
+ * on BF16) or does not fit the data (DICT with too many distinct values),
+ * or the result would not be smaller than RAW, the block is written with a
+ * fallback codec (the header tells which).  dst must hold
+ * elves_block_bound(raw_len) bytes.  *out receives the block's total size.
+ * ELF blocks are checked against the bound as they are written.
+ */
+int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
+                       const uint8_t *src, size_t raw_len, elves_dtype dt,
+                       elves_codec codec, elves_error *err);
+
+/*
+ * Decodes one block into dst (dst_cap >= raw_len from its header) and checks
+ * the checksum.  Never reads outside block[0..len) nor writes outside
+ * dst[0..dst_cap): hostile input gives ELVES_E_CORRUPT, never a crash.
+ * *out receives raw_len.
+ */
+int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
+                       const uint8_t *block, size_t len, elves_error *err);
+
+/* Picks the codec for a whole tensor: tries the candidates that apply to the
+ * dtype and mode on a sample of the data (a few spread slices, at most about
+ * 256 KiB) and keeps the one whose output is smallest. */
+int elves_choose_codec(elves_codec *out, const uint8_t *data, size_t len,
+                       elves_dtype dt, elves_mode mode);
+
+/* The order-0 bound the lossless float codec is measured against, in bytes:
+ * for F16/BF16/F32/F64 data, n x H(sign+exponent symbol) / 8 plus the
+ * mantissa bits stored raw; for other dtypes, n x H(byte) / 8 over bytes.
+ * A yardstick for benchmarks and tests; not used by the codecs. */
+double elves_entropy_bound(const uint8_t *data, size_t len, elves_dtype dt);
+
+/* Order-0 entropy in bytes of ELF words' three byte planes for F32 data
+ * (values that are ELF outliers counted at 4 bytes + 4 bytes of position). */
+double elves_elf_entropy_bound(const uint8_t *data, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Segment encoding and parallel decoding                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct elves_encode_opts {
+    elves_mode mode;
+    unsigned threads;    /* 0/1: caller's thread only */
+    uint32_t block_size; /* 0: ELVES_DEFAULT_BLOCK_SIZE */
+} elves_encode_opts;
+
+#define ELVES_ENCODE_OPTS_INIT { ELVES_MODE_LOSSLESS, 1, 0 }
+
+/* Receives encoded blocks in order: index is the block number within the
+ * segment, raw_offset its first byte's offset within the segment.  A
+ * non-zero return stops encoding with ELVES_E_CALLBACK. */
+typedef int (*elves_block_sink)(void *ctx, size_t index, uint64_t raw_offset,
+                                uint32_t raw_len, const uint8_t *block,
+                                size_t block_len);
+
+/*
+ * Encodes one segment's bytes as consecutive blocks of opts->block_size
+ * decoded bytes (the last may be shorter; an empty segment gives no block).
+ * The codec is chosen once with elves_choose_codec (TENSOR segments with a
+ * dtype) or is ZSTD (everything else), and written to *codec_out if not
+ * NULL.  Blocks are encoded on opts->threads threads and handed to sink in
+ * order on the calling thread.
+ */
+int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
+                         uint64_t len, const elves_segment *seg,
+                         const elves_encode_opts *opts, elves_block_sink sink,
+                         void *ctx, elves_error *err);
+
+/* One encoded block to decode, and where its output goes. */
+typedef struct elves_decode_job {
+    const uint8_t *block;
+    size_t block_len;
+    uint8_t *dst;
+    size_t dst_cap;
+} elves_decode_job;
+
+/* Decodes n independent blocks on up to `threads` threads.  Returns the
+ * first error met (by job order) and its message. */
+int elves_decode_blocks(const elves_decode_job *jobs, size_t n,
+                        unsigned threads, elves_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Block maps and random access                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Where one block of a file lives and which bytes of the original it
+ * decodes to.  `loc` is the caller's: an offset in a container, a chunk id. */
+typedef struct elves_block_ref {
+    uint64_t raw_offset; /* offset of its first decoded byte in the file */
+    uint32_t raw_len;
+    uint32_t enc_len;    /* whole block, header included */
+    uint64_t loc;
+} elves_block_ref;
+
+/* Finds the blocks covering bytes [first, last] (inclusive) of a file whose
+ * blocks are sorted by raw_offset and tile it without gaps.  *out_begin is
+ * the first covering block's index, *out_end one past the last. */
+int elves_blocks_cover(size_t *out_begin, size_t *out_end,
+                       const elves_block_ref *blocks, size_t n,
+                       uint64_t first, uint64_t last);
+
+/* Fetches a block's bytes for range decoding: copy the enc_len bytes of
+ * block `ref` into buf (capacity >= ref->enc_len). Non-zero = failure. */
+typedef int (*elves_fetch_fn)(void *ctx, const elves_block_ref *ref,
+                              uint8_t *buf);
+
+/*
+ * Writes bytes [first, last] of the original file to out (capacity
+ * last-first+1), fetching and decoding only the blocks that cover them, on
+ * up to `threads` threads.
+ */
+int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
+                       uint64_t first, uint64_t last, elves_fetch_fn fetch,
+                       void *ctx, unsigned threads, elves_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Container: one self-describing file                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Layout (all little-endian):
+ *   "ELVESC01" magic (8 bytes)
+ *   blocks, back to back (each a self-checking block as above)
+ *   index: binary, see container.c, ending with its XXH3-64
+ *   footer (32 bytes): u64 index_offset, u64 index_len, u64 reserved,
+ *                      "ELVESEND"
+ * The index records the original file's size and SHA-256, its format, the
+ * encode mode, each segment (kind, dtype, shape, name, offset, length,
+ * codec, block range) and each block's elves_block_ref (loc = offset in the
+ * container).  Segments with the same fingerprint share blocks (tensor
+ * dedup inside the file).
+ */
+
+typedef struct elves_container_segment {
+    elves_segment seg;    /* name owned by the container */
+    elves_codec codec;
+    size_t first_block;   /* index in blocks[] */
+    size_t nblocks;
+    uint64_t stored_bytes; /* encoded bytes attributed (0 if deduplicated) */
+    int dedup_of;          /* index of the segment whose blocks it reuses, or
+                              -1 */
+} elves_container_segment;
+
+typedef struct elves_container {
+    uint64_t file_size;
+    uint8_t sha256[32];    /* of the decoded file (= original if lossless) */
+    elves_format format;
+    elves_mode mode;
+    uint32_t block_size;
+    size_t nsegments;
+    elves_container_segment *segments;
+    /* The file's block map in file order (dedup'd segments repeat the refs
+     * of the blocks they share, with the same loc). */
+    size_t nblocks;
+    elves_block_ref *blocks;
+    uint64_t container_size;
+} elves_container;
+
+/* Writes container bytes through a callback, in order. */
+typedef int (*elves_write_fn)(void *ctx, const uint8_t *data, size_t len);
+
+/*
+ * Compresses a whole file held in memory into a container, written through
+ * `write` in one forward pass.  Fills *out_info (if not NULL) with the
+ * container's index (free with elves_container_free).  For ELF mode the
+ * recorded sha256 is that of the decoded (lossy) file.
+ */
+int elves_container_compress(elves_container **out_info, const uint8_t *data,
+                             size_t len, const elves_encode_opts *opts,
+                             elves_write_fn write, void *ctx,
+                             elves_error *err);
+
+/* Reads a container's index from its tail: `tail` holds the last tail_len
+ * bytes of a container of total size container_size.  If the index does not
+ * fit in the tail, returns ELVES_E_SMALL and sets *need to the tail length
+ * required.  Validates everything (offsets in bounds, blocks tile the file,
+ * segments cover it) so a hostile container is an error, never a crash. */
+int elves_container_open(elves_container **out, const uint8_t *tail,
+                         size_t tail_len, uint64_t container_size,
+                         size_t *need, elves_error *err);
+
+void elves_container_free(elves_container *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ELVES_H */

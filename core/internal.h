@@ -1,0 +1,54 @@
+/*
+ * internal.h - helpers shared by libelves' own files; not part of the API.
+ */
+#ifndef ELVES_INTERNAL_H
+#define ELVES_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "elves.h"
+
+/* Sets err (if not NULL) to code and a printf-formatted message; returns
+ * code so callers can write `return es_fail(err, ELVES_E_FORMAT, ...)`. */
+int es_fail(elves_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Little-endian loads and stores on unaligned bytes. */
+static inline uint16_t es_load16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t es_load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v; /* the library targets little-endian hosts (checked in dtype.c) */
+}
+static inline uint64_t es_load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline void es_store16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+static inline void es_store32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static inline void es_store64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+/* a * b into *out; returns 0 on overflow, 1 otherwise. */
+static inline int es_mul_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+#endif /* ELVES_INTERNAL_H */
