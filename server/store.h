@@ -1,0 +1,145 @@
+/*
+ * store.h - the storage side of elvesd as the HTTP layer sees it.
+ *
+ * A store is the SQLite metadata database, the chunk store, the spool
+ * directory and the worker pool that compresses spooled files into chunks.
+ * The HTTP layer (http.c, routes_*.c) only calls the functions below; it
+ * never runs SQL or touches chunk files itself.
+ *
+ * Errors: functions return 0 on success and -1 on failure, filling the
+ * es_err given (which must not be NULL) with the HTTP status that fits the
+ * failure (400 bad input, 404 not found, 409 conflict, 500 internal, 503
+ * shutting down) and a one-line message for the JSON body.
+ *
+ * Thread-safety: every function may be called from any HTTP thread at once.
+ */
+#ifndef ELVESD_STORE_H
+#define ELVESD_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "elves.h"
+
+typedef struct es_err {
+    int status; /* HTTP status */
+    char msg[256];
+} es_err;
+
+/* Fills err and returns -1. */
+int es_errf(es_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+typedef struct es_store es_store;
+
+typedef struct store_config {
+    const char *data_dir;  /* holds elves.db, packs/, spool/ */
+    unsigned workers;      /* compression threads; 0 = number of cores */
+    unsigned decode_threads; /* threads one download may use; 0 = cores */
+    size_t cache_bytes;    /* decoded-block cache; 0 = default (64 MiB) */
+    double compact_below;  /* compact packs whose live fraction < this */
+} store_config;
+
+/* Opens (creating if needed) the data directory and database, applies
+ * migrations, requeues jobs that were running, removes orphan spool files
+ * and unreferenced chunks, and starts the worker pool. */
+int store_open(es_store **out, const store_config *cfg, es_err *err);
+
+/* Stops taking jobs, waits for the running ones to finish or abandons them
+ * safely (they are requeued at next start), closes the database. */
+void store_close(es_store *st);
+
+/* ---- repositories ---------------------------------------------------------
+ * Names are "org/name": each part 1..96 chars of [A-Za-z0-9._-], not
+ * starting with '.' or '-', no "..". */
+int store_repo_name_valid(const char *name);
+
+/* Creates a repo with an initial empty commit on branch "main".  mode is
+ * "lossless" or "elf".  409 if it exists. Returns the repo as JSON. */
+int store_repo_create(es_store *st, const char *name, const char *mode,
+                      json_t **out, es_err *err);
+int store_repo_get(es_store *st, const char *name, json_t **out,
+                   es_err *err);
+int store_repo_list(es_store *st, json_t **out, es_err *err);
+/* Deletes the repo, its revisions and its references; space returns via GC. */
+int store_repo_delete(es_store *st, const char *name, es_err *err);
+
+/* ---- files ------------------------------------------------------------------
+ * Paths are relative, '/'-separated, validated by store_path_valid: no
+ * empty, "." or ".." component, no leading '/', no '\\', no NUL, no control
+ * characters, at most 1024 bytes. */
+int store_path_valid(const char *path);
+
+/* Uploads go through a spool file that the HTTP layer fills. */
+typedef struct store_spool store_spool;
+int store_spool_begin(es_store *st, store_spool **out, es_err *err);
+int store_spool_write(store_spool *sp, const void *data, size_t len,
+                      es_err *err);
+/* Discards a partial upload (client went away, bad checksum, ...). */
+void store_spool_abort(store_spool *sp);
+
+/* Finishes an upload: fsyncs the spool file and, in one transaction, makes a
+ * new commit on `revision` (a branch; "main" by default) that adds or
+ * replaces `path`, records the file (state "spooled") and queues its job.
+ * If expect_sha256 (hex) is not NULL and differs: 400, nothing stored.
+ * Consumes sp in every case.  *out: {"path","size","sha256","job_id",
+ * "commit","state"}. */
+int store_spool_commit(es_store *st, store_spool *sp, const char *repo,
+                       const char *revision, const char *path,
+                       const char *expect_sha256, json_t **out, es_err *err);
+
+/* Lists the files of a revision: [{"path","size","sha256","stored_bytes",
+ * "state","codecs":{...},"error"?}]. */
+int store_file_list(es_store *st, const char *repo, const char *revision,
+                    json_t **out, es_err *err);
+
+/* Deletes `path` in a new commit on the branch. */
+int store_file_delete(es_store *st, const char *repo, const char *revision,
+                      const char *path, es_err *err);
+
+/* What a download needs to know before it starts. */
+typedef struct store_file {
+    int64_t file_id;    /* file version */
+    uint64_t size;      /* bytes served (decoded size) */
+    char sha256[65];    /* hex of what is served */
+    int64_t mtime;      /* unix seconds of the commit that added it */
+    char commit[41];    /* commit id (hex) the lookup resolved to */
+    char state[16];     /* spooled, compressing, stored, failed */
+} store_file;
+
+int store_file_lookup(es_store *st, const char *repo, const char *revision,
+                      const char *path, store_file *out, es_err *err);
+
+/* A reader serves byte ranges of one file version from the spool or from
+ * the chunk store, whichever holds it, with bounded memory (a few blocks),
+ * a shared decoded-block cache, and read-ahead of the next blocks on the
+ * decode threads when reads are sequential. */
+typedef struct store_reader store_reader;
+int store_reader_open(es_store *st, const store_file *f, store_reader **out,
+                      es_err *err);
+/* Copies up to len bytes at offset off into buf; *got receives the count
+ * (0 only at end of file).  A corrupt chunk is an error (500) and a log
+ * line, never wrong bytes. */
+int store_reader_read(store_reader *r, uint64_t off, uint8_t *buf,
+                      size_t len, size_t *got, es_err *err);
+void store_reader_close(store_reader *r);
+
+/* ---- jobs and statistics ------------------------------------------------------ */
+
+/* {"id","state":"queued|running|done|failed","file","repo","path",
+ *  "progress_bytes","total_bytes","error"?} */
+int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err);
+
+/* repo == NULL: whole store {"logical_bytes","stored_bytes","ratio",
+ * "dedup_saved_bytes","files","repos":[...]}; else that repo's figures. */
+int store_stats(es_store *st, const char *repo, json_t **out, es_err *err);
+
+/* Frees chunks whose reference count is zero and compacts sparse packs.
+ * Runs by itself after deletes; exposed for tests and admin. */
+int store_gc(es_store *st, json_t **out, es_err *err);
+
+/* Waits until no job is queued or running (tests, shutdown). */
+void store_wait_idle(es_store *st);
+
+#endif /* ELVESD_STORE_H */
