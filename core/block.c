@@ -1,0 +1,279 @@
+/*
+ * block.c - the block format: the 20-byte header (see elves.h), the XXH3-64
+ * checksum of the decoded bytes, dispatch to the codecs and the fallbacks
+ * taken when a codec does not apply to the data or does not pay.
+ */
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "codecs.h"
+#include "internal.h"
+
+static const char *const codec_names[ELVES_CODEC_COUNT] = {
+    "raw", "zstd", "float", "elf", "dict"};
+
+const char *elves_codec_name(elves_codec c)
+{
+    if ((unsigned)c >= ELVES_CODEC_COUNT)
+        return "unknown";
+    return codec_names[c];
+}
+
+size_t elves_block_bound(size_t raw_len)
+{
+    /* Every codec falls back to RAW unless it is strictly smaller. */
+    return ELVES_BLOCK_HEADER_SIZE + raw_len;
+}
+
+int es_float_dtype(elves_dtype dt)
+{
+    return dt == ELVES_DT_F16 || dt == ELVES_DT_BF16 || dt == ELVES_DT_F32 ||
+           dt == ELVES_DT_F64;
+}
+
+unsigned es_dict_unit(elves_dtype dt)
+{
+    unsigned bits = elves_dtype_bits(dt);
+    if (bits == 16 || bits == 32 || bits == 64)
+        return bits / 8;
+    return 1; /* bytes, and sub-byte types whose elements share bytes */
+}
+
+/* Where a codec goes when it does not apply or does not pay. */
+static elves_codec fallback(elves_codec c, elves_dtype dt)
+{
+    switch (c) {
+    case ELVES_CODEC_ELF:
+    case ELVES_CODEC_DICT:
+        return es_float_dtype(dt) ? ELVES_CODEC_FLOAT : ELVES_CODEC_ZSTD;
+    case ELVES_CODEC_FLOAT:
+        return ELVES_CODEC_ZSTD;
+    default:
+        return ELVES_CODEC_RAW;
+    }
+}
+
+static void header_write(uint8_t *dst, elves_codec codec, elves_dtype dt,
+                         uint8_t flags, uint32_t raw_len, uint32_t enc_len,
+                         uint64_t checksum)
+{
+    dst[0] = ELVES_BLOCK_MAGIC;
+    dst[1] = (uint8_t)codec;
+    dst[2] = (uint8_t)dt;
+    dst[3] = flags;
+    es_store32(dst + 4, raw_len);
+    es_store32(dst + 8, enc_len);
+    es_store64(dst + 12, checksum);
+}
+
+/* Runs one codec; 0 with *out set, ES_NOFIT, or a negative status. */
+static int encode_with(es_stream_ctx *sc, elves_codec c, size_t *out,
+                       uint8_t *dst, size_t cap, uint8_t *lossy_out,
+                       const uint8_t *src, size_t n, elves_dtype dt)
+{
+    switch (c) {
+    case ELVES_CODEC_ZSTD:
+        return es_zstd_encode(sc, out, dst, cap, src, n);
+    case ELVES_CODEC_FLOAT:
+        if (!es_float_dtype(dt))
+            return ES_NOFIT;
+        return es_float_encode(sc, out, dst, cap, src, n, dt);
+    case ELVES_CODEC_ELF:
+        if (dt != ELVES_DT_F32 || !lossy_out)
+            return ES_NOFIT;
+        return es_elf_encode(sc, out, dst, cap, lossy_out, src, n);
+    case ELVES_CODEC_DICT:
+        return es_dict_encode(sc, out, dst, cap, src, n, dt);
+    default:
+        return ES_NOFIT;
+    }
+}
+
+static int check_encode_args(size_t *out, uint8_t *dst, size_t dst_cap,
+                             const uint8_t *src, size_t raw_len, elves_dtype dt,
+                             elves_codec codec, elves_error *err)
+{
+    if (!out || !dst || (!src && raw_len))
+        return es_fail(err, ELVES_E_INVALID, "block encode: NULL argument");
+    if (raw_len > ELVES_MAX_BLOCK_SIZE)
+        return es_fail(err, ELVES_E_INVALID,
+                       "block encode: %zu bytes exceed the block maximum",
+                       raw_len);
+    if ((unsigned)dt >= ELVES_DT_COUNT || (unsigned)codec >= ELVES_CODEC_COUNT)
+        return es_fail(err, ELVES_E_INVALID,
+                       "block encode: unknown dtype %d or codec %d", (int)dt,
+                       (int)codec);
+    if (dst_cap < elves_block_bound(raw_len))
+        return es_fail(err, ELVES_E_SMALL,
+                       "block encode: destination holds %zu bytes, %zu needed",
+                       dst_cap, elves_block_bound(raw_len));
+    return 0;
+}
+
+int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                        size_t dst_cap, const uint8_t *src, size_t raw_len,
+                        elves_dtype dt, elves_codec codec, elves_error *err)
+{
+    uint8_t *payload = dst + ELVES_BLOCK_HEADER_SIZE, *lossy = NULL;
+    size_t enc = 0;
+    uint64_t sum;
+    uint8_t flags = 0;
+    elves_codec c = raw_len ? codec : ELVES_CODEC_RAW;
+    int rc = check_encode_args(out, dst, dst_cap, src, raw_len, dt, codec, err);
+    if (rc)
+        return rc;
+    if (c == ELVES_CODEC_ELF && dt == ELVES_DT_F32) {
+        lossy = malloc(raw_len);
+        if (!lossy)
+            return es_fail(err, ELVES_E_NOMEM, "block encode: out of memory");
+    }
+    while (c != ELVES_CODEC_RAW) {
+        rc = encode_with(sc, c, &enc, payload, raw_len - 1, lossy, src, raw_len,
+                         dt);
+        if (rc <= 0)
+            break;
+        c = fallback(c, dt);
+    }
+    if (rc < 0) {
+        free(lossy);
+        return es_fail(err, rc, "block encode (%s, %s): %s",
+                       elves_codec_name(c), elves_dtype_name(dt),
+                       elves_strerror(rc));
+    }
+    if (c == ELVES_CODEC_RAW) {
+        if (raw_len)
+            memcpy(payload, src, raw_len);
+        enc = raw_len;
+    }
+    if (c == ELVES_CODEC_ELF) {
+        flags = ELVES_BLOCK_FLAG_LOSSY;
+        sum = XXH3_64bits(lossy, raw_len);
+    } else {
+        sum = XXH3_64bits(src, raw_len);
+    }
+    free(lossy);
+    header_write(dst, c, dt, flags, (uint32_t)raw_len, (uint32_t)enc, sum);
+    *out = ELVES_BLOCK_HEADER_SIZE + enc;
+    return 0;
+}
+
+int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
+                       const uint8_t *src, size_t raw_len, elves_dtype dt,
+                       elves_codec codec, elves_error *err)
+{
+    es_stream_ctx sc;
+    int rc;
+    es_stream_ctx_init(&sc);
+    rc = es_block_encode_ctx(&sc, out, dst, dst_cap, src, raw_len, dt, codec,
+                             err);
+    es_stream_ctx_free(&sc);
+    return rc;
+}
+
+/* Which dtypes a codec may legitimately be recorded with. */
+static int codec_fits_dtype(elves_codec c, elves_dtype dt, uint8_t flags)
+{
+    if ((flags & ELVES_BLOCK_FLAG_LOSSY) != 0 && c != ELVES_CODEC_ELF)
+        return 0;
+    switch (c) {
+    case ELVES_CODEC_FLOAT:
+        return es_float_dtype(dt);
+    case ELVES_CODEC_ELF:
+        return dt == ELVES_DT_F32 && flags == ELVES_BLOCK_FLAG_LOSSY;
+    default:
+        return 1;
+    }
+}
+
+int elves_block_info_read(elves_block_info *out, const uint8_t *block,
+                          size_t len)
+{
+    elves_block_info bi;
+    if (!out || (!block && len))
+        return ELVES_E_INVALID;
+    if (len < ELVES_BLOCK_HEADER_SIZE || block[0] != ELVES_BLOCK_MAGIC)
+        return ELVES_E_CORRUPT;
+    if (block[1] >= ELVES_CODEC_COUNT)
+        return ELVES_E_UNSUPPORTED;
+    bi.codec = (elves_codec)block[1];
+    bi.dtype = (elves_dtype)block[2];
+    bi.flags = block[3];
+    bi.raw_len = es_load32(block + 4);
+    bi.enc_len = es_load32(block + 8);
+    bi.checksum = es_load64(block + 12);
+    if (block[2] >= ELVES_DT_COUNT || (bi.flags & ~ELVES_BLOCK_FLAG_LOSSY) ||
+        !codec_fits_dtype(bi.codec, bi.dtype, bi.flags))
+        return ELVES_E_CORRUPT;
+    if (bi.raw_len > ELVES_MAX_BLOCK_SIZE)
+        return ELVES_E_CORRUPT;
+    /* RAW stores exactly raw_len bytes; any other codec is only written
+     * when strictly smaller. */
+    if (bi.codec == ELVES_CODEC_RAW ? bi.enc_len != bi.raw_len
+                                    : bi.enc_len >= bi.raw_len)
+        return ELVES_E_CORRUPT;
+    if (bi.enc_len > len - ELVES_BLOCK_HEADER_SIZE)
+        return ELVES_E_CORRUPT;
+    *out = bi;
+    return 0;
+}
+
+static int decode_with(es_stream_ctx *sc, const elves_block_info *bi,
+                       uint8_t *dst, const uint8_t *payload)
+{
+    size_t n = bi->raw_len, len = bi->enc_len;
+    switch (bi->codec) {
+    case ELVES_CODEC_RAW:
+        if (n)
+            memcpy(dst, payload, n);
+        return 0;
+    case ELVES_CODEC_ZSTD:
+        return es_zstd_decode(sc, dst, n, payload, len);
+    case ELVES_CODEC_FLOAT:
+        return es_float_decode(sc, dst, n, payload, len, bi->dtype);
+    case ELVES_CODEC_ELF:
+        return es_elf_decode(sc, dst, n, payload, len);
+    case ELVES_CODEC_DICT:
+        return es_dict_decode(sc, dst, n, payload, len, bi->dtype);
+    default:
+        return ELVES_E_CORRUPT;
+    }
+}
+
+int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                        size_t dst_cap, const uint8_t *block, size_t len,
+                        elves_error *err)
+{
+    elves_block_info bi;
+    int rc;
+    if (!out || (!dst && dst_cap) || (!block && len))
+        return es_fail(err, ELVES_E_INVALID, "block decode: NULL argument");
+    rc = elves_block_info_read(&bi, block, len);
+    if (rc)
+        return es_fail(err, rc, "block decode: bad block header");
+    if (dst_cap < bi.raw_len)
+        return es_fail(err, ELVES_E_SMALL,
+                       "block decode: destination holds %zu bytes, %u needed",
+                       dst_cap, (unsigned)bi.raw_len);
+    rc = decode_with(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE);
+    if (rc)
+        return es_fail(
+            err, rc, "block decode (%s): %s", elves_codec_name(bi.codec),
+            rc == ELVES_E_CORRUPT ? "damaged payload" : elves_strerror(rc));
+    if (XXH3_64bits(dst, bi.raw_len) != bi.checksum)
+        return es_fail(err, ELVES_E_CORRUPT,
+                       "block decode (%s): checksum mismatch",
+                       elves_codec_name(bi.codec));
+    *out = bi.raw_len;
+    return 0;
+}
+
+int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
+                       const uint8_t *block, size_t len, elves_error *err)
+{
+    es_stream_ctx sc;
+    int rc;
+    es_stream_ctx_init(&sc);
+    rc = es_block_decode_ctx(&sc, out, dst, dst_cap, block, len, err);
+    es_stream_ctx_free(&sc);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * codecs.h - internal interface between the block layer (block.c), the
+ * codec chooser (choose.c) and the codecs (codec_*.c).
+ *
+ * Every codec encodes a whole block's bytes into a payload and back.
+ * Encoders write into dst[0..cap) where cap is one less than the raw size
+ * (a payload is only worth storing if it is smaller than RAW) and return
+ *   0          the payload length is in *out,
+ *   ES_NOFIT   the codec does not apply to this data or does not pay,
+ *   < 0        an elves_status (NOMEM, BOUND).
+ * Decoders get the exact decoded size n from the block header and return 0,
+ * ELVES_E_CORRUPT (any inconsistency in the payload) or ELVES_E_NOMEM; they
+ * never read past src[len) nor write past dst[n).
+ */
+#ifndef ELVES_CODECS_H
+#define ELVES_CODECS_H
+
+#include "elves.h"
+#include "stream.h"
+
+/* 1 for F16, BF16, F32, F64: the dtypes the FLOAT codec handles. */
+int es_float_dtype(elves_dtype dt);
+/* Element size in bytes the DICT codec uses as its unit (1, 2, 4 or 8). */
+unsigned es_dict_unit(elves_dtype dt);
+
+int es_zstd_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                   const uint8_t *src, size_t n);
+int es_zstd_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                   const uint8_t *src, size_t len);
+
+int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                    const uint8_t *src, size_t n, elves_dtype dt);
+int es_float_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                    const uint8_t *src, size_t len, elves_dtype dt);
+
+/* ELF also writes what the decoder will return into decoded[0..n), so the
+ * block checksum covers the lossy result; ELVES_E_BOUND if any value would
+ * be off by more than 2^-24. */
+int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                  uint8_t *decoded, const uint8_t *src, size_t n);
+int es_elf_decode(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
+                  size_t len);
+
+int es_dict_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                   const uint8_t *src, size_t n, elves_dtype dt);
+int es_dict_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                   const uint8_t *src, size_t len, elves_dtype dt);
+
+/* elves_block_encode with caller-owned zstd contexts (reused across calls
+ * by the chooser and by anyone encoding many blocks on one thread). */
+int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                        size_t dst_cap, const uint8_t *src, size_t raw_len,
+                        elves_dtype dt, elves_codec codec, elves_error *err);
+int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                        size_t dst_cap, const uint8_t *block, size_t len,
+                        elves_error *err);
+
+#endif /* ELVES_CODECS_H */

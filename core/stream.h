@@ -1,0 +1,66 @@
+/*
+ * stream.h - the entropy stage shared by the codecs (internal).
+ *
+ * A codec separates its input into byte streams whose decoded lengths it
+ * knows (exponent bytes, mantissa planes, indices) and writes each one with
+ * es_stream_put.  A stream is stored as one of:
+ *   u8 tag 0 (RAW)    then the n bytes as they are
+ *   u8 tag 1 (CONST)  then the one byte every position holds
+ *   u8 tag 2 (ZSTD)   then u32 clen, then a zstd frame of clen bytes
+ * whichever is smallest.  The ZSTD form is used either as a plain order-0
+ * entropy coder (Huffman literals, match search mostly skipped: ES_ENTROPY)
+ * or as a full LZ coder at a given level (level > 0).
+ */
+#ifndef ELVES_STREAM_H
+#define ELVES_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per-call (or per-thread) zstd contexts, created on first use. */
+typedef struct es_stream_ctx {
+    struct ZSTD_CCtx_s *cctx;
+    struct ZSTD_DCtx_s *dctx;
+    int cctx_level; /* parameter set loaded in cctx; 0 = none yet */
+} es_stream_ctx;
+
+/* The level value that selects the order-0 entropy coder setting. */
+#define ES_ENTROPY (-1000)
+
+/* Returned by encoders when the output would not fit in the capacity. */
+#define ES_NOFIT 1
+
+enum { ES_TAG_RAW = 0, ES_TAG_CONST = 1, ES_TAG_ZSTD = 2 };
+
+void es_stream_ctx_init(es_stream_ctx *sc);
+void es_stream_ctx_free(es_stream_ctx *sc);
+
+/* Compresses src[0..n) as one zstd frame at `level` (or ES_ENTROPY) into
+ * dst[0..cap).  Returns 0 and the frame size in *out, ES_NOFIT if it does
+ * not fit, ELVES_E_NOMEM. */
+int es_zstd_frame(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                  const uint8_t *src, size_t n, int level);
+
+/* Decodes a zstd frame that must give exactly n bytes.  0 or
+ * ELVES_E_CORRUPT / ELVES_E_NOMEM. */
+int es_zstd_unframe(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                    const uint8_t *src, size_t len);
+
+/* Appends stream src[0..n) at dst[*pos], never writing at or past cap.
+ * Returns 0 (and advances *pos), ES_NOFIT, or ELVES_E_NOMEM. */
+int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                  const uint8_t *src, size_t n, int level);
+
+/* Reads one stream of exactly n decoded bytes from src[*pos..len) into dst,
+ * advancing *pos.  Returns 0, ELVES_E_CORRUPT or ELVES_E_NOMEM. */
+int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
+                  size_t len, size_t *pos);
+
+/* Appends n bytes as they are (no tag): tails and tables. */
+int es_bytes_put(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
+                 size_t n);
+/* Reads n bytes as they are. 0 or ELVES_E_CORRUPT. */
+int es_bytes_get(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
+                 size_t *pos);
+
+#endif /* ELVES_STREAM_H */
