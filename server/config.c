@@ -1,0 +1,272 @@
+/*
+ * config.c - elvesd's flags and environment variables.
+ *
+ * One table lists every setting (flag, variable, default, help); defaults,
+ * the environment and argv all go through the same per-type setter, so a
+ * default is spelled exactly as a user would type it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum opt_type {
+    OPT_PATH,   /* char[4096] */
+    OPT_LISTEN, /* host + port */
+    OPT_UINT,   /* unsigned */
+    OPT_SIZE,   /* size_t */
+    OPT_DOUBLE, /* double in [0, 1] */
+    OPT_LOGFMT  /* config_log_format */
+} opt_type;
+
+typedef struct opt_def {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    const char *metavar;
+    const char *def; /* default, as typed */
+    opt_type type;
+    size_t offset;          /* field in elvesd_config */
+    unsigned long min, max; /* bounds for OPT_UINT / OPT_SIZE */
+    const char *help;
+} opt_def;
+
+#define FIELD(f) offsetof(elvesd_config, f)
+
+static const opt_def options[] = {
+    {"data", "ELVES_DATA", "DIR", "./data", OPT_PATH, FIELD(data_dir), 0, 0,
+     "data directory: SQLite database, chunk packs, spool"},
+    {"listen", "ELVES_LISTEN", "HOST:PORT", "127.0.0.1:8080", OPT_LISTEN, 0, 0,
+     0,
+     "address to listen on; port 0 picks a free port (printed as "
+     "\"listening on HOST:PORT\" on stderr)"},
+    {"workers", "ELVES_WORKERS", "N", "0", OPT_UINT, FIELD(workers), 0, 1024,
+     "compression worker threads; 0 = number of cores"},
+    {"decode-threads", "ELVES_DECODE_THREADS", "N", "0", OPT_UINT,
+     FIELD(decode_threads), 0, 1024,
+     "threads one download may decode on; 0 = number of cores"},
+    {"cache-mb", "ELVES_CACHE_MB", "N", "64", OPT_SIZE, FIELD(cache_mb), 0,
+     1u << 20, "decoded-block cache size in MiB"},
+    {"compact-below", "ELVES_COMPACT_BELOW", "F", "0.5", OPT_DOUBLE,
+     FIELD(compact_below), 0, 0,
+     "compact chunk packs whose live fraction is below F (0..1)"},
+    {"io-threads", "ELVES_IO_THREADS", "N", "0", OPT_UINT, FIELD(io_threads), 0,
+     1024,
+     "HTTP threads polling connections (epoll); 0 = one thread per "
+     "connection"},
+    {"max-connections", "ELVES_MAX_CONNECTIONS", "N", "1024", OPT_UINT,
+     FIELD(max_connections), 1, 1000000, "concurrent connections accepted"},
+    {"max-header-bytes", "ELVES_MAX_HEADER_BYTES", "N", "32768", OPT_SIZE,
+     FIELD(max_header_bytes), 1024, 16u << 20,
+     "largest request line + headers; larger gets 431"},
+    {"max-json-bytes", "ELVES_MAX_JSON_BYTES", "N", "1048576", OPT_SIZE,
+     FIELD(max_json_bytes), 1024, 1u << 30,
+     "largest JSON request body; larger gets 413"},
+    {"timeout", "ELVES_TIMEOUT", "SECONDS", "300", OPT_UINT, FIELD(timeout_s),
+     0, 86400, "close connections idle this long; 0 = never"},
+    {"shutdown-grace", "ELVES_SHUTDOWN_GRACE", "SECONDS", "10", OPT_UINT,
+     FIELD(shutdown_grace_s), 0, 3600,
+     "on SIGTERM/SIGINT, wait this long for requests in flight"},
+    {"log-format", "ELVES_LOG_FORMAT", "text|json", "text", OPT_LOGFMT, 0, 0, 0,
+     "request log format on stderr"},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static int fail(char *err, size_t errlen, const char *what, const char *flag,
+                const char *value)
+{
+    snprintf(err, errlen, "--%s: %s: '%s'", flag, what, value);
+    return -1;
+}
+
+int config_parse_listen(const char *s, char *host, size_t hostlen,
+                        unsigned *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+
+    if (s[0] == '[') { /* [v6]:port */
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0) {
+        h = "127.0.0.1";
+        hlen = strlen(h);
+    }
+    if (hlen >= hostlen)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 ||
+        p > 65535)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (unsigned)p;
+    return 0;
+}
+
+static int parse_ulong(const char *v, unsigned long min, unsigned long max,
+                       unsigned long *out)
+{
+    char *end;
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end != '\0' || errno != 0 || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* Applies one value to the field an option names. */
+static int set_option(elvesd_config *c, const opt_def *o, const char *v,
+                      char *err, size_t errlen)
+{
+    char *field = (char *)c + o->offset;
+    unsigned long n;
+
+    switch (o->type) {
+    case OPT_PATH:
+        if (v[0] == '\0' || strlen(v) >= sizeof c->data_dir)
+            return fail(err, errlen, "bad path", o->flag, v);
+        strcpy(field, v);
+        return 0;
+    case OPT_LISTEN:
+        if (config_parse_listen(v, c->listen_host, sizeof c->listen_host,
+                                &c->listen_port) != 0)
+            return fail(err, errlen, "expected HOST:PORT", o->flag, v);
+        return 0;
+    case OPT_UINT:
+        if (parse_ulong(v, o->min, o->max, &n) != 0)
+            return fail(err, errlen, "out of range or not a number", o->flag,
+                        v);
+        *(unsigned *)(void *)field = (unsigned)n;
+        return 0;
+    case OPT_SIZE:
+        if (parse_ulong(v, o->min, o->max, &n) != 0)
+            return fail(err, errlen, "out of range or not a number", o->flag,
+                        v);
+        *(size_t *)(void *)field = (size_t)n;
+        return 0;
+    case OPT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (end == v || *end != '\0' || errno != 0 || !(d >= 0 && d <= 1))
+            return fail(err, errlen, "expected a number in 0..1", o->flag, v);
+        *(double *)(void *)field = d;
+        return 0;
+    }
+    case OPT_LOGFMT:
+        if (strcmp(v, "text") == 0)
+            c->log_format = CONFIG_LOG_TEXT;
+        else if (strcmp(v, "json") == 0)
+            c->log_format = CONFIG_LOG_JSON;
+        else
+            return fail(err, errlen, "expected text or json", o->flag, v);
+        return 0;
+    }
+    return -1;
+}
+
+static const opt_def *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].flag) == len &&
+            memcmp(options[i].flag, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int apply_defaults_and_env(elvesd_config *out, config_getenv_fn env,
+                                  char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (set_option(out, &options[i], options[i].def, err, errlen) != 0)
+            return -1;
+    if (env == NULL)
+        return 0;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const char *v = env(options[i].env);
+        if (v == NULL || v[0] == '\0')
+            continue;
+        if (set_option(out, &options[i], v, err, errlen) != 0) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (from %s)", options[i].env);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+config_action config_parse(elvesd_config *out, int argc, char **argv,
+                           config_getenv_fn env, char *err, size_t errlen)
+{
+    if (apply_defaults_and_env(out, env, err, errlen) != 0)
+        return CONFIG_ERROR;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return CONFIG_HELP;
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
+            return CONFIG_VERSION;
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s'", a);
+            return CONFIG_ERROR;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_def *o = find_flag(name, nlen);
+        if (o == NULL) {
+            snprintf(err, errlen, "unknown flag '%s' (see --help)", a);
+            return CONFIG_ERROR;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (v == NULL) {
+            snprintf(err, errlen, "--%s needs a value (%s)", o->flag,
+                     o->metavar);
+            return CONFIG_ERROR;
+        }
+        if (set_option(out, o, v, err, errlen) != 0)
+            return CONFIG_ERROR;
+    }
+    return CONFIG_RUN;
+}
+
+void config_usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "usage: %s [flags]\n"
+            "elvesd: model-hub storage server (compressed, deduplicated, "
+            "byte-range downloads)\n\n"
+            "Every flag can also be set by the environment variable shown; "
+            "a flag wins.\n\n",
+            argv0);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt_def *o = &options[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s %s", o->flag, o->metavar);
+        fprintf(f, "  %-30s %s\n  %-30s env %s, default %s\n", left, o->help,
+                "", o->env, o->def);
+    }
+    fprintf(f, "  %-30s %s\n  %-30s %s\n", "--help", "this text", "--version",
+            "print the version and exit");
+}
