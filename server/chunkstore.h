@@ -1,0 +1,117 @@
+/*
+ * chunkstore.h - where encoded blocks ("chunks") live, behind a small
+ * vtable so the local pack files (chunkstore_fs.c) and an S3-compatible
+ * object store can be swapped by configuration.
+ *
+ * A chunk is an opaque byte string (one encoded block).  put() returns a
+ * location that the metadata database records; get() checks the chunk's
+ * checksum on every read, so a damaged chunk is an error, never wrong
+ * bytes.  Nothing put is durable until sync() returns: callers sync before
+ * the transaction that references the chunks commits.
+ *
+ * Locations: `container` names a pack file (local) or an object (S3, where
+ * a container holds one or more chunks); `offset` is where the chunk's
+ * record starts in it.  The metadata keeps them in chunks.pack/offset.
+ */
+#ifndef ELVESD_CHUNKSTORE_H
+#define ELVESD_CHUNKSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct chunk_loc {
+    uint64_t container;
+    uint64_t offset;
+    uint32_t length;   /* chunk bytes (without the store's own record) */
+    uint64_t checksum; /* XXH3-64 of the chunk bytes */
+} chunk_loc;
+
+/* One container as iterate() reports it. */
+typedef struct chunk_container {
+    uint64_t id;
+    uint64_t bytes; /* on disk, records included */
+    int open;       /* still being appended to: never compact or drop */
+} chunk_container;
+
+typedef struct chunkstore_ops {
+    const char *name;
+    /* Appends a chunk; *out receives where it went. */
+    int (*put)(void *be, const void *data, size_t len, chunk_loc *out,
+               es_err *err);
+    /* Copies bytes [off, off+len) of the chunk at loc into buf after
+     * checking the whole chunk's checksum.  404 if the container is gone
+     * (moved by compaction), 500 if corrupt. */
+    int (*get)(void *be, const chunk_loc *loc, uint64_t off, size_t len,
+               void *buf, es_err *err);
+    /* Forgets a chunk.  Append-only backends only account for it; space
+     * returns when its container is dropped. */
+    int (*del)(void *be, const chunk_loc *loc, es_err *err);
+    /* Calls fn for every container, in id order; fn returning non-zero
+     * stops the walk with that value. */
+    int (*iterate)(void *be, int (*fn)(void *ctx, const chunk_container *c),
+                   void *ctx, es_err *err);
+    /* Removes a whole container (after compaction moved its live chunks). */
+    int (*drop)(void *be, uint64_t container, es_err *err);
+    /* Makes every chunk put so far durable. */
+    int (*sync)(void *be, es_err *err);
+    void (*close)(void *be);
+} chunkstore_ops;
+
+typedef struct chunkstore {
+    const chunkstore_ops *ops;
+    void *be;
+} chunkstore;
+
+static inline int chunkstore_put(chunkstore *cs, const void *data, size_t len,
+                                 chunk_loc *out, es_err *err)
+{
+    return cs->ops->put(cs->be, data, len, out, err);
+}
+
+static inline int chunkstore_get(chunkstore *cs, const chunk_loc *loc,
+                                 uint64_t off, size_t len, void *buf,
+                                 es_err *err)
+{
+    return cs->ops->get(cs->be, loc, off, len, buf, err);
+}
+
+static inline int chunkstore_del(chunkstore *cs, const chunk_loc *loc,
+                                 es_err *err)
+{
+    return cs->ops->del(cs->be, loc, err);
+}
+
+static inline int chunkstore_iterate(chunkstore *cs,
+                                     int (*fn)(void *ctx,
+                                               const chunk_container *c),
+                                     void *ctx, es_err *err)
+{
+    return cs->ops->iterate(cs->be, fn, ctx, err);
+}
+
+static inline int chunkstore_drop(chunkstore *cs, uint64_t container,
+                                  es_err *err)
+{
+    return cs->ops->drop(cs->be, container, err);
+}
+
+static inline int chunkstore_sync(chunkstore *cs, es_err *err)
+{
+    return cs->ops->sync(cs->be, err);
+}
+
+static inline void chunkstore_close(chunkstore *cs)
+{
+    if (cs && cs->ops)
+        cs->ops->close(cs->be);
+}
+
+/* The local backend: append-only pack files in dir (created if missing).
+ * Packs roll over at pack_max bytes (0 = 1 GiB).  Every open starts a new
+ * pack, so a pack torn by a crash is never appended to. */
+int chunkstore_fs_open(chunkstore *out, const char *dir, uint64_t pack_max,
+                       es_err *err);
+
+#endif /* ELVESD_CHUNKSTORE_H */

@@ -1,0 +1,708 @@
+/*
+ * reader.c - serving byte ranges of a file version: from its spool file
+ * while it has one, else from its manifest (blocks -> chunks -> decode).
+ *
+ * Decoded blocks go through one cache shared by all readers (LRU, bounded
+ * by store_config.cache_bytes, keyed by chunk id), so repeated ranges and
+ * files sharing blocks decode once.  When a reader sees sequential reads it
+ * asks the decode pool to decode the next READ_AHEAD blocks, so a single
+ * download keeps several cores busy.  A reader itself holds no block
+ * memory: everything it copies from lives in the bounded cache.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_AHEAD 4
+#define QUEUE_MAX 256
+
+/* ---- the shared decoded-block cache ---------------------------------------
+ */
+
+enum { ENTRY_PENDING, ENTRY_READY, ENTRY_FAILED };
+
+typedef struct cache_entry {
+    int64_t chunk_id;
+    uint8_t *data;
+    size_t len;
+    int state;
+    int refs;
+    int hashed; /* still findable in the table */
+    es_err err; /* when FAILED */
+    struct cache_entry *hnext;
+    struct cache_entry *prev, *next; /* LRU, READY entries only */
+} cache_entry;
+
+struct block_cache {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t cap, used;
+    size_t nbuckets;
+    cache_entry **buckets;
+    cache_entry lru; /* sentinel: lru.next is the most recent */
+};
+
+static size_t bucket_of(const block_cache *c, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) % c->nbuckets;
+}
+
+static void lru_unlink(cache_entry *e)
+{
+    if (e->prev) {
+        e->prev->next = e->next;
+        e->next->prev = e->prev;
+        e->prev = e->next = NULL;
+    }
+}
+
+static void lru_push(block_cache *c, cache_entry *e)
+{
+    e->next = c->lru.next;
+    e->prev = &c->lru;
+    c->lru.next->prev = e;
+    c->lru.next = e;
+}
+
+static void hash_remove(block_cache *c, cache_entry *e)
+{
+    cache_entry **pp = &c->buckets[bucket_of(c, e->chunk_id)];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = e->hnext;
+    e->hashed = 0;
+}
+
+static void entry_free(block_cache *c, cache_entry *e)
+{
+    c->used -= e->len;
+    free(e->data);
+    free(e);
+}
+
+/* Drops least recently used idle entries until the cache fits.  mu held. */
+static void cache_trim(block_cache *c)
+{
+    cache_entry *e = c->lru.prev;
+    while (c->used > c->cap && e != &c->lru) {
+        cache_entry *prev = e->prev;
+        if (e->refs == 0) {
+            lru_unlink(e);
+            hash_remove(c, e);
+            entry_free(c, e);
+        }
+        e = prev;
+    }
+}
+
+static int cache_create(block_cache **out, size_t cap)
+{
+    block_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    c->cap = cap;
+    c->nbuckets = 4096;
+    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+    if (!c->buckets) {
+        free(c);
+        return -1;
+    }
+    c->lru.next = c->lru.prev = &c->lru;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    *out = c;
+    return 0;
+}
+
+static void cache_destroy(block_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        cache_entry *e = c->buckets[i];
+        while (e) {
+            cache_entry *next = e->hnext;
+            entry_free(c, e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->buckets);
+    free(c);
+}
+
+/* Finds or creates the entry for chunk_id with a reference taken.  *owner
+ * is set when the caller created it and must fill it (cache_publish). */
+static cache_entry *cache_acquire(block_cache *c, int64_t chunk_id, size_t len,
+                                  int *owner)
+{
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = c->buckets[bucket_of(c, chunk_id)];
+    while (e && e->chunk_id != chunk_id)
+        e = e->hnext;
+    *owner = 0;
+    if (e) {
+        e->refs++;
+        if (e->state == ENTRY_READY) {
+            lru_unlink(e);
+            lru_push(c, e);
+        }
+    } else if ((e = calloc(1, sizeof *e)) != NULL &&
+               (e->data = malloc(len ? len : 1)) != NULL) {
+        e->chunk_id = chunk_id;
+        e->len = len;
+        e->refs = 1;
+        e->hashed = 1;
+        size_t b = bucket_of(c, chunk_id);
+        e->hnext = c->buckets[b];
+        c->buckets[b] = e;
+        c->used += len;
+        *owner = 1;
+        cache_trim(c);
+    } else {
+        free(e);
+        e = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+static void cache_publish(block_cache *c, cache_entry *e, const es_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    if (err) {
+        e->state = ENTRY_FAILED;
+        e->err = *err;
+        hash_remove(c, e); /* the next reader tries again */
+    } else {
+        e->state = ENTRY_READY;
+        lru_push(c, e);
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits until e is no longer pending; 0 if READY, else -1 + err. */
+static int cache_wait(block_cache *c, cache_entry *e, es_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    while (e->state == ENTRY_PENDING)
+        pthread_cond_wait(&c->cv, &c->mu);
+    int rc = e->state == ENTRY_READY ? 0 : -1;
+    if (rc < 0)
+        *err = e->err;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static void cache_release(block_cache *c, cache_entry *e)
+{
+    pthread_mutex_lock(&c->mu);
+    if (--e->refs == 0) {
+        if (!e->hashed)
+            entry_free(c, e);
+        else
+            cache_trim(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- fetching and decoding one block ---------------------------------------
+ */
+
+/* Current location of a chunk (compaction may have moved it). */
+static int chunk_loc_reload(es_store *st, int64_t chunk_id, chunk_loc *loc,
+                            es_err *err)
+{
+    db_lock(st->db);
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT pack, offset, length, checksum FROM "
+                              "chunks WHERE id = ?",
+                              err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_i64(s, 1, chunk_id);
+        rc = db_step_row(st->db, s, err);
+        if (rc == 1) {
+            loc->container = (uint64_t)sqlite3_column_int64(s, 0);
+            loc->offset = (uint64_t)sqlite3_column_int64(s, 1);
+            loc->length = (uint32_t)sqlite3_column_int64(s, 2);
+            loc->checksum = (uint64_t)sqlite3_column_int64(s, 3);
+            rc = 0;
+        } else if (rc == 0) {
+            rc = es_errf(err, 500, "chunk %lld is gone", (long long)chunk_id);
+        }
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    return rc;
+}
+
+static int fetch_chunk(es_store *st, int64_t chunk_id, chunk_loc loc,
+                       uint8_t *buf, es_err *err)
+{
+    if (chunkstore_get(&st->cs, &loc, 0, loc.length, buf, err) == 0)
+        return 0;
+    if (err->status != 404)
+        return -1;
+    if (chunk_loc_reload(st, chunk_id, &loc, err) < 0)
+        return -1;
+    return chunkstore_get(&st->cs, &loc, 0, loc.length, buf, err);
+}
+
+/* Fetches chunk_id and decodes it into dst (raw_len bytes). */
+static int load_block(es_store *st, int64_t chunk_id, const chunk_loc *loc,
+                      uint8_t *dst, size_t raw_len, es_err *err)
+{
+    uint8_t *buf = malloc(loc->length ? loc->length : 1);
+    if (!buf)
+        return es_errf(err, 500, "out of memory");
+    int rc = fetch_chunk(st, chunk_id, *loc, buf, err);
+    if (rc == 0) {
+        size_t got = 0;
+        elves_error e = {0, ""};
+        int drc = elves_block_decode(&got, dst, raw_len, buf, loc->length, &e);
+        if (drc != 0 || got != raw_len) {
+            fprintf(stderr, "elvesd: CORRUPT block in chunk %lld: %s\n",
+                    (long long)chunk_id,
+                    drc ? e.msg : "decoded size differs from manifest");
+            rc = es_errf(err, 500, "corrupt block in chunk %lld: %s",
+                         (long long)chunk_id,
+                         drc ? e.msg : "decoded size differs");
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* Fills a freshly created cache entry. */
+static void fill_entry(es_store *st, cache_entry *e, const chunk_loc *loc)
+{
+    es_err err;
+    if (load_block(st, e->chunk_id, loc, e->data, e->len, &err) < 0)
+        cache_publish(st->cache, e, &err);
+    else
+        cache_publish(st->cache, e, NULL);
+}
+
+/* ---- the decode pool (read-ahead)
+ * --------------------------------------------- */
+
+typedef struct decode_task {
+    int64_t chunk_id;
+    chunk_loc loc;
+    size_t raw_len;
+} decode_task;
+
+struct decode_pool {
+    es_store *st;
+    pthread_t *threads;
+    unsigned n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    decode_task queue[QUEUE_MAX];
+    size_t head, count;
+    int stop;
+};
+
+static void run_task(es_store *st, const decode_task *t)
+{
+    int owner;
+    cache_entry *e = cache_acquire(st->cache, t->chunk_id, t->raw_len, &owner);
+    if (!e)
+        return;
+    if (owner)
+        fill_entry(st, e, &t->loc);
+    cache_release(st->cache, e);
+}
+
+static void *decoder_thread(void *arg)
+{
+    decode_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->count == 0)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop)
+            break;
+        decode_task t = p->queue[p->head];
+        p->head = (p->head + 1) % QUEUE_MAX;
+        p->count--;
+        pthread_mutex_unlock(&p->mu);
+        run_task(p->st, &t);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Queues a read-ahead decode; dropped when the queue is full. */
+static void decode_submit(es_store *st, const decode_task *t)
+{
+    decode_pool *p = st->decoders;
+    if (!p || p->n == 0)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->count < QUEUE_MAX && !p->stop) {
+        p->queue[(p->head + p->count) % QUEUE_MAX] = *t;
+        p->count++;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int pool_start(es_store *st, es_err *err)
+{
+    decode_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return es_errf(err, 500, "out of memory");
+    p->st = st;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    st->decoders = p;
+    unsigned want = st->decode_threads;
+    p->threads = calloc(want ? want : 1, sizeof *p->threads);
+    if (!p->threads)
+        return es_errf(err, 500, "out of memory");
+    for (p->n = 0; p->n < want; p->n++)
+        if (pthread_create(&p->threads[p->n], NULL, decoder_thread, p) != 0)
+            return es_errf(err, 500, "cannot start decode thread");
+    return 0;
+}
+
+static void pool_stop(es_store *st)
+{
+    decode_pool *p = st->decoders;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p);
+    st->decoders = NULL;
+}
+
+int reader_init(es_store *st, es_err *err)
+{
+    if (cache_create(&st->cache, st->cache_bytes) < 0)
+        return es_errf(err, 500, "out of memory");
+    return pool_start(st, err);
+}
+
+void reader_shutdown(es_store *st)
+{
+    pool_stop(st);
+    cache_destroy(st->cache);
+    st->cache = NULL;
+}
+
+/* ---- block maps
+ * ----------------------------------------------------------------- */
+
+void file_map_free(file_map *m)
+{
+    free(m->refs);
+    free(m->locs);
+    memset(m, 0, sizeof *m);
+}
+
+static int map_grow(file_map *m, size_t *cap)
+{
+    if (m->n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    elves_block_ref *refs = realloc(m->refs, ncap * sizeof *refs);
+    if (refs)
+        m->refs = refs;
+    chunk_loc *locs = realloc(m->locs, ncap * sizeof *locs);
+    if (locs)
+        m->locs = locs;
+    if (!refs || !locs)
+        return -1;
+    *cap = ncap;
+    return 0;
+}
+
+static int map_rows(es_store *st, int64_t file_id, file_map *m, es_err *err)
+{
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT b.raw_offset, b.raw_len, c.id, c.pack, "
+                              "c.offset, c.length, c.checksum FROM file_blocks "
+                              "b JOIN chunks c ON c.id = b.chunk_id WHERE "
+                              "b.file_id = ? ORDER BY b.seq",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, file_id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = db_step_row(st->db, s, err)) == 1) {
+        if (map_grow(m, &cap) < 0) {
+            rc = es_errf(err, 500, "out of memory");
+            break;
+        }
+        elves_block_ref *r = &m->refs[m->n];
+        chunk_loc *l = &m->locs[m->n];
+        r->raw_offset = (uint64_t)sqlite3_column_int64(s, 0);
+        r->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
+        r->loc = (uint64_t)sqlite3_column_int64(s, 2);
+        l->container = (uint64_t)sqlite3_column_int64(s, 3);
+        l->offset = (uint64_t)sqlite3_column_int64(s, 4);
+        l->length = (uint32_t)sqlite3_column_int64(s, 5);
+        l->checksum = (uint64_t)sqlite3_column_int64(s, 6);
+        r->enc_len = l->length;
+        m->n++;
+    }
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}
+
+int file_map_load(es_store *st, int64_t file_id, file_map *out, es_err *err)
+{
+    memset(out, 0, sizeof *out);
+    db_lock(st->db);
+    int rc = map_rows(st, file_id, out, err);
+    db_unlock(st->db);
+    if (rc < 0)
+        file_map_free(out);
+    return rc;
+}
+
+/* The blocks must tile [0, size) in order. */
+static int map_check(const file_map *m, uint64_t size, es_err *err)
+{
+    uint64_t at = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->refs[i].raw_offset != at || m->refs[i].raw_len == 0)
+            return es_errf(err, 500, "manifest does not tile the file");
+        at += m->refs[i].raw_len;
+    }
+    if (at != size)
+        return es_errf(err, 500, "manifest covers %llu of %llu bytes",
+                       (unsigned long long)at, (unsigned long long)size);
+    return 0;
+}
+
+/* ---- readers
+ * ---------------------------------------------------------------------- */
+
+struct store_reader {
+    es_store *st;
+    int fd; /* spool file, or -1 when reading blocks */
+    uint64_t size;
+    file_map map;
+    uint64_t next_off;  /* where a sequential read would continue */
+    size_t ahead_until; /* blocks before this index were queued ahead */
+};
+
+typedef struct file_where {
+    int exists;
+    int64_t size;
+    char state[16];
+    char spool[80];
+} file_where;
+
+static int file_where_get(es_store *st, int64_t file_id, file_where *w,
+                          es_err *err)
+{
+    memset(w, 0, sizeof *w);
+    db_lock(st->db);
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT size, state, spool FROM files WHERE "
+                              "id = ?",
+                              err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_i64(s, 1, file_id);
+        rc = db_step_row(st->db, s, err);
+        if (rc == 1) {
+            w->exists = 1;
+            w->size = sqlite3_column_int64(s, 0);
+            db_col_text(s, 1, w->state, sizeof w->state);
+            db_col_text(s, 2, w->spool, sizeof w->spool);
+            rc = 0;
+        }
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Opens the spool file or loads the block map, whichever holds the file
+ * now.  The spool may vanish between the query and the open (its job just
+ * committed): then the second round finds the manifest. */
+static int reader_locate(store_reader *r, int64_t file_id, es_err *err)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        file_where w;
+        if (file_where_get(r->st, file_id, &w, err) < 0)
+            return -1;
+        if (!w.exists)
+            return es_errf(err, 404, "file version was deleted");
+        r->size = (uint64_t)w.size;
+        if (w.spool[0]) {
+            char path[4096];
+            store_spool_path(r->st, w.spool, path, sizeof path);
+            r->fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (r->fd >= 0)
+                return 0;
+            if (errno != ENOENT)
+                return es_errf(err, 500, "open spool: %s", strerror(errno));
+            continue;
+        }
+        if (strcmp(w.state, "stored") != 0)
+            return es_errf(err, 500, "file has neither spool nor manifest");
+        if (file_map_load(r->st, file_id, &r->map, err) < 0)
+            return -1;
+        return map_check(&r->map, r->size, err);
+    }
+    return es_errf(err, 500, "file moved while opening it");
+}
+
+int store_reader_open(es_store *st, const store_file *f, store_reader **out,
+                      es_err *err)
+{
+    store_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return es_errf(err, 500, "out of memory");
+    r->st = st;
+    r->fd = -1;
+    if (reader_locate(r, f->file_id, err) < 0) {
+        store_reader_close(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void store_reader_close(store_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    file_map_free(&r->map);
+    free(r);
+}
+
+static int read_spool(store_reader *r, uint64_t off, uint8_t *buf, size_t len,
+                      size_t *got, es_err *err)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(r->fd, buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return es_errf(err, 500, "spool read: %s", strerror(errno));
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    *got = done;
+    return 0;
+}
+
+/* Index of the block holding byte off (off < size). */
+static size_t block_at(const file_map *m, uint64_t off)
+{
+    size_t lo = 0, hi = m->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->refs[mid].raw_offset <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void read_ahead(store_reader *r, size_t idx)
+{
+    size_t from = idx + 1 > r->ahead_until ? idx + 1 : r->ahead_until;
+    size_t to = idx + 1 + READ_AHEAD;
+    if (to > r->map.n)
+        to = r->map.n;
+    for (size_t i = from; i < to; i++) {
+        decode_task t = {(int64_t)r->map.refs[i].loc, r->map.locs[i],
+                         r->map.refs[i].raw_len};
+        decode_submit(r->st, &t);
+    }
+    if (to > r->ahead_until)
+        r->ahead_until = to;
+}
+
+/* Copies from block idx starting at off; returns bytes copied or -1. */
+static int copy_block(store_reader *r, size_t idx, uint64_t off, uint8_t *buf,
+                      size_t len, size_t *copied, es_err *err)
+{
+    const elves_block_ref *ref = &r->map.refs[idx];
+    int owner;
+    cache_entry *e =
+        cache_acquire(r->st->cache, (int64_t)ref->loc, ref->raw_len, &owner);
+    if (!e)
+        return es_errf(err, 500, "out of memory");
+    if (owner)
+        fill_entry(r->st, e, &r->map.locs[idx]);
+    int rc = cache_wait(r->st->cache, e, err);
+    if (rc == 0) {
+        uint64_t in = off - ref->raw_offset;
+        size_t n = ref->raw_len - in;
+        if (n > len)
+            n = len;
+        memcpy(buf, e->data + in, n);
+        *copied = n;
+    }
+    cache_release(r->st->cache, e);
+    return rc;
+}
+
+static int read_blocks(store_reader *r, uint64_t off, uint8_t *buf, size_t len,
+                       size_t *got, es_err *err)
+{
+    int sequential = off == r->next_off;
+    size_t done = 0;
+    while (done < len && off + done < r->size) {
+        size_t idx = block_at(&r->map, off + done);
+        if (sequential)
+            read_ahead(r, idx);
+        size_t n = 0;
+        if (copy_block(r, idx, off + done, buf + done, len - done, &n, err) < 0)
+            return -1;
+        done += n;
+    }
+    *got = done;
+    return 0;
+}
+
+int store_reader_read(store_reader *r, uint64_t off, uint8_t *buf, size_t len,
+                      size_t *got, es_err *err)
+{
+    *got = 0;
+    if (off >= r->size || len == 0)
+        return 0;
+    if (len > r->size - off)
+        len = (size_t)(r->size - off);
+    int rc = r->fd >= 0 ? read_spool(r, off, buf, len, got, err)
+                        : read_blocks(r, off, buf, len, got, err);
+    if (rc == 0) {
+        if (r->fd < 0 && off != r->next_off)
+            r->ahead_until = 0; /* a jump: start read-ahead afresh */
+        r->next_off = off + *got;
+    }
+    return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * store_internal.h - what the storage files of elvesd share behind store.h:
+ * the es_store struct and the functions one module offers another
+ * (store.c, repo.c, spool.c, jobs.c, ingest.c, reader.c, gc.c, stats.c).
+ * The HTTP layer never includes this file.
+ */
+#ifndef ELVESD_STORE_INTERNAL_H
+#define ELVESD_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "chunkstore.h"
+#include "db.h"
+#include "store.h"
+
+typedef struct jobs_pool jobs_pool;
+typedef struct block_cache block_cache;
+typedef struct decode_pool decode_pool;
+
+struct es_store {
+    char *data_dir;
+    char *spool_dir;
+    char *packs_dir;
+    unsigned workers;
+    unsigned decode_threads;
+    size_t cache_bytes;
+    double compact_below;
+
+    db *db;
+    chunkstore cs;
+
+    /* Jobs hold it shared from their first chunk lookup to their commit;
+     * garbage collection holds it exclusively, so GC never frees or moves
+     * a chunk that a job is about to reference. */
+    pthread_rwlock_t gc_lock;
+    pthread_mutex_t gc_mu; /* one collection at a time */
+
+    jobs_pool *jobs;
+    block_cache *cache;
+    decode_pool *decoders;
+    atomic_int stopping;
+};
+
+/* ---- store.c ---------------------------------------------------------- */
+int64_t store_now(void);
+/* Writes 40 random hex chars + NUL. */
+int store_random_hex(char *out, size_t nbytes, es_err *err);
+/* data_dir-relative helpers: spool file path of a spool name. */
+void store_spool_path(const es_store *st, const char *name, char *buf,
+                      size_t cap);
+int store_mode_valid(const char *mode);
+
+/* ---- repo.c ----------------------------------------------------------- */
+/* A list of spool names to unlink once a transaction has committed. */
+typedef struct name_list {
+    char **items;
+    size_t count, cap;
+} name_list;
+int name_list_add(name_list *l, const char *name);
+void name_list_unlink_spools(es_store *st, name_list *l); /* and frees */
+
+/* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
+int repo_find(es_store *st, const char *name, int64_t *id, char mode[16],
+              es_err *err);
+
+/* Inside a transaction: makes a new commit on branch `revision` (NULL =
+ * "main") of repo that sets `path` to file_id (0 = removes it; 404 if the
+ * path is absent).  Files no longer listed by any head are deleted and
+ * their spool names added to dead.  commit_out receives the new id. */
+int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
+                       const char *path, int64_t file_id, const char *message,
+                       char commit_out[41], name_list *dead, es_err *err);
+
+/* ---- jobs.c ------------------------------------------------------------ */
+int jobs_start(es_store *st, es_err *err);
+void jobs_stop(es_store *st);
+void jobs_notify(es_store *st);     /* a job was queued */
+void jobs_request_gc(es_store *st); /* run store_gc when next idle */
+/* Requeues jobs left 'running' by a previous process.  At open only. */
+int jobs_requeue_running(es_store *st, es_err *err);
+/* Progress of a running job (in memory), or -1 if not running here. */
+int64_t jobs_progress(es_store *st, int64_t job_id);
+
+/* ---- ingest.c ---------------------------------------------------------- */
+/* What ingest reports back to the worker. */
+enum {
+    INGEST_OK = 0,
+    INGEST_FAILED = -1,
+    INGEST_RETRY = -2,
+    INGEST_STOPPED = -3
+};
+/* Compresses one spooled file version into chunks and commits its
+ * manifest.  progress receives decoded bytes done as it goes. */
+int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
+                _Atomic int64_t *progress, es_err *err);
+
+/* ---- reader.c ---------------------------------------------------------- */
+int reader_init(es_store *st, es_err *err);
+void reader_shutdown(es_store *st);
+/* Loads a stored file's block map: refs[i].loc = index into locs. */
+typedef struct file_map {
+    size_t n;
+    elves_block_ref *refs; /* loc = chunk id */
+    chunk_loc *locs;       /* where each block's chunk lives */
+} file_map;
+int file_map_load(es_store *st, int64_t file_id, file_map *out, es_err *err);
+void file_map_free(file_map *m);
+
+/* ---- gc.c -------------------------------------------------------------- */
+/* Removes spool files that no row names.  At open only. */
+int gc_orphan_spools(es_store *st, es_err *err);
+
+#endif /* ELVESD_STORE_INTERNAL_H */
