@@ -1,0 +1,67 @@
+/*
+ * bench.h - what `elves bench` measures for one file, shared by the
+ * measuring code (bench_run.c) and the reporting code (cmd_bench.c).
+ */
+#ifndef ELVES_CLI_BENCH_H
+#define ELVES_CLI_BENCH_H
+
+#include <stdint.h>
+
+#include "cli.h"
+
+/* zstd level 19 is slow: files over this are measured on a prefix. */
+#define BENCH_Z19_MAX ((uint64_t)64 << 20)
+/* Files under this are timed best of BENCH_REPS runs, others once. */
+#define BENCH_REPS_MAX ((uint64_t)64 << 20)
+#define BENCH_REPS 3
+
+/* One zstd level on the same bytes (one shot, one thread). */
+typedef struct bench_zstd {
+    uint64_t in;  /* bytes compressed: the file, or its first 64 MiB */
+    uint64_t out; /* compressed bytes */
+    double enc;   /* best seconds */
+    double dec;
+} bench_zstd;
+
+/* One elves mode: [0] one thread, [1] N threads. */
+typedef struct bench_elves {
+    uint64_t stored; /* container bytes */
+    double enc[2];
+    double dec[2];
+} bench_elves;
+
+typedef struct bench_file {
+    const char *path;
+    uint64_t bytes;
+    bench_zstd z3, z19;
+    bench_elves ll, elf;
+    /* Lossless container size with each unique float tensor's stored bytes
+     * replaced by its order-0 bound (elves_entropy_bound). */
+    double bound;
+    /* Unique float tensors (F16/BF16/F32/F64): raw, stored lossless, bound. */
+    uint64_t float_raw;
+    uint64_t float_stored;
+    double float_bound;
+    /* Unique F32 tensors in elf mode: raw, stored, ELF plane bound. */
+    uint64_t f32_raw;
+    uint64_t f32_stored;
+    double f32_plane_bound;
+    /* Every F32 value decoded from the elf container vs the original. */
+    uint64_t f32_values;
+    uint64_t f32_over_bound;
+    double max_abs_err;
+} bench_file;
+
+typedef struct bench_opts {
+    unsigned threads; /* N: the "all threads" run */
+    uint32_t block_size;
+} bench_opts;
+
+/* Measures one file into *r; prints the error and returns non-zero on
+ * failure (including a lossless round trip that is not bit-exact). */
+int bench_run_file(bench_file *r, const char *path, const bench_opts *o);
+
+/* Adds f's bytes and times into the running total t. */
+void bench_add(bench_file *t, const bench_file *f);
+
+#endif /* ELVES_CLI_BENCH_H */

@@ -1,0 +1,373 @@
+/*
+ * cmd_bench.c - `elves bench`: runs the measurements of bench_run.c on each
+ * file and reports them per file and in total, as three aligned tables
+ * (ratio, speed, float tensors) with a footer defining every column, or as
+ * one JSON document.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const char usage[] =
+    "usage: elves bench [options] FILE...\n"
+    "\n"
+    "Measure ratio and encode/decode speed of elves lossless and elf modes\n"
+    "on one thread and on N threads, beside zstd -3 and zstd -19 on the same\n"
+    "bytes in the same process, against the order-0 entropy bounds, and the\n"
+    "largest ELF error over all F32 values.\n"
+    "\n"
+    "options:\n"
+    "  -j, --json             one JSON document on stdout\n"
+    "  -t, --threads N        threads of the N-thread runs (default: all "
+    "CPUs)\n"
+    "  -b, --block-size BYTES decoded bytes per block (default 1M)\n"
+    "  -h, --help             this help\n";
+
+typedef struct bench_args {
+    int json;
+    bench_opts opts;
+    int nfiles;
+    char **files;
+} bench_args;
+
+static int parse_args(bench_args *a, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'},
+        {"block-size", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    a->json = 0;
+    a->opts.threads = cli_nproc();
+    a->opts.block_size = 0;
+    optind = 0;
+    int c;
+    while ((c = cli_getopt(argc, argv, "jt:b:h", longopts, "bench", usage)) !=
+           -1) {
+        int bad = 0;
+        if (c == 'j')
+            a->json = 1;
+        else if (c == 't')
+            bad = cli_parse_threads(&a->opts.threads, "bench", optarg);
+        else if (c == 'b')
+            bad = cli_parse_block_size(&a->opts.block_size, "bench", optarg);
+        else
+            return c == CLI_OPT_HELP ? 0 : CLI_EXIT_USAGE;
+        if (bad)
+            return CLI_EXIT_USAGE;
+    }
+    if (optind >= argc)
+        return cli_usage_error("bench", "want at least one FILE (see elves "
+                                        "bench --help)");
+    a->nfiles = argc - optind;
+    a->files = argv + optind;
+    return -1;
+}
+
+/* ---- derived numbers ---------------------------------------------------- */
+
+static double ratio(double raw, double stored)
+{
+    return stored > 0 ? raw / stored : 0.0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static uint32_t block_size_of(const bench_args *a)
+{
+    return a->opts.block_size ? a->opts.block_size : ELVES_DEFAULT_BLOCK_SIZE;
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+/* A ratio cell, or "-" when there was nothing to compress. */
+static void ratio_cell(cli_table *t, double raw, double stored)
+{
+    if (raw > 0 && stored > 0)
+        cli_table_cell(t, "%.3f", raw / stored);
+    else
+        cli_table_cell(t, "-");
+}
+
+static void percent_cell(cli_table *t, double num, double den)
+{
+    if (num > 0 && den > 0)
+        cli_table_cell(t, "%.1f%%", 100.0 * num / den);
+    else
+        cli_table_cell(t, "-");
+}
+
+static void mbps_cell(cli_table *t, uint64_t bytes, double secs)
+{
+    if (bytes > 0 && secs > 0)
+        cli_table_cell(t, "%.1f", cli_mbps(bytes, secs));
+    else
+        cli_table_cell(t, "-");
+}
+
+/* How many times faster `ours` is than `theirs` on the same bytes. */
+static void speedup_cell(cli_table *t, double theirs, double ours)
+{
+    if (theirs > 0 && ours > 0)
+        cli_table_cell(t, "%.2fx", theirs / ours);
+    else
+        cli_table_cell(t, "-");
+}
+
+static void ratio_row(cli_table *t, const char *name, const bench_file *f)
+{
+    double ll = ratio((double)f->bytes, (double)f->ll.stored);
+    double z19 = ratio((double)f->z19.in, (double)f->z19.out);
+    cli_table_cell(t, "%s", name);
+    cli_table_cell(t, "%.2f", (double)f->bytes / 1e6);
+    ratio_cell(t, (double)f->z3.in, (double)f->z3.out);
+    if (f->z19.in < f->bytes)
+        cli_table_cell(t, "%.3f*", z19);
+    else
+        ratio_cell(t, (double)f->z19.in, (double)f->z19.out);
+    ratio_cell(t, (double)f->bytes, (double)f->ll.stored);
+    ratio_cell(t, (double)f->bytes, f->bound);
+    percent_cell(t, f->bound, (double)f->ll.stored);
+    percent_cell(t, ll, z19);
+    ratio_cell(t, (double)f->bytes, (double)f->elf.stored);
+}
+
+static void speed_row(cli_table *t, const char *name, const bench_file *f)
+{
+    cli_table_cell(t, "%s", name);
+    mbps_cell(t, f->z3.in, f->z3.enc);
+    mbps_cell(t, f->z3.in, f->z3.dec);
+    mbps_cell(t, f->z19.in, f->z19.enc);
+    mbps_cell(t, f->z19.in, f->z19.dec);
+    const bench_elves *modes[2] = {&f->ll, &f->elf};
+    for (int m = 0; m < 2; m++) {
+        for (int k = 0; k < 2; k++)
+            mbps_cell(t, f->bytes, modes[m]->enc[k]);
+        for (int k = 0; k < 2; k++)
+            mbps_cell(t, f->bytes, modes[m]->dec[k]);
+    }
+    /* Single-thread lossless against zstd -3, per byte of the same input. */
+    speedup_cell(t, f->z3.enc, f->ll.enc[0]);
+    speedup_cell(t, f->z3.dec, f->ll.dec[0]);
+}
+
+static void float_row(cli_table *t, const char *name, const bench_file *f)
+{
+    cli_table_cell(t, "%s", name);
+    cli_table_cell(t, "%.2f", (double)f->float_raw / 1e6);
+    ratio_cell(t, (double)f->float_raw, (double)f->float_stored);
+    ratio_cell(t, (double)f->float_raw, f->float_bound);
+    percent_cell(t, f->float_bound, (double)f->float_stored);
+    cli_table_cell(t, "%.2f", (double)f->f32_raw / 1e6);
+    ratio_cell(t, (double)f->f32_raw, (double)f->f32_stored);
+    ratio_cell(t, (double)f->f32_raw, f->f32_plane_bound);
+    percent_cell(t, f->f32_plane_bound, (double)f->f32_stored);
+    if (f->f32_values)
+        cli_table_cell(t, "%.3g", f->max_abs_err);
+    else
+        cli_table_cell(t, "-");
+    cli_table_cell(t, "%llu", (unsigned long long)f->f32_over_bound);
+}
+
+typedef void (*row_fn)(cli_table *t, const char *name, const bench_file *f);
+
+static void print_table(const char *title, const char *align,
+                        const char *const *hdr, row_fn row,
+                        const bench_file *files, int n, const bench_file *total)
+{
+    printf("%s\n", title);
+    cli_table *t = cli_table_new(align, hdr);
+    for (int i = 0; i < n; i++)
+        row(t, base_name(files[i].path), &files[i]);
+    cli_table_rule(t);
+    row(t, "TOTAL", total);
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+    printf("\n");
+}
+
+static const char footer[] =
+    "Definitions\n"
+    "  ratio      original bytes / compressed bytes (elves: the whole "
+    "container, index included;\n"
+    "             zstd: one frame).  TOTAL rows sum bytes and times over "
+    "the files.\n"
+    "  zstd-19*   files over 64 MiB: level 19 measured on the first 64 MiB "
+    "only (ratio and speed).\n"
+    "  bound      order-0 entropy bound: the lossless container with the "
+    "stored bytes of each\n"
+    "             unique float tensor (F16/BF16/F32/F64) replaced by "
+    "n x H(sign+exponent symbol)/8\n"
+    "             + mantissa bits raw (elves_entropy_bound); headers, "
+    "integer tensors, duplicates\n"
+    "             and the index at their real compressed size.  "
+    "ll/bound = bound bytes / lossless bytes.\n"
+    "  ll/z19     lossless ratio / zstd-19 ratio.\n"
+    "  MB/s       10^6 bytes of the original per second, best of 3 runs "
+    "for files under 64 MiB\n"
+    "             (else 1), CLOCK_MONOTONIC.  enc = elves_container_compress "
+    "into memory (parse,\n"
+    "             codec choice, blocks, dedup, SHA-256, index); dec = "
+    "elves_decode_range over the\n"
+    "             whole file in 64 MiB slices from memory (block checksums "
+    "checked).  zstd: one-shot\n"
+    "             ZSTD_compress/ZSTD_decompress on one thread.  ll/z3 = "
+    "lossless 1T speed / zstd-3 speed.\n"
+    "  float      unique float tensors: lossless ratio, order-0 bound ratio, "
+    "% = bound / stored.\n"
+    "  F32 elf    unique F32 tensors in elf mode: ratio, and the order-0 "
+    "entropy of the three byte\n"
+    "             planes of the ELF words (elves_elf_entropy_bound, outliers "
+    "at 8 bytes).\n"
+    "  max |err|  largest |decoded - original| over every F32 value of the "
+    "elf container;\n"
+    "             >2^-24 counts values outside the ELF bound (must be 0).  "
+    "Round trips are checked\n"
+    "             outside the timings: lossless bit-exact, elf bit-exact "
+    "outside F32 tensors.\n";
+
+static void print_text(const bench_args *a, const bench_file *files,
+                       const bench_file *total)
+{
+    char nt[16];
+    snprintf(nt, sizeof nt, "%uT", a->opts.threads);
+    printf("elves bench: %d file(s), %.2f MB, 1 and %u threads, block size "
+           "%u\n\n",
+           a->nfiles, (double)total->bytes / 1e6, a->opts.threads,
+           block_size_of(a));
+    static const char *const ratio_hdr[] = {"file",     "MB",       "zstd-3",
+                                            "zstd-19",  "lossless", "bound",
+                                            "ll/bound", "ll/z19",   "elf"};
+    print_table("Ratio", "lrrrrrrrr", ratio_hdr, ratio_row, files, a->nfiles,
+                total);
+    char h[8][48];
+    const char *what[4] = {"ll enc", "ll dec", "elf enc", "elf dec"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(h[2 * i], sizeof h[0], "%s 1T", what[i]);
+        snprintf(h[2 * i + 1], sizeof h[0], "%s %s", what[i], nt);
+    }
+    const char *speed_hdr[] = {"file",    "z3 enc",    "z3 dec",   "z19 enc",
+                               "z19 dec", h[0],        h[1],       h[2],
+                               h[3],      h[4],        h[5],       h[6],
+                               h[7],      "ll/z3 enc", "ll/z3 dec"};
+    print_table("Speed (MB/s)", "lrrrrrrrrrrrrrr", speed_hdr, speed_row, files,
+                a->nfiles, total);
+    static const char *const float_hdr[] = {
+        "file",      "float MB",  "float ll", "float bound",
+        "ll/bound",  "F32 MB",    "F32 elf",  "plane bound",
+        "elf/bound", "max |err|", ">2^-24"};
+    print_table("Float tensors (lossless) and F32 tensors (elf)", "lrrrrrrrrrr",
+                float_hdr, float_row, files, a->nfiles, total);
+    fputs(footer, stdout);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static json_t *num(double v)
+{
+    return json_real(v);
+}
+
+static json_t *zstd_json(const bench_zstd *z, uint64_t bytes)
+{
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:b}", "bytes_in",
+                     (json_int_t)z->in, "bytes_out", (json_int_t)z->out,
+                     "ratio", num(ratio((double)z->in, (double)z->out)),
+                     "enc_mbps", num(cli_mbps(z->in, z->enc)), "dec_mbps",
+                     num(cli_mbps(z->in, z->dec)), "prefix_only",
+                     z->in < bytes);
+}
+
+static json_t *elves_json(const bench_elves *e, uint64_t bytes)
+{
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "bytes_out",
+                     (json_int_t)e->stored, "ratio",
+                     num(ratio((double)bytes, (double)e->stored)),
+                     "enc_mbps_1t", num(cli_mbps(bytes, e->enc[0])),
+                     "enc_mbps_nt", num(cli_mbps(bytes, e->enc[1])),
+                     "dec_mbps_1t", num(cli_mbps(bytes, e->dec[0])),
+                     "dec_mbps_nt", num(cli_mbps(bytes, e->dec[1])));
+}
+
+static json_t *file_json(const char *name, const bench_file *f)
+{
+    json_t *o = json_pack(
+        "{s:s, s:I, s:o, s:o, s:o, s:o}", "file", name, "bytes",
+        (json_int_t)f->bytes, "zstd3", zstd_json(&f->z3, f->bytes), "zstd19",
+        zstd_json(&f->z19, f->bytes), "lossless", elves_json(&f->ll, f->bytes),
+        "elf", elves_json(&f->elf, f->bytes));
+    json_object_set_new(json_object_get(o, "lossless"), "bound",
+                        json_pack("{s:o, s:o}", "bytes", num(f->bound), "ratio",
+                                  num(ratio((double)f->bytes, f->bound))));
+    json_object_set_new(
+        o, "float_tensors",
+        json_pack(
+            "{s:I, s:I, s:o, s:o, s:o}", "bytes", (json_int_t)f->float_raw,
+            "stored", (json_int_t)f->float_stored, "bound", num(f->float_bound),
+            "ratio", num(ratio((double)f->float_raw, (double)f->float_stored)),
+            "bound_ratio", num(ratio((double)f->float_raw, f->float_bound))));
+    json_object_set_new(
+        o, "f32_elf",
+        json_pack("{s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:o}", "bytes",
+                  (json_int_t)f->f32_raw, "stored", (json_int_t)f->f32_stored,
+                  "plane_bound", num(f->f32_plane_bound), "ratio",
+                  num(ratio((double)f->f32_raw, (double)f->f32_stored)),
+                  "plane_bound_ratio",
+                  num(ratio((double)f->f32_raw, f->f32_plane_bound)), "values",
+                  (json_int_t)f->f32_values, "over_bound",
+                  (json_int_t)f->f32_over_bound, "max_abs_err",
+                  num(f->max_abs_err)));
+    return o;
+}
+
+static int print_json(const bench_args *a, const bench_file *files,
+                      const bench_file *total)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < a->nfiles; i++)
+        json_array_append_new(arr, file_json(files[i].path, &files[i]));
+    json_t *doc =
+        json_pack("{s:s, s:i, s:i, s:o, s:o, s:s}", "elves_version",
+                  ELVES_VERSION_STRING, "threads", (int)a->opts.threads,
+                  "block_size", (int)block_size_of(a), "files", arr, "total",
+                  file_json("TOTAL", total), "definitions", footer);
+    if (!doc)
+        return cli_fail("bench", "cannot build the JSON document");
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2));
+    json_decref(doc);
+    fputc('\n', stdout);
+    return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
+}
+
+/* ---- entry ----------------------------------------------------------------
+ */
+
+int cmd_bench(int argc, char **argv)
+{
+    bench_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0)
+        return rc;
+    bench_file *files = calloc((size_t)a.nfiles, sizeof *files);
+    bench_file total = {.path = "TOTAL"};
+    if (!files)
+        return cli_fail("bench", "out of memory");
+    for (int i = 0; i < a.nfiles && rc < 0; i++) {
+        if (bench_run_file(&files[i], a.files[i], &a.opts) != 0)
+            rc = CLI_EXIT_FAIL;
+        else
+            bench_add(&total, &files[i]);
+    }
+    if (rc < 0)
+        rc = a.json ? print_json(&a, files, &total)
+                    : (print_text(&a, files, &total), 0);
+    free(files);
+    return rc;
+}
