@@ -7,8 +7,21 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <math.h>
+
 #include "internal.h"
 #include "stream.h"
+
+/* Streams shorter than this are stored raw or constant: a zstd frame and
+ * its Huffman table would cost more than they save. */
+#define MIN_CODED 64
+/* Bytes of a stream sampled to decide whether entropy coding pays. */
+#define SAMPLE_CHUNK 4096
+#define SAMPLE_CHUNKS 8
+/* Entropy coding is tried only if the sample's order-0 entropy promises to
+ * save at least 1/GAIN_DIV of the stream; zstd itself keeps literals raw
+ * below about 1/64, so trying closer to 8 bits/byte only costs time. */
+#define GAIN_DIV 48
 
 void es_stream_ctx_init(es_stream_ctx *sc)
 {
@@ -37,11 +50,11 @@ static int load_entropy_params(ZSTD_CCtx *c)
     e |= ZSTD_isError(r);
     r = ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 17);
     e |= ZSTD_isError(r);
-    r = ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, 10);
+    r = ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog, 6);
     e |= ZSTD_isError(r);
     r = ZSTD_CCtx_setParameter(c, ZSTD_c_minMatch, 7);
     e |= ZSTD_isError(r);
-    r = ZSTD_CCtx_setParameter(c, ZSTD_c_targetLength, 64);
+    r = ZSTD_CCtx_setParameter(c, ZSTD_c_targetLength, ZSTD_TARGETLENGTH_MAX);
     e |= ZSTD_isError(r);
     r = ZSTD_CCtx_setParameter(c, ZSTD_c_literalCompressionMode,
                                ZSTD_ps_enable);
@@ -108,13 +121,60 @@ int es_zstd_unframe(es_stream_ctx *sc, uint8_t *dst, size_t n,
     return r == n ? 0 : ELVES_E_CORRUPT;
 }
 
+/* All bytes equal?  Fixed-size groups so that gcc -O2 vectorises. */
 static int all_equal(const uint8_t *p, size_t n)
 {
-    uint8_t acc = 0;
-    size_t i;
-    for (i = 1; i < n; i++)
-        acc |= (uint8_t)(p[i] ^ p[0]);
+    uint8_t acc = 0, first = p[0];
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        for (size_t k = 0; k < 64; k++)
+            acc |= (uint8_t)(p[i + k] ^ first);
+        if (acc)
+            return 0;
+    }
+    for (; i < n; i++)
+        acc |= (uint8_t)(p[i] ^ first);
     return acc == 0;
+}
+
+static void hist_add(uint32_t h[4][256], const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    /* Four tables: runs of one symbol do not serialise on one counter. */
+    for (; i + 4 <= n; i += 4) {
+        h[0][p[i]]++;
+        h[1][p[i + 1]]++;
+        h[2][p[i + 2]]++;
+        h[3][p[i + 3]]++;
+    }
+    for (; i < n; i++)
+        h[0][p[i]]++;
+}
+
+typedef enum { LOOK_CONST, LOOK_RAW, LOOK_CODE } look;
+
+/* A glance at a sample of the stream: constant, not worth coding, or
+ * worth handing to zstd. */
+static look sample_look(const uint8_t *p, size_t n)
+{
+    uint32_t h[4][256] = {{0}};
+    double bits = 0, total;
+    unsigned distinct = 0;
+    size_t chunks = n <= SAMPLE_CHUNK * SAMPLE_CHUNKS ? 1 : SAMPLE_CHUNKS;
+    size_t len = chunks == 1 ? n : SAMPLE_CHUNK, sampled = len * chunks;
+    for (size_t c = 0; c < chunks; c++)
+        hist_add(h, p + (chunks == 1 ? 0 : (n - len) / (chunks - 1) * c), len);
+    total = (double)sampled;
+    for (int s = 0; s < 256; s++) {
+        uint32_t k = h[0][s] + h[1][s] + h[2][s] + h[3][s];
+        if (k) {
+            distinct++;
+            bits -= k * log2(k / total);
+        }
+    }
+    if (distinct == 1)
+        return all_equal(p, n) ? LOOK_CONST : LOOK_CODE;
+    return bits <= total * 8 * (1 - 1.0 / GAIN_DIV) ? LOOK_CODE : LOOK_RAW;
 }
 
 int es_bytes_put(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
@@ -139,40 +199,50 @@ int es_bytes_get(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
     return 0;
 }
 
+static int put_raw(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
+                   size_t n)
+{
+    if (cap - *pos < 1 || cap - *pos - 1 < n)
+        return ES_NOFIT;
+    dst[(*pos)++] = ES_TAG_RAW;
+    return es_bytes_put(dst, cap, pos, src, n);
+}
+
+/* The zstd form if it beats raw by more than its 5-byte header; else raw. */
+static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                     const uint8_t *src, size_t n, int level)
+{
+    size_t room = cap - *pos, clen = 0, zcap;
+    int rc;
+    if (room <= 5)
+        return put_raw(dst, cap, pos, src, n);
+    zcap = room - 5 < n - 5 ? room - 5 : n - 5;
+    rc = es_zstd_frame(sc, &clen, dst + *pos + 5, zcap, src, n, level);
+    if (rc != 0)
+        return rc < 0 ? rc : put_raw(dst, cap, pos, src, n);
+    dst[*pos] = ES_TAG_ZSTD;
+    es_store32(dst + *pos + 1, (uint32_t)clen);
+    *pos += 5 + clen;
+    return 0;
+}
+
 int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                   const uint8_t *src, size_t n, int level)
 {
-    size_t room = cap - *pos, clen = 0;
-    int rc;
-    if (room < 2)
-        return ES_NOFIT;
-    if (n > 0 && all_equal(src, n)) {
+    look l = n == 0 ? LOOK_RAW : sample_look(src, n);
+    if (l == LOOK_CONST) {
+        if (cap - *pos < 2)
+            return ES_NOFIT;
         dst[*pos] = ES_TAG_CONST;
         dst[*pos + 1] = src[0];
         *pos += 2;
         return 0;
     }
-    /* Worth trying zstd only if it can beat raw by more than its 5-byte
-     * header; its output is capped below the raw size. */
-    if (n > 16 && room > 5) {
-        size_t zcap = room - 5 < n - 4 ? room - 5 : n - 4;
-        rc = es_zstd_frame(sc, &clen, dst + *pos + 5, zcap, src, n, level);
-        if (rc < 0)
-            return rc;
-        if (rc == 0 && clen + 4 < n) {
-            dst[*pos] = ES_TAG_ZSTD;
-            es_store32(dst + *pos + 1, (uint32_t)clen);
-            *pos += 5 + clen;
-            return 0;
-        }
-    }
-    if (room - 1 < n)
-        return ES_NOFIT;
-    dst[*pos] = ES_TAG_RAW;
-    if (n)
-        memcpy(dst + *pos + 1, src, n);
-    *pos += 1 + n;
-    return 0;
+    /* The order-0 setting is skipped when the sample says it cannot pay;
+     * LZ levels are always tried (matches are invisible to the sample). */
+    if (n < MIN_CODED || (level == ES_ENTROPY && l == LOOK_RAW))
+        return put_raw(dst, cap, pos, src, n);
+    return put_coded(sc, dst, cap, pos, src, n, level);
 }
 
 int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
