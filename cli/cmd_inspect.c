@@ -81,6 +81,16 @@ static void seg_label(char *buf, size_t cap, const elves_segment *s)
         snprintf(buf, cap, "(%s)", kind_name(s->kind));
 }
 
+/* The dtype, or the GGUF ggml type number for tensors libelves does not
+ * model (quantized blocks). */
+static void dtype_label(char *buf, size_t cap, const elves_segment *s)
+{
+    if (s->dtype == ELVES_DT_OPAQUE && s->gguf_type)
+        snprintf(buf, cap, "ggml:%u", (unsigned)s->gguf_type);
+    else
+        snprintf(buf, cap, "%s", elves_dtype_name(s->dtype));
+}
+
 static json_t *shape_json(const elves_segment *s)
 {
     json_t *a = json_array();
@@ -193,12 +203,13 @@ static void checkpoint_text(const inspect_args *a, const cli_map *m,
     cli_table *t = cli_table_new("rlllrrl", hdr);
     for (size_t i = 0; i < segs->count; i++) {
         const elves_segment *s = &segs->items[i];
-        char label[256], shape[160];
+        char label[256], shape[160], dtype[32];
         seg_label(label, sizeof label, s);
         cli_shape_str(shape, sizeof shape, s->shape, s->ndim);
+        dtype_label(dtype, sizeof dtype, s);
         cli_table_cell(t, "%zu", i);
         cli_table_cell(t, "%s", label);
-        cli_table_cell(t, "%s", elves_dtype_name(s->dtype));
+        cli_table_cell(t, "%s", dtype);
         cli_table_cell(t, "%s", s->kind == ELVES_SEG_TENSOR ? shape : "");
         cli_table_cell(t, "%llu", (unsigned long long)s->offset);
         cli_table_cell(t, "%llu", (unsigned long long)s->length);
@@ -328,11 +339,12 @@ static void container_segments_text(const elves_container *c)
     cli_table *t = cli_table_new("rlllrrrrl", hdr);
     for (size_t i = 0; i < c->nsegments; i++) {
         const elves_container_segment *cs = &c->segments[i];
-        char label[256];
+        char label[256], dtype[32];
         seg_label(label, sizeof label, &cs->seg);
+        dtype_label(dtype, sizeof dtype, &cs->seg);
         cli_table_cell(t, "%zu", i);
         cli_table_cell(t, "%s", label);
-        cli_table_cell(t, "%s", elves_dtype_name(cs->seg.dtype));
+        cli_table_cell(t, "%s", dtype);
         cli_table_cell(t, "%s", elves_codec_name(cs->codec));
         cli_table_cell(t, "%llu", (unsigned long long)cs->seg.length);
         cli_table_cell(t, "%llu", (unsigned long long)cs->stored_bytes);
