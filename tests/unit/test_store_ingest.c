@@ -1,0 +1,769 @@
+/*
+ * test_store_ingest.c - the compression pipeline end to end through the
+ * store API: every real checkpoint of ELVES_SHARED_DATA round-trips
+ * bit-exact, ELF mode stays within its bound, whole-file and tensor dedup
+ * store shared bytes once, reference counts stay exact through upload /
+ * delete / re-upload sequences, GC returns everything, compaction moves
+ * live chunks, a corrupt chunk is an error, a job left running is redone
+ * after reopen, and 16 threads upload at once.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store_test_util.h"
+
+/* ---- helpers
+ * ----------------------------------------------------------------- */
+
+static uint32_t rng_state = 12345;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* F32 values in (-1, 1) that look like trained weights. */
+static void fill_weights(uint8_t *p, size_t count, uint32_t seed)
+{
+    rng_state = seed * 747796405u + 1;
+    for (size_t i = 0; i < count; i++) {
+        float v = ((float)(rnd() % 2000000) / 1000000.0f - 1.0f) * 0.1f;
+        memcpy(p + 4 * i, &v, 4);
+    }
+}
+
+typedef struct tensor_spec {
+    const char *name;
+    size_t count; /* F32 values */
+    uint32_t seed;
+} tensor_spec;
+
+/* A safetensors file of F32 tensors; *len receives its size. */
+static uint8_t *make_safetensors(const tensor_spec *t, size_t n, size_t *len)
+{
+    char header[4096];
+    size_t off = 0, pos = 0;
+    pos += (size_t)snprintf(header + pos, sizeof header - pos, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = t[i].count * 4;
+        pos += (size_t)snprintf(header + pos, sizeof header - pos,
+                                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],"
+                                "\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", t[i].name, t[i].count, off,
+                                off + bytes);
+        off += bytes;
+    }
+    pos += (size_t)snprintf(header + pos, sizeof header - pos, "}");
+    while (pos % 8)
+        header[pos++] = ' ';
+    *len = 8 + pos + off;
+    uint8_t *buf = malloc(*len);
+    uint64_t hl = pos;
+    memcpy(buf, &hl, 8);
+    memcpy(buf + 8, header, pos);
+    size_t at = 8 + pos;
+    for (size_t i = 0; i < n; i++) {
+        fill_weights(buf + at, t[i].count, t[i].seed);
+        at += t[i].count * 4;
+    }
+    return buf;
+}
+
+static void make_repo(es_store *st, const char *name, const char *mode)
+{
+    es_err err;
+    json_t *j = NULL;
+    if (store_repo_create(st, name, mode, &j, &err) != 0)
+        fail_msg("repo %s: %s", name, err.msg);
+    json_decref(j);
+}
+
+static void upload(es_store *st, const char *repo, const char *path,
+                   const uint8_t *data, size_t len)
+{
+    es_err err;
+    json_t *j = tu_upload_bytes(st, repo, path, data, len, &err);
+    if (!j)
+        fail_msg("upload %s/%s: %s", repo, path, err.msg);
+    json_decref(j);
+}
+
+static void expect_state(es_store *st, const char *repo, const char *path,
+                         const char *state)
+{
+    store_file f;
+    es_err err;
+    if (store_file_lookup(st, repo, NULL, path, &f, &err) != 0)
+        fail_msg("lookup %s/%s: %s", repo, path, err.msg);
+    if (strcmp(f.state, state) != 0) {
+        json_t *list = NULL;
+        store_file_list(st, repo, NULL, &list, &err);
+        char *s = json_dumps(list, 0);
+        fail_msg("%s/%s is %s, want %s: %s", repo, path, f.state, state, s);
+    }
+}
+
+static void expect_content(es_store *st, const char *repo, const char *path,
+                           const uint8_t *data, size_t len)
+{
+    es_err err;
+    size_t got;
+    uint8_t *back = tu_download(st, repo, path, 200000, &got, &err);
+    if (!back)
+        fail_msg("download %s/%s: %s", repo, path, err.msg);
+    assert_int_equal(got, len);
+    char a[65], b[65];
+    tu_sha_hex(a, back, got);
+    tu_sha_hex(b, data, len);
+    assert_string_equal(a, b);
+    free(back);
+}
+
+static sqlite3 *open_db(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/elves.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static int64_t q1(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Reference counts equal the rows that make them, and nothing live points
+ * at anything dead. */
+static void check_refcounts(const char *dir)
+{
+    sqlite3 *db = open_db(dir);
+    assert_int_equal(q1(db, "SELECT count(*) FROM chunks c WHERE refcount != "
+                            "(SELECT count(*) FROM file_blocks b WHERE "
+                            "b.chunk_id = c.id)"),
+                     0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM tensors t WHERE refcount != "
+                            "(SELECT count(*) FROM file_segments s WHERE "
+                            "s.tensor_id = t.id)"),
+                     0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM tensors t JOIN "
+                            "tensor_blocks tb ON tb.tensor_id = t.id JOIN "
+                            "chunks c ON c.id = tb.chunk_id WHERE t.refcount "
+                            "> 0 AND c.refcount = 0"),
+                     0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM packs p WHERE live_bytes != "
+                            "(SELECT coalesce(sum(length), 0) FROM chunks c "
+                            "WHERE c.pack = p.id)"),
+                     0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM pragma_foreign_key_check"),
+                     0);
+    sqlite3_close(db);
+}
+
+static void gc(es_store *st)
+{
+    json_t *rep = NULL;
+    es_err err;
+    if (store_gc(st, &rep, &err) != 0)
+        fail_msg("gc: %s", err.msg);
+    json_decref(rep);
+}
+
+static void check_empty(es_store *st, const char *dir)
+{
+    gc(st);
+    assert_int_equal(tu_stat(st, "stored_bytes"), 0);
+    assert_int_equal(tu_stat(st, "logical_bytes"), 0);
+    sqlite3 *db = open_db(dir);
+    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM tensors"), 0);
+    assert_int_equal(q1(db, "SELECT count(*) FROM packs WHERE live_bytes > 0"),
+                     0);
+    sqlite3_close(db);
+}
+
+/* ---- tests
+ * ---------------------------------------------------------------------- */
+
+static const char *shared_files[] = {
+    "faceapi-age-gender.safetensors",
+    "faceapi-face-expression.safetensors",
+    "faceapi-face-landmark-68-tiny.safetensors",
+    "faceapi-face-landmark-68.safetensors",
+    "faceapi-tiny-face-detector.safetensors",
+    "human-antispoof.safetensors",
+    "human-blazeface.safetensors",
+    "human-emotion.safetensors",
+    "human-facemesh.safetensors",
+    "human-handlandmark-lite.safetensors",
+    "human-liveness.safetensors",
+    "human-movenet-lightning.safetensors",
+    "ppocr-mobile-v2-cls.safetensors",
+};
+#define NSHARED (sizeof shared_files / sizeof shared_files[0])
+
+static void test_shared_data_roundtrip(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("shared");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/shared", NULL);
+    uint8_t *data[NSHARED];
+    size_t len[NSHARED];
+    uint64_t total = 0;
+    for (size_t i = 0; i < NSHARED; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", ELVES_SHARED_DATA,
+                 shared_files[i]);
+        data[i] = tu_read_file(path, &len[i]);
+        assert_non_null(data[i]);
+        total += len[i];
+        upload(st, "org/shared", shared_files[i], data[i], len[i]);
+    }
+    store_wait_idle(st);
+    for (size_t i = 0; i < NSHARED; i++) {
+        expect_state(st, "org/shared", shared_files[i], "stored");
+        expect_content(st, "org/shared", shared_files[i], data[i], len[i]);
+    }
+    /* random ranges of the largest file against the original */
+    store_file f;
+    es_err err;
+    size_t big = NSHARED - 2; /* movenet, 4.7 MB */
+    assert_int_equal(
+        store_file_lookup(st, "org/shared", NULL, shared_files[big], &f, &err),
+        0);
+    store_reader *r;
+    assert_int_equal(store_reader_open(st, &f, &r, &err), 0);
+    uint8_t *buf = malloc(3 << 20);
+    rng_state = 99;
+    for (int i = 0; i < 300; i++) {
+        uint64_t off = rnd() % len[big];
+        size_t want = 1 + rnd() % (i % 10 == 0 ? (3u << 20) : 5000u);
+        size_t got = 0;
+        assert_int_equal(store_reader_read(r, off, buf, want, &got, &err), 0);
+        size_t exp = len[big] - off < want ? len[big] - off : want;
+        assert_int_equal(got, exp);
+        assert_memory_equal(buf, data[big] + off, got);
+    }
+    free(buf);
+    store_reader_close(r);
+    int64_t stored = tu_stat(st, "stored_bytes");
+    assert_int_equal(tu_stat(st, "logical_bytes"), (int64_t)total);
+    assert_true(stored > 0 && stored < (int64_t)total);
+    printf("shared/data: logical %llu, stored %lld, stored/logical %.4f\n",
+           (unsigned long long)total, (long long)stored,
+           (double)stored / (double)total);
+    check_refcounts(dir);
+    for (size_t i = 0; i < NSHARED; i++)
+        free(data[i]);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_elf_mode(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("elf");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/elf", "elf");
+    tensor_spec t[] = {{"w", 600000, 5}, {"b", 1000, 6}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 2, &len);
+    upload(st, "org/elf", "m.safetensors", data, len);
+    store_wait_idle(st);
+    expect_state(st, "org/elf", "m.safetensors", "stored");
+    store_file f;
+    es_err err;
+    assert_int_equal(
+        store_file_lookup(st, "org/elf", NULL, "m.safetensors", &f, &err), 0);
+    assert_int_equal(f.size, len);
+    size_t got;
+    uint8_t *back =
+        tu_download(st, "org/elf", "m.safetensors", 1 << 20, &got, &err);
+    assert_non_null(back);
+    assert_int_equal(got, len);
+    char hex[65];
+    tu_sha_hex(hex, back, got);
+    assert_string_equal(hex, f.sha256); /* what is served is what is named */
+    uint64_t hl;
+    memcpy(&hl, data, 8);
+    assert_memory_equal(back, data, 8 + hl); /* header bit-exact */
+    for (size_t i = 8 + hl; i + 4 <= len; i += 4) {
+        float a, b;
+        memcpy(&a, back + i, 4);
+        memcpy(&b, data + i, 4);
+        assert_true(fabs((double)a - (double)b) <= ldexp(1.0, -24));
+    }
+    /* the same bytes in a lossless repo must not reuse lossy blocks */
+    make_repo(st, "org/exact", NULL);
+    upload(st, "org/exact", "m.safetensors", data, len);
+    store_wait_idle(st);
+    expect_content(st, "org/exact", "m.safetensors", data, len);
+    check_refcounts(dir);
+    free(back);
+    free(data);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_same_file_two_repos(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("dupfile");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/a", NULL);
+    make_repo(st, "org/b", NULL);
+    tensor_spec t[] = {{"w", 300000, 1}, {"v", 50000, 2}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 2, &len);
+    upload(st, "org/a", "m.safetensors", data, len);
+    store_wait_idle(st);
+    int64_t once = tu_stat(st, "stored_bytes");
+    assert_true(once > 0);
+    upload(st, "org/b", "copy.safetensors", data, len);
+    store_wait_idle(st);
+    expect_state(st, "org/b", "copy.safetensors", "stored");
+    assert_int_equal(tu_stat(st, "stored_bytes"), once);
+    assert_int_equal(tu_stat(st, "logical_bytes"), 2 * (int64_t)len);
+    assert_int_equal(tu_stat(st, "dedup_saved_bytes"), once);
+    expect_content(st, "org/b", "copy.safetensors", data, len);
+    check_refcounts(dir);
+    es_err err;
+    /* delete one, the other still reads; then the other: all gone */
+    assert_int_equal(store_repo_delete(st, "org/a", &err), 0);
+    gc(st);
+    assert_int_equal(tu_stat(st, "stored_bytes"), once);
+    expect_content(st, "org/b", "copy.safetensors", data, len);
+    check_refcounts(dir);
+    assert_int_equal(
+        store_file_delete(st, "org/b", NULL, "copy.safetensors", &err), 0);
+    store_wait_idle(st);
+    check_empty(st, dir);
+    check_refcounts(dir);
+    free(data);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_shared_tensors(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("dupten");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/m", NULL);
+    /* x = {a, b}, y = {c, a}: "a" (4 MB) is the same tensor in both */
+    tensor_spec tx[] = {{"a", 1000000, 10}, {"b", 100000, 11}};
+    tensor_spec ty[] = {{"c", 100000, 12}, {"a", 1000000, 10}};
+    size_t lx, ly;
+    uint8_t *x = make_safetensors(tx, 2, &lx);
+    uint8_t *y = make_safetensors(ty, 2, &ly);
+    upload(st, "org/m", "x.safetensors", x, lx);
+    store_wait_idle(st);
+    int64_t sx = tu_stat(st, "stored_bytes");
+    upload(st, "org/m", "y.safetensors", y, ly);
+    store_wait_idle(st);
+    int64_t sxy = tu_stat(st, "stored_bytes");
+    expect_content(st, "org/m", "x.safetensors", x, lx);
+    expect_content(st, "org/m", "y.safetensors", y, ly);
+    /* y added only "c" and its header: far less than "a" */
+    assert_true(sxy - sx < sx / 4);
+    sqlite3 *db = open_db(dir);
+    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), 2);
+    sqlite3_close(db);
+    check_refcounts(dir);
+    es_err err;
+    /* delete in the order x then y */
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
+    gc(st);
+    check_refcounts(dir);
+    expect_content(st, "org/m", "y.safetensors", y, ly);
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
+    check_empty(st, dir);
+    /* again, deleting y first */
+    upload(st, "org/m", "x.safetensors", x, lx);
+    upload(st, "org/m", "y.safetensors", y, ly);
+    store_wait_idle(st);
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
+    gc(st);
+    check_refcounts(dir);
+    expect_content(st, "org/m", "x.safetensors", x, lx);
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
+    check_empty(st, dir);
+    free(x);
+    free(y);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Upload / delete / re-upload sequences; refcounts exact after each step. */
+static void test_refcount_sequences(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("seq");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/p", NULL);
+    make_repo(st, "org/q", NULL);
+    tensor_spec tx[] = {{"a", 200000, 1}, {"b", 30000, 2}};
+    tensor_spec ty[] = {{"a", 200000, 1}, {"c", 30000, 3}};
+    size_t lx, ly;
+    uint8_t *x = make_safetensors(tx, 2, &lx);
+    uint8_t *y = make_safetensors(ty, 2, &ly);
+    es_err err;
+    const char *script[] = {
+        "up p x",  "up q x",  "up p y",    "del p x",   "up q y",
+        "del q x", "up p x",  "delrepo q", "up q y",    "up q x",
+        "del p y", "del p x", "up p y",    "delrepo p", "delrepo q",
+    };
+    for (size_t i = 0; i < sizeof script / sizeof *script; i++) {
+        char op[16], repo_short[8], file[8] = "";
+        sscanf(script[i], "%15s %7s %7s", op, repo_short, file);
+        char repo[16];
+        snprintf(repo, sizeof repo, "org/%s", repo_short);
+        const uint8_t *d = file[0] == 'x' ? x : y;
+        size_t l = file[0] == 'x' ? lx : ly;
+        char path[32];
+        snprintf(path, sizeof path, "%s.safetensors", file);
+        if (!strcmp(op, "up")) {
+            json_t *got = NULL;
+            if (store_repo_get(st, repo, &got, &err) != 0)
+                make_repo(st, repo, NULL);
+            json_decref(got);
+            upload(st, repo, path, d, l);
+        } else if (!strcmp(op, "del")) {
+            assert_int_equal(store_file_delete(st, repo, NULL, path, &err), 0);
+        } else {
+            assert_int_equal(store_repo_delete(st, repo, &err), 0);
+        }
+        if (i % 2 == 0)
+            store_wait_idle(st); /* odd steps race the workers */
+        check_refcounts(dir);
+    }
+    store_wait_idle(st);
+    check_empty(st, dir);
+    check_refcounts(dir);
+    free(x);
+    free(y);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_compaction(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("compact");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    tensor_spec ta[] = {{"big", 2000000, 21}};
+    tensor_spec tb[] = {{"small", 100000, 22}};
+    size_t la, lb;
+    uint8_t *a = make_safetensors(ta, 1, &la);
+    uint8_t *b = make_safetensors(tb, 1, &lb);
+    upload(st, "org/m", "a.safetensors", a, la);
+    upload(st, "org/m", "b.safetensors", b, lb);
+    store_wait_idle(st);
+    store_close(st);
+    st = tu_open(dir, 1); /* a new run appends to a new pack */
+    es_err err;
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "a.safetensors", &err), 0);
+    store_wait_idle(st); /* the delete asked the workers for a GC */
+    gc(st);
+    /* the first pack held mostly "a": its live chunks moved, it is gone */
+    char first[4300];
+    snprintf(first, sizeof first, "%s/packs/pack-%012d.pack", dir, 1);
+    assert_int_equal(access(first, F_OK), -1);
+    expect_content(st, "org/m", "b.safetensors", b, lb);
+    int64_t packs = tu_stat(st, "pack_bytes");
+    assert_true(packs < (int64_t)la / 2);
+    check_refcounts(dir);
+    store_close(st);
+    st = tu_open(dir, 1);
+    expect_content(st, "org/m", "b.safetensors", b, lb);
+    free(a);
+    free(b);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_corrupt_chunk(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("corrupt");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    tensor_spec t[] = {{"w", 400000, 31}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 1, &len);
+    upload(st, "org/m", "m.safetensors", data, len);
+    store_wait_idle(st);
+    expect_state(st, "org/m", "m.safetensors", "stored");
+    store_close(st);
+    /* flip one byte inside the last chunk's data */
+    sqlite3 *db = open_db(dir);
+    int64_t pack = q1(db, "SELECT pack FROM chunks ORDER BY id DESC LIMIT 1");
+    int64_t off = q1(db, "SELECT offset + 16 + length / 2 FROM chunks ORDER "
+                         "BY id DESC LIMIT 1");
+    sqlite3_close(db);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/packs/pack-%012lld.pack", dir,
+             (long long)pack);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, off), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, off), 1);
+    close(fd);
+
+    st = tu_open(dir, 1);
+    store_file f;
+    es_err err;
+    assert_int_equal(
+        store_file_lookup(st, "org/m", NULL, "m.safetensors", &f, &err), 0);
+    store_reader *r;
+    assert_int_equal(store_reader_open(st, &f, &r, &err), 0);
+    uint8_t *buf = malloc(len);
+    size_t got = 0, done = 0;
+    int rc = 0;
+    while (done < len &&
+           (rc = store_reader_read(r, done, buf + done, len - done, &got,
+                                   &err)) == 0 &&
+           got > 0)
+        done += got;
+    assert_int_equal(rc, -1);
+    assert_int_equal(err.status, 500);
+    assert_non_null(strstr(err.msg, "corrupt"));
+    /* what was returned before the error was right */
+    assert_memory_equal(buf, data, done);
+    store_reader_close(r);
+    free(buf);
+    free(data);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* A job a crash left 'running' is redone at the next open. */
+static void test_requeue_running(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("requeue");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    store_close(st);
+    tensor_spec t[] = {{"w", 300000, 41}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 1, &len);
+    char hex[65];
+    tu_sha_hex(hex, data, len);
+    /* what a crash mid-compression leaves: spool file, rows, job running */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/spool/crashed.spool", dir);
+    FILE *fp = fopen(path, "wb");
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+    sqlite3 *db = open_db(dir);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO files (id, size, sha256, upload_size, "
+             "upload_sha256, mode, state, spool, created) VALUES (77, %zu, "
+             "'%s', %zu, '%s', 'lossless', 'compressing', 'crashed.spool', "
+             "1);"
+             "INSERT INTO jobs (id, file_id, repo, path, state, attempts, "
+             "total_bytes, created) VALUES (5, 77, 'org/m', 'm', 'running', "
+             "1, %zu, 1);"
+             "INSERT INTO tree_entries SELECT commit_id, 'm', 77 FROM refs;",
+             len, hex, len, hex, len);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    st = tu_open(dir, 1);
+    store_wait_idle(st);
+    json_t *job = NULL;
+    es_err err;
+    assert_int_equal(store_job_get(st, 5, &job, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(job, "state")),
+                        "done");
+    json_decref(job);
+    expect_state(st, "org/m", "m", "stored");
+    expect_content(st, "org/m", "m", data, len);
+    assert_int_equal(access(path, F_OK), -1); /* spool removed */
+    free(data);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Unacknowledged spool files and unreferenced chunks go at open. */
+static void test_startup_cleanup(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cleanup");
+    es_store *st = tu_open(dir, 1);
+    store_close(st);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/spool/tmp-deadbeef", dir);
+    FILE *fp = fopen(path, "wb");
+    fputs("half an upload", fp);
+    fclose(fp);
+    char orphan[4300];
+    snprintf(orphan, sizeof orphan, "%s/spool/0123.spool", dir);
+    fp = fopen(orphan, "wb");
+    fputs("renamed, never committed", fp);
+    fclose(fp);
+    st = tu_open(dir, 1);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(orphan, F_OK), -1);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+typedef struct up_arg {
+    es_store *st;
+    int i;
+    uint8_t *data;
+    size_t len;
+    int ok;
+} up_arg;
+
+static void *uploader(void *p)
+{
+    up_arg *a = p;
+    char repo[32], path[64];
+    snprintf(repo, sizeof repo, "org/r%d", a->i % 4);
+    snprintf(path, sizeof path, "dir%d/f%d.safetensors", a->i % 3, a->i);
+    es_err err;
+    json_t *j = tu_upload_bytes(a->st, repo, path, a->data, a->len, &err);
+    a->ok = j != NULL;
+    if (!j)
+        fprintf(stderr, "upload %d: %s\n", a->i, err.msg);
+    json_decref(j);
+    return NULL;
+}
+
+static void test_concurrent_uploads(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("concurrent");
+    es_store *st = tu_open(dir, 3);
+    for (int r = 0; r < 4; r++) {
+        char name[32];
+        snprintf(name, sizeof name, "org/r%d", r);
+        make_repo(st, name, NULL);
+    }
+    enum { N = 16 };
+    pthread_t th[N];
+    up_arg args[N];
+    for (int i = 0; i < N; i++) {
+        /* pairs of uploads share content: dedup under concurrency */
+        tensor_spec t[] = {{"shared", 50000, 1},
+                           {"own", 20000 + i / 2, (uint32_t)(100 + i / 2)}};
+        args[i] = (up_arg){st, i, NULL, 0, 0};
+        args[i].data = make_safetensors(t, 2, &args[i].len);
+        pthread_create(&th[i], NULL, uploader, &args[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        assert_true(args[i].ok);
+    store_wait_idle(st);
+    for (int i = 0; i < N; i++) {
+        char repo[32], path[64];
+        snprintf(repo, sizeof repo, "org/r%d", i % 4);
+        snprintf(path, sizeof path, "dir%d/f%d.safetensors", i % 3, i);
+        expect_state(st, repo, path, "stored");
+        expect_content(st, repo, path, args[i].data, args[i].len);
+        free(args[i].data);
+    }
+    check_refcounts(dir);
+    es_err err;
+    for (int r = 0; r < 4; r++) {
+        char name[32];
+        snprintf(name, sizeof name, "org/r%d", r);
+        assert_int_equal(store_repo_delete(st, name, &err), 0);
+    }
+    store_wait_idle(st);
+    check_empty(st, dir);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_opaque_and_empty(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("opaque");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    const char *cfg = "{\"hidden_size\": 768, \"layers\": 12}\n";
+    upload(st, "org/m", "config.json", (const uint8_t *)cfg, strlen(cfg));
+    upload(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
+    /* a truncated safetensors: stored as opaque bytes, bit-exact */
+    tensor_spec t[] = {{"w", 10000, 3}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 1, &len);
+    upload(st, "org/m", "bad.safetensors", data, len - 100);
+    store_wait_idle(st);
+    expect_state(st, "org/m", "config.json", "stored");
+    expect_state(st, "org/m", "empty.bin", "stored");
+    expect_state(st, "org/m", "bad.safetensors", "stored");
+    expect_content(st, "org/m", "config.json", (const uint8_t *)cfg,
+                   strlen(cfg));
+    expect_content(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
+    expect_content(st, "org/m", "bad.safetensors", data, len - 100);
+    json_t *list = NULL;
+    es_err err;
+    assert_int_equal(store_file_list(st, "org/m", NULL, &list, &err), 0);
+    json_t *f = json_array_get(list, 0); /* bad.safetensors */
+    assert_non_null(json_object_get(json_object_get(f, "codecs"), "zstd"));
+    json_decref(list);
+    free(data);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shared_data_roundtrip),
+        cmocka_unit_test(test_elf_mode),
+        cmocka_unit_test(test_same_file_two_repos),
+        cmocka_unit_test(test_shared_tensors),
+        cmocka_unit_test(test_refcount_sequences),
+        cmocka_unit_test(test_compaction),
+        cmocka_unit_test(test_corrupt_chunk),
+        cmocka_unit_test(test_requeue_running),
+        cmocka_unit_test(test_startup_cleanup),
+        cmocka_unit_test(test_concurrent_uploads),
+        cmocka_unit_test(test_opaque_and_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
