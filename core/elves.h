@@ -118,21 +118,22 @@ typedef enum elves_format {
 } elves_format;
 
 typedef enum elves_seg_kind {
-    ELVES_SEG_HEADER = 0, /* format header bytes (length prefix, JSON, GGUF kv) */
-    ELVES_SEG_TENSOR,     /* one tensor's data */
-    ELVES_SEG_PADDING,    /* alignment padding or unreferenced gap */
-    ELVES_SEG_OPAQUE      /* a whole file of unknown format */
+    ELVES_SEG_HEADER =
+        0,             /* format header bytes (length prefix, JSON, GGUF kv) */
+    ELVES_SEG_TENSOR,  /* one tensor's data */
+    ELVES_SEG_PADDING, /* alignment padding or unreferenced gap */
+    ELVES_SEG_OPAQUE   /* a whole file of unknown format */
 } elves_seg_kind;
 
 typedef struct elves_segment {
     elves_seg_kind kind;
-    elves_dtype dtype;      /* OPAQUE unless kind == TENSOR with a known type */
+    elves_dtype dtype; /* OPAQUE unless kind == TENSOR with a known type */
     uint32_t ndim;
     uint64_t shape[ELVES_MAX_DIMS];
-    uint64_t offset;        /* byte offset in the original file */
-    uint64_t length;        /* byte length in the original file (may be 0) */
-    char *name;             /* tensor name (UTF-8, NUL-terminated) or NULL */
-    uint32_t gguf_type;     /* GGUF ggml_type for GGUF tensors, else 0 */
+    uint64_t offset;    /* byte offset in the original file */
+    uint64_t length;    /* byte length in the original file (may be 0) */
+    char *name;         /* tensor name (UTF-8, NUL-terminated) or NULL */
+    uint32_t gguf_type; /* GGUF ggml_type for GGUF tensors, else 0 */
 } elves_segment;
 
 /* An ordered list of segments that covers every byte of a file exactly once:
@@ -172,11 +173,21 @@ int elves_parse_gguf(elves_segments **out, const uint8_t *data, size_t len,
  * becomes a single OPAQUE segment (format ELVES_FMT_OPAQUE).  Fails only on
  * NOMEM/INVALID.  When `why` is not NULL and the file looked like a
  * safetensors/GGUF file but failed validation, the parser's message is
- * written there (why->code != 0). */
+ * written there (why->code != 0).  An empty file gives format OPAQUE and
+ * one OPAQUE segment of length 0, so count >= 1 always. */
 int elves_segment_file(elves_segments **out, const uint8_t *data, size_t len,
                        elves_error *why);
 
 void elves_segments_free(elves_segments *segs);
+
+/* Checks that segs covers a file of file_size bytes as promised above
+ * (first offset 0, each segment where the previous one ended, the last
+ * ending at file_size), that kinds, dtypes and ndim are in range, and that
+ * every TENSOR segment with a dtype is exactly elements x dtype size long.
+ * Returns ELVES_OK, or ELVES_E_INVALID with a message naming the first bad
+ * segment.  Tests and fuzzers hold every parser to it. */
+int elves_segments_check(const elves_segments *segs, uint64_t file_size,
+                         elves_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Fingerprints                                                             */
@@ -253,8 +264,8 @@ typedef struct elves_block_info {
     elves_dtype dtype;
     uint8_t flags;
     uint32_t raw_len;
-    uint32_t enc_len;   /* payload only */
-    uint64_t checksum;  /* XXH3-64 of the decoded bytes */
+    uint32_t enc_len;  /* payload only */
+    uint64_t checksum; /* XXH3-64 of the decoded bytes */
 } elves_block_info;
 
 /* Reads and checks a block header (magic, codec, dtype, sizes within
@@ -313,7 +324,10 @@ typedef struct elves_encode_opts {
     uint32_t block_size; /* 0: ELVES_DEFAULT_BLOCK_SIZE */
 } elves_encode_opts;
 
-#define ELVES_ENCODE_OPTS_INIT { ELVES_MODE_LOSSLESS, 1, 0 }
+#define ELVES_ENCODE_OPTS_INIT                                                 \
+    {                                                                          \
+        ELVES_MODE_LOSSLESS, 1, 0                                              \
+    }
 
 /* Receives encoded blocks in order: index is the block number within the
  * segment, raw_offset its first byte's offset within the segment.  A
@@ -357,7 +371,7 @@ int elves_decode_blocks(const elves_decode_job *jobs, size_t n,
 typedef struct elves_block_ref {
     uint64_t raw_offset; /* offset of its first decoded byte in the file */
     uint32_t raw_len;
-    uint32_t enc_len;    /* whole block, header included */
+    uint32_t enc_len; /* whole block, header included */
     uint64_t loc;
 } elves_block_ref;
 
@@ -365,8 +379,8 @@ typedef struct elves_block_ref {
  * blocks are sorted by raw_offset and tile it without gaps.  *out_begin is
  * the first covering block's index, *out_end one past the last. */
 int elves_blocks_cover(size_t *out_begin, size_t *out_end,
-                       const elves_block_ref *blocks, size_t n,
-                       uint64_t first, uint64_t last);
+                       const elves_block_ref *blocks, size_t n, uint64_t first,
+                       uint64_t last);
 
 /* Fetches a block's bytes for range decoding: copy the enc_len bytes of
  * block `ref` into buf (capacity >= ref->enc_len). Non-zero = failure. */
@@ -401,9 +415,9 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
  */
 
 typedef struct elves_container_segment {
-    elves_segment seg;    /* name owned by the container */
+    elves_segment seg; /* name owned by the container */
     elves_codec codec;
-    size_t first_block;   /* index in blocks[] */
+    size_t first_block; /* index in blocks[] */
     size_t nblocks;
     uint64_t stored_bytes; /* encoded bytes attributed (0 if deduplicated) */
     int dedup_of;          /* index of the segment whose blocks it reuses, or
@@ -412,7 +426,7 @@ typedef struct elves_container_segment {
 
 typedef struct elves_container {
     uint64_t file_size;
-    uint8_t sha256[32];    /* of the decoded file (= original if lossless) */
+    uint8_t sha256[32]; /* of the decoded file (= original if lossless) */
     elves_format format;
     elves_mode mode;
     uint32_t block_size;
@@ -436,8 +450,7 @@ typedef int (*elves_write_fn)(void *ctx, const uint8_t *data, size_t len);
  */
 int elves_container_compress(elves_container **out_info, const uint8_t *data,
                              size_t len, const elves_encode_opts *opts,
-                             elves_write_fn write, void *ctx,
-                             elves_error *err);
+                             elves_write_fn write, void *ctx, elves_error *err);
 
 /* Reads a container's index from its tail: `tail` holds the last tail_len
  * bytes of a container of total size container_size.  If the index does not
@@ -445,8 +458,8 @@ int elves_container_compress(elves_container **out_info, const uint8_t *data,
  * required.  Validates everything (offsets in bounds, blocks tile the file,
  * segments cover it) so a hostile container is an error, never a crash. */
 int elves_container_open(elves_container **out, const uint8_t *tail,
-                         size_t tail_len, uint64_t container_size,
-                         size_t *need, elves_error *err);
+                         size_t tail_len, uint64_t container_size, size_t *need,
+                         elves_error *err);
 
 void elves_container_free(elves_container *c);
 
