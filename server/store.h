@@ -132,11 +132,27 @@ void store_reader_close(store_reader *r);
 int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err);
 
 /* repo == NULL: whole store {"logical_bytes","stored_bytes","ratio",
- * "dedup_saved_bytes","files","repos":[...]}; else that repo's figures. */
+ * "dedup_saved_bytes","files","repos":[...]}; else that repo's figures.
+ * Definitions (stats.c has the details):
+ *   logical_bytes  sizes of the file versions branch/tag heads list, once
+ *                  per repository that lists them (what can be downloaded);
+ *   stored_bytes   chunk_bytes + spool_bytes: live encoded chunks, each
+ *                  counted once, plus spool files not yet compressed;
+ *   ratio          stored_bytes / logical_bytes (lower is better; 0 if
+ *                  nothing is stored);
+ *   dedup_saved_bytes  encoded bytes the listed files reference minus
+ *                  chunk_bytes (what whole-file and tensor dedup saved).
+ * Also "chunk_bytes", "spool_bytes", and for the whole store "pack_bytes"
+ * (pack files' size on disk, garbage not yet compacted included).  Each
+ * entry of "repos" has the same figures plus "name"; chunks shared between
+ * repositories count in each. */
 int store_stats(es_store *st, const char *repo, json_t **out, es_err *err);
 
 /* Frees chunks whose reference count is zero and compacts sparse packs.
- * Runs by itself after deletes; exposed for tests and admin. */
+ * Runs by itself after deletes; exposed for tests and admin.  Waits for
+ * running compression jobs to finish (they hold chunks it could free).
+ * *out: {"chunks_freed","bytes_freed","tensors_freed","packs_dropped",
+ * "packs_compacted","bytes_moved"}. */
 int store_gc(es_store *st, json_t **out, es_err *err);
 
 /* Waits until no job is queued or running (tests, shutdown). */

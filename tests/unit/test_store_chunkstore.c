@@ -1,0 +1,180 @@
+/*
+ * test_store_chunkstore.c - the local chunk store on its own (put, ranged
+ * get, checksum on every read, pack roll-over, iterate, drop, a new pack per
+ * open) and what a failing chunk store does to a job: the file is marked
+ * failed with the reason and stays downloadable from its spool.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "chunkstore.h"
+#include "store_test_util.h"
+
+typedef struct walk {
+    uint64_t ids[64];
+    uint64_t bytes[64];
+    int open[64];
+    size_t n;
+} walk;
+
+static int record(void *ctx, const chunk_container *c)
+{
+    walk *w = ctx;
+    if (w->n < 64) {
+        w->ids[w->n] = c->id;
+        w->bytes[w->n] = c->bytes;
+        w->open[w->n] = c->open;
+        w->n++;
+    }
+    return 0;
+}
+
+static void test_put_get_iterate_drop(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("cs");
+    chunkstore cs;
+    es_err err;
+    /* tiny packs so that a few chunks roll over */
+    assert_int_equal(chunkstore_fs_open(&cs, dir, 4096, &err), 0);
+    chunk_loc loc[10];
+    uint8_t data[10][1000];
+    for (int i = 0; i < 10; i++) {
+        memset(data[i], 'a' + i, sizeof data[i]);
+        data[i][i] = (uint8_t)i;
+        assert_int_equal(
+            chunkstore_put(&cs, data[i], sizeof data[i], &loc[i], &err), 0);
+    }
+    assert_int_equal(chunkstore_sync(&cs, &err), 0);
+    assert_true(loc[9].container > loc[0].container); /* rolled over */
+    uint8_t buf[1000];
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(chunkstore_get(&cs, &loc[i], 0, 1000, buf, &err), 0);
+        assert_memory_equal(buf, data[i], 1000);
+        assert_int_equal(chunkstore_get(&cs, &loc[i], 5, 10, buf, &err), 0);
+        assert_memory_equal(buf, data[i] + 5, 10);
+    }
+    assert_int_equal(chunkstore_get(&cs, &loc[0], 995, 10, buf, &err), -1);
+    /* metadata that disagrees with the record is refused */
+    chunk_loc bad = loc[1];
+    bad.checksum ^= 1;
+    assert_int_equal(chunkstore_get(&cs, &bad, 0, 1000, buf, &err), -1);
+    assert_int_equal(err.status, 500);
+    walk w = {0};
+    assert_int_equal(chunkstore_iterate(&cs, record, &w, &err), 0);
+    assert_true(w.n >= 3);
+    assert_int_equal(w.ids[0], loc[0].container);
+    assert_true(w.open[w.n - 1]);
+    assert_false(w.open[0]);
+    /* the open pack cannot be dropped; a closed one can, and then reads of
+     * it say "gone" (404) so readers can look the chunk up again */
+    assert_int_equal(chunkstore_drop(&cs, w.ids[w.n - 1], &err), -1);
+    assert_int_equal(chunkstore_drop(&cs, loc[0].container, &err), 0);
+    assert_int_equal(chunkstore_get(&cs, &loc[0], 0, 1000, buf, &err), -1);
+    assert_int_equal(err.status, 404);
+    chunkstore_close(&cs);
+    /* a new open never appends to an old pack */
+    assert_int_equal(chunkstore_fs_open(&cs, dir, 4096, &err), 0);
+    chunk_loc again;
+    assert_int_equal(chunkstore_put(&cs, "x", 1, &again, &err), 0);
+    assert_true(again.container > loc[9].container);
+    assert_int_equal(chunkstore_get(&cs, &loc[9], 0, 1000, buf, &err), 0);
+    assert_memory_equal(buf, data[9], 1000);
+    chunkstore_close(&cs);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_bit_flip_detected(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("csflip");
+    chunkstore cs;
+    es_err err;
+    assert_int_equal(chunkstore_fs_open(&cs, dir, 0, &err), 0);
+    uint8_t data[5000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7);
+    chunk_loc loc;
+    assert_int_equal(chunkstore_put(&cs, data, sizeof data, &loc, &err), 0);
+    assert_int_equal(chunkstore_sync(&cs, &err), 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pack-%012llu.pack", dir,
+             (unsigned long long)loc.container);
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, (off_t)loc.offset + 16 + 1234), 1);
+    b ^= 1;
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)loc.offset + 16 + 1234), 1);
+    close(fd);
+    uint8_t buf[5000];
+    assert_int_equal(chunkstore_get(&cs, &loc, 0, sizeof buf, buf, &err), -1);
+    assert_int_equal(err.status, 500);
+    assert_non_null(strstr(err.msg, "corrupt"));
+    /* a ranged read far from the flipped byte is refused too */
+    assert_int_equal(chunkstore_get(&cs, &loc, 0, 10, buf, &err), -1);
+    chunkstore_close(&cs);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_failed_job_served_from_spool(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("failjob");
+    es_store *st = tu_open(dir, 1);
+    es_err err;
+    json_t *j = NULL;
+    assert_int_equal(store_repo_create(st, "org/m", NULL, &j, &err), 0);
+    json_decref(j);
+    /* the chunk store cannot create its pack: every job fails */
+    char packs[4200], moved[4200];
+    snprintf(packs, sizeof packs, "%s/packs", dir);
+    snprintf(moved, sizeof moved, "%s/packs.away", dir);
+    assert_int_equal(rename(packs, moved), 0);
+    FILE *fp = fopen(packs, "w");
+    fclose(fp);
+    const char *text = "some bytes that will not get compressed\n";
+    j = tu_upload_bytes(st, "org/m", "t.txt", text, strlen(text), &err);
+    assert_non_null(j);
+    int64_t job_id = tu_json_int(j, "job_id");
+    json_decref(j);
+    store_wait_idle(st);
+    assert_int_equal(store_job_get(st, job_id, &j, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "state")),
+                        "failed");
+    assert_non_null(json_object_get(j, "error"));
+    json_decref(j);
+    assert_int_equal(store_file_list(st, "org/m", NULL, &j, &err), 0);
+    json_t *f = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(f, "state")),
+                        "failed");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(f, "error")), "pack"));
+    json_decref(j);
+    size_t len;
+    uint8_t *back = tu_download(st, "org/m", "t.txt", 7, &len, &err);
+    assert_non_null(back);
+    assert_int_equal(len, strlen(text));
+    assert_memory_equal(back, text, len);
+    free(back);
+    store_close(st);
+    unlink(packs);
+    rename(moved, packs);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_iterate_drop),
+        cmocka_unit_test(test_bit_flip_detected),
+        cmocka_unit_test(test_failed_job_served_from_spool),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
