@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DB_STMT_SLOTS 128
+#define DB_STMT_SLOTS 256
 
 struct db {
     sqlite3 *conn;
@@ -74,9 +74,8 @@ sqlite3_stmt *db_prep(db *d, const char *sql, es_err *err)
         d->cache[i].sql = sql;
         d->cache[i].stmt = s;
     } else {
-        /* Cache full (more statements than slots): should not happen; keep
-         * working by leaking nothing - finalize on close is impossible, so
-         * refuse loudly instead. */
+        /* More distinct statements than slots: a programming error, made
+         * loud rather than leaking statements. */
         sqlite3_finalize(s);
         es_errf(err, 500, "database: statement cache full");
         return NULL;

@@ -2,8 +2,10 @@
  * ingest.c - one compression job: a spooled file version becomes a
  * manifest of blocks in the chunk store.
  *
- *   1. whole-file dedup: a stored version with the same upload SHA-256 and
- *      mode (any repository) lends its manifest; nothing is compressed;
+ *   1. whole-file dedup: a stored version with the same upload SHA-256
+ *      (any repository) lends its manifest and nothing is compressed; it
+ *      must have the same mode, or be lossless (exact bytes are within any
+ *      ELF bound), never ELF-decoded bytes for a lossless repository;
  *   2. else the spool file is mapped and segmented by the core; each tensor
  *      is fingerprinted and, if the tensors table has it, its blocks are
  *      referenced; other segments and new tensors are encoded block by
@@ -153,8 +155,9 @@ static int find_twin(ingest *in, int64_t *twin)
     db_lock(st->db);
     sqlite3_stmt *s = db_prep(st->db,
                               "SELECT id FROM files WHERE upload_sha256 = ? "
-                              "AND mode = ? AND state = 'stored' AND id != ? "
-                              "LIMIT 1",
+                              "AND mode IN (?, 'lossless') AND state = "
+                              "'stored' AND id != ? ORDER BY mode = "
+                              "'lossless' LIMIT 1",
                               in->err);
     int rc = s ? 0 : -1;
     if (s) {
