@@ -19,20 +19,21 @@ step() { # name, command...
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "=== FAILED: $name"; fi
 }
 
-build() { # dir, cmake args...
-  local dir=$1; shift
-  cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j"$jobs"
+build() { # dir, target, cmake args...
+  local dir=$1 target=$2; shift 2
+  cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j"$jobs" --target "$target"
 }
 
-step "release build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "release build" build build all -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "release tests" ctest --test-dir build --output-on-failure -j"$jobs"
 
-step "sanitizer build" build build-asan -DCMAKE_BUILD_TYPE=Debug -DELVES_SANITIZE=ON
+step "sanitizer build" build build-asan all -DCMAKE_BUILD_TYPE=Debug -DELVES_SANITIZE=ON
 step "sanitizer tests" env ASAN_OPTIONS=detect_leaks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit
 
-step "fuzz build" env CC=clang bash -c "$(declare -f build); build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELVES_FUZZ=ON -DELVES_WERROR=ON"
+build_fuzz() { CC=clang build build-fuzz fuzzers -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELVES_FUZZ=ON; }
+step "fuzz build" build_fuzz
 for f in build-fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
