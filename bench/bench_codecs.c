@@ -7,7 +7,8 @@
  * JSON line per row.
  *
  *   bench_codecs [--block N] [--min-time S] [--rounds R] [--no-zstd19]
- *                [--json] [--dtype DT] FILE... [--synthetic DT:MB[:SCALE]]
+ *                [--json] [--only ROW] [--dtype DT] FILE...
+ *                [--synthetic DT:MB[:SCALE]]
  *
  * --dtype treats each FILE as one tensor of that dtype instead of parsing.
  * Timing: every row runs once per round, rounds repeat for at least R
@@ -50,6 +51,7 @@ static uint32_t opt_block = ELVES_DEFAULT_BLOCK_SIZE;
 static double opt_min_time = 1.0;
 static int opt_rounds = 3;
 static int opt_zstd19 = 1;
+static const char *opt_only; /* run only the row of this name */
 
 static double now(void)
 {
@@ -490,13 +492,15 @@ static void bench_input(input *in, int json)
     runner u[NROWS];
     double spent = 0, t0;
     for (size_t i = 0; i < ns; i++) {
-        if (schemes[i].only != ELVES_DT_OPAQUE &&
-            dtype_bytes(in, schemes[i].only) == 0)
+        if ((schemes[i].only != ELVES_DT_OPAQUE &&
+             dtype_bytes(in, schemes[i].only) == 0) ||
+            (opt_only && strcmp(opt_only, schemes[i].name) != 0))
             continue;
         runner_init(&u[nr++], in, &schemes[i], 0, schemes[i].name);
     }
-    runner_init(&u[nr++], in, NULL, 3, "zstd -3");
-    if (opt_zstd19)
+    if (!opt_only || strcmp(opt_only, "zstd -3") == 0)
+        runner_init(&u[nr++], in, NULL, 3, "zstd -3");
+    if (opt_zstd19 && !opt_only)
         runner_init(&u[nr++], in, NULL, 19, "zstd -19");
     for (int round = 0; round < opt_rounds || spent < opt_min_time; round++) {
         t0 = now();
@@ -547,6 +551,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             opt_rounds = atoi(argv[++i]);
+            continue;
+        }
+        if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            opt_only = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--no-zstd19") == 0) {

@@ -3,11 +3,54 @@
  * checksum of the decoded bytes, dispatch to the codecs and the fallbacks
  * taken when a codec does not apply to the data or does not pay.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <xxhash.h>
 
 #include "codecs.h"
 #include "internal.h"
+
+/*
+ * Per-thread codec contexts.  Creating zstd contexts and scratch buffers
+ * for every block costs tens of microseconds, more than coding a small
+ * tensor, so each thread keeps one es_stream_ctx between calls.  It is
+ * freed by the key's destructor when the thread exits; the key itself is
+ * created once and never changes (no mutable global state).
+ */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static int ctx_key_ok;
+
+static void ctx_destroy(void *p)
+{
+    es_stream_ctx_free(p);
+    free(p);
+}
+
+static void ctx_key_create(void)
+{
+    ctx_key_ok = pthread_key_create(&ctx_key, ctx_destroy) == 0;
+}
+
+/* The calling thread's context, or NULL (then callers use a local one). */
+static es_stream_ctx *thread_ctx(void)
+{
+    es_stream_ctx *sc;
+    if (pthread_once(&ctx_once, ctx_key_create) != 0 || !ctx_key_ok)
+        return NULL;
+    sc = pthread_getspecific(ctx_key);
+    if (sc)
+        return sc;
+    sc = malloc(sizeof *sc);
+    if (!sc)
+        return NULL;
+    es_stream_ctx_init(sc);
+    if (pthread_setspecific(ctx_key, sc) != 0) {
+        free(sc);
+        return NULL;
+    }
+    return sc;
+}
 
 static const char *const codec_names[ELVES_CODEC_COUNT] = {
     "raw", "zstd", "float", "elf", "dict"};
@@ -123,7 +166,7 @@ int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
     if (rc)
         return rc;
     if (c == ELVES_CODEC_ELF && dt == ELVES_DT_F32) {
-        lossy = malloc(raw_len);
+        lossy = es_scratch(sc, ES_SCRATCH_BLOCK, raw_len);
         if (!lossy)
             return es_fail(err, ELVES_E_NOMEM, "block encode: out of memory");
     }
@@ -135,7 +178,6 @@ int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
         c = fallback(c, dt);
     }
     if (rc < 0) {
-        free(lossy);
         return es_fail(err, rc, "block encode (%s, %s): %s",
                        elves_codec_name(c), elves_dtype_name(dt),
                        elves_strerror(rc));
@@ -151,7 +193,6 @@ int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
     } else {
         sum = XXH3_64bits(src, raw_len);
     }
-    free(lossy);
     header_write(dst, c, dt, flags, (uint32_t)raw_len, (uint32_t)enc, sum);
     *out = ELVES_BLOCK_HEADER_SIZE + enc;
     return 0;
@@ -161,12 +202,18 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *src, size_t raw_len, elves_dtype dt,
                        elves_codec codec, elves_error *err)
 {
-    es_stream_ctx sc;
+    es_stream_ctx local, *sc = thread_ctx();
     int rc;
-    es_stream_ctx_init(&sc);
-    rc = es_block_encode_ctx(&sc, out, dst, dst_cap, src, raw_len, dt, codec,
+    if (!sc) {
+        es_stream_ctx_init(&local);
+        sc = &local;
+    }
+    rc = es_block_encode_ctx(sc, out, dst, dst_cap, src, raw_len, dt, codec,
                              err);
-    es_stream_ctx_free(&sc);
+    if (sc == &local)
+        es_stream_ctx_free(&local);
+    else
+        es_stream_ctx_trim(sc);
     return rc;
 }
 
@@ -270,10 +317,16 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
 int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *block, size_t len, elves_error *err)
 {
-    es_stream_ctx sc;
+    es_stream_ctx local, *sc = thread_ctx();
     int rc;
-    es_stream_ctx_init(&sc);
-    rc = es_block_decode_ctx(&sc, out, dst, dst_cap, block, len, err);
-    es_stream_ctx_free(&sc);
+    if (!sc) {
+        es_stream_ctx_init(&local);
+        sc = &local;
+    }
+    rc = es_block_decode_ctx(sc, out, dst, dst_cap, block, len, err);
+    if (sc == &local)
+        es_stream_ctx_free(&local);
+    else
+        es_stream_ctx_trim(sc);
     return rc;
 }

@@ -19,8 +19,6 @@
  * restrict pointers so that gcc -O2 (whose cost model only vectorises loops
  * with a known trip count) and clang vectorise them.
  */
-#include <stdlib.h>
-
 #include "codecs.h"
 #include "internal.h"
 
@@ -195,11 +193,11 @@ static unsigned float_size(elves_dtype dt)
     return elves_dtype_bits(dt) / 8;
 }
 
-/* Points p[0..esz) at consecutive n-byte planes of one buffer. */
-static uint8_t *planes_alloc(uint8_t **p, unsigned esz, size_t n)
+/* Points p[0..esz) at consecutive n-byte planes of the codec scratch. */
+static uint8_t *planes_alloc(es_stream_ctx *sc, uint8_t **p, unsigned esz,
+                             size_t n)
 {
-    size_t sz = n * esz;
-    uint8_t *buf = malloc(sz ? sz : 1);
+    uint8_t *buf = es_scratch(sc, ES_SCRATCH_CODEC, n * esz);
     for (unsigned k = 0; buf && k < esz; k++)
         p[k] = buf + k * n;
     return buf;
@@ -251,13 +249,12 @@ int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     int rc = 0;
     if (!es_float_dtype(dt) || n == 0)
         return ES_NOFIT;
-    buf = planes_alloc(p, esz, n);
+    buf = planes_alloc(sc, p, esz, n);
     if (!buf)
         return ELVES_E_NOMEM;
     split(p, src, n, dt);
     for (unsigned k = 0; k < esz && rc == 0; k++)
         rc = es_stream_put(sc, dst, cap, &pos, p[k], n, ES_ENTROPY);
-    free(buf);
     if (rc == 0)
         rc = es_bytes_put(dst, cap, &pos, src + n * esz, len % esz);
     if (rc == 0)
@@ -274,14 +271,13 @@ int es_float_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
     int rc = 0;
     if (!es_float_dtype(dt))
         return ELVES_E_CORRUPT;
-    buf = planes_alloc(p, esz, n);
+    buf = planes_alloc(sc, p, esz, n);
     if (!buf)
         return ELVES_E_NOMEM;
     for (unsigned k = 0; k < esz && rc == 0; k++)
         rc = es_stream_get(sc, p[k], n, src, slen, &pos);
     if (rc == 0)
         merge(dst, p, n, dt);
-    free(buf);
     if (rc == 0)
         rc = es_bytes_get(dst + n * esz, len % esz, src, slen, &pos);
     if (rc == 0 && pos != slen)

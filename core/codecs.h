@@ -18,6 +18,14 @@
 #include "elves.h"
 #include "stream.h"
 
+/* Hot loops that mix element widths (bytes, u32, float) are vectorised by
+ * gcc only with its "cheap" cost model; -O2 uses "very cheap". */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ES_VECTORIZE __attribute__((optimize("vect-cost-model=cheap")))
+#else
+#define ES_VECTORIZE
+#endif
+
 /* 1 for F16, BF16, F32, F64: the dtypes the FLOAT codec handles. */
 int es_float_dtype(elves_dtype dt);
 /* Element size in bytes the DICT codec uses as its unit (1, 2, 4 or 8). */

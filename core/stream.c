@@ -7,7 +7,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include <math.h>
+#include <stdlib.h>
 
 #include "internal.h"
 #include "stream.h"
@@ -25,16 +25,38 @@
 
 void es_stream_ctx_init(es_stream_ctx *sc)
 {
-    sc->cctx = NULL;
-    sc->dctx = NULL;
-    sc->cctx_level = 0;
+    memset(sc, 0, sizeof *sc);
 }
 
 void es_stream_ctx_free(es_stream_ctx *sc)
 {
     ZSTD_freeCCtx(sc->cctx);
     ZSTD_freeDCtx(sc->dctx);
+    free(sc->scratch[0]);
+    free(sc->scratch[1]);
     es_stream_ctx_init(sc);
+}
+
+void es_stream_ctx_trim(es_stream_ctx *sc)
+{
+    for (int i = 0; i < 2; i++)
+        if (sc->scratch_cap[i] > ES_SCRATCH_KEEP) {
+            free(sc->scratch[i]);
+            sc->scratch[i] = NULL;
+            sc->scratch_cap[i] = 0;
+        }
+}
+
+uint8_t *es_scratch(es_stream_ctx *sc, int slot, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (sc->scratch_cap[slot] < size) {
+        free(sc->scratch[slot]);
+        sc->scratch[slot] = malloc(size);
+        sc->scratch_cap[slot] = sc->scratch[slot] ? size : 0;
+    }
+    return sc->scratch[slot];
 }
 
 /*
@@ -151,6 +173,21 @@ static void hist_add(uint32_t h[4][256], const uint8_t *p, size_t n)
         h[0][p[i]]++;
 }
 
+/* log2(x) for x >= 1 to about 1.5e-3: exponent bits plus a cubic fit on
+ * the mantissa; libm's log2 would cost more than the rest of the
+ * estimate on short streams. */
+static float fast_log2(float x)
+{
+    uint32_t b;
+    float m, e;
+    memcpy(&b, &x, 4);
+    e = (float)((int)(b >> 23) - 127);
+    b = (b & 0x7fffffu) | 0x3f800000u;
+    memcpy(&m, &b, 4);
+    return e + ((0.15392465f * m - 1.02955839f) * m + 3.01085099f) * m -
+           2.13388663f;
+}
+
 typedef enum { LOOK_CONST, LOOK_RAW, LOOK_CODE } look;
 
 /* A glance at a sample of the stream: constant, not worth coding, or
@@ -158,18 +195,19 @@ typedef enum { LOOK_CONST, LOOK_RAW, LOOK_CODE } look;
 static look sample_look(const uint8_t *p, size_t n)
 {
     uint32_t h[4][256] = {{0}};
-    double bits = 0, total;
+    double bits = 0, total, log_total;
     unsigned distinct = 0;
     size_t chunks = n <= SAMPLE_CHUNK * SAMPLE_CHUNKS ? 1 : SAMPLE_CHUNKS;
     size_t len = chunks == 1 ? n : SAMPLE_CHUNK, sampled = len * chunks;
     for (size_t c = 0; c < chunks; c++)
         hist_add(h, p + (chunks == 1 ? 0 : (n - len) / (chunks - 1) * c), len);
     total = (double)sampled;
+    log_total = fast_log2((float)sampled);
     for (int s = 0; s < 256; s++) {
         uint32_t k = h[0][s] + h[1][s] + h[2][s] + h[3][s];
         if (k) {
             distinct++;
-            bits -= k * log2(k / total);
+            bits -= k * (fast_log2((float)k) - log_total);
         }
     }
     if (distinct == 1)
@@ -226,6 +264,31 @@ static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
     return 0;
 }
 
+/* ES_BEST: the order-0 form in place, then LZ into a side buffer, which
+ * replaces it if smaller. */
+static int put_best(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                    const uint8_t *src, size_t n)
+{
+    size_t start = *pos, first, alt_pos = 0;
+    uint8_t *alt;
+    int rc = put_coded(sc, dst, cap, pos, src, n, ES_ENTROPY);
+    if (rc != 0)
+        return rc;
+    first = *pos - start;
+    if (first <= 6)
+        return 0;
+    alt = malloc(first - 1);
+    if (!alt)
+        return ELVES_E_NOMEM;
+    rc = put_coded(sc, alt, first - 1, &alt_pos, src, n, ES_BEST_LZ_LEVEL);
+    if (rc == 0) {
+        memcpy(dst + start, alt, alt_pos);
+        *pos = start + alt_pos;
+    }
+    free(alt);
+    return rc < 0 ? rc : 0;
+}
+
 int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                   const uint8_t *src, size_t n, int level)
 {
@@ -242,6 +305,8 @@ int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
      * LZ levels are always tried (matches are invisible to the sample). */
     if (n < MIN_CODED || (level == ES_ENTROPY && l == LOOK_RAW))
         return put_raw(dst, cap, pos, src, n);
+    if (level == ES_BEST)
+        return put_best(sc, dst, cap, pos, src, n);
     return put_coded(sc, dst, cap, pos, src, n, level);
 }
 

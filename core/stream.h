@@ -17,15 +17,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-call (or per-thread) zstd contexts, created on first use. */
+/* Per-call (or per-thread) zstd contexts and scratch buffers, created on
+ * first use and kept for the next block. */
 typedef struct es_stream_ctx {
     struct ZSTD_CCtx_s *cctx;
     struct ZSTD_DCtx_s *dctx;
     int cctx_level; /* parameter set loaded in cctx; 0 = none yet */
+    uint8_t *scratch[2];
+    size_t scratch_cap[2];
 } es_stream_ctx;
 
-/* The level value that selects the order-0 entropy coder setting. */
+/* Scratch slots: one for a codec's planes, one for the block layer. */
+enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1 };
+/* Scratch larger than this is released after each block, not kept. */
+#define ES_SCRATCH_KEEP ((size_t)4 << 20)
+
+/* Level values: the order-0 entropy coder setting, and "the smaller of
+ * that and LZ at ES_BEST_LZ_LEVEL" (for streams with runs: indices). */
 #define ES_ENTROPY (-1000)
+#define ES_BEST (-1001)
+#define ES_BEST_LZ_LEVEL 3
 
 /* Returned by encoders when the output would not fit in the capacity. */
 #define ES_NOFIT 1
@@ -34,6 +45,10 @@ enum { ES_TAG_RAW = 0, ES_TAG_CONST = 1, ES_TAG_ZSTD = 2 };
 
 void es_stream_ctx_init(es_stream_ctx *sc);
 void es_stream_ctx_free(es_stream_ctx *sc);
+/* Frees scratch buffers larger than ES_SCRATCH_KEEP. */
+void es_stream_ctx_trim(es_stream_ctx *sc);
+/* A buffer of at least size bytes (contents undefined), or NULL. */
+uint8_t *es_scratch(es_stream_ctx *sc, int slot, size_t size);
 
 /* Compresses src[0..n) as one zstd frame at `level` (or ES_ENTROPY) into
  * dst[0..cap).  Returns 0 and the frame size in *out, ES_NOFIT if it does
