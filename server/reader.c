@@ -44,7 +44,8 @@ struct block_cache {
     size_t cap, used;
     size_t nbuckets;
     cache_entry **buckets;
-    cache_entry lru; /* sentinel: lru.next is the most recent */
+    cache_entry lru;       /* sentinel: lru.next is the most recent */
+    atomic_size_t readers; /* open readers of stored files */
 };
 
 static size_t bucket_of(const block_cache *c, int64_t id)
@@ -507,6 +508,7 @@ struct store_reader {
     file_map map;
     uint64_t next_off;  /* where a sequential read would continue */
     size_t ahead_until; /* blocks before this index were queued ahead */
+    int counted;        /* in the cache's count of readers */
 };
 
 typedef struct file_where {
@@ -566,9 +568,12 @@ static int reader_locate(store_reader *r, int64_t file_id, es_err *err)
         }
         if (strcmp(w.state, "stored") != 0)
             return es_errf(err, 500, "file has neither spool nor manifest");
-        if (file_map_load(r->st, file_id, &r->map, err) < 0)
+        if (file_map_load(r->st, file_id, &r->map, err) < 0 ||
+            map_check(&r->map, r->size, err) < 0)
             return -1;
-        return map_check(&r->map, r->size, err);
+        r->counted = 1;
+        atomic_fetch_add(&r->st->cache->readers, 1);
+        return 0;
     }
     return es_errf(err, 500, "file moved while opening it");
 }
@@ -595,6 +600,8 @@ void store_reader_close(store_reader *r)
         return;
     if (r->fd >= 0)
         close(r->fd);
+    if (r->counted)
+        atomic_fetch_sub(&r->st->cache->readers, 1);
     file_map_free(&r->map);
     free(r);
 }
@@ -631,10 +638,22 @@ static size_t block_at(const file_map *m, uint64_t off)
     return lo;
 }
 
+/* How many blocks to decode ahead: READ_AHEAD, fewer when many readers
+ * share the cache, since blocks decoded ahead for all of them must fit in
+ * half of it or they would be evicted before use and decoded twice. */
+static size_t ahead_depth(const store_reader *r, size_t idx)
+{
+    block_cache *c = r->st->cache;
+    size_t readers = atomic_load(&c->readers);
+    size_t block = r->map.refs[idx].raw_len;
+    size_t fit = c->cap / 2 / ((readers ? readers : 1) * (block ? block : 1));
+    return fit < READ_AHEAD ? fit : READ_AHEAD;
+}
+
 static void read_ahead(store_reader *r, size_t idx)
 {
     size_t from = idx + 1 > r->ahead_until ? idx + 1 : r->ahead_until;
-    size_t to = idx + 1 + READ_AHEAD;
+    size_t to = idx + 1 + ahead_depth(r, idx);
     if (to > r->map.n)
         to = r->map.n;
     for (size_t i = from; i < to; i++) {
