@@ -26,10 +26,11 @@
 #define MAX_SMALL 256
 #define MAX_WIDE 65536
 /* Widening to 16-bit indices is abandoned as soon as the distinct values
- * stop being rare: more than SPARSE_DIV-th of the elements seen so far
- * (plus some slack). */
-#define SPARSE_DIV 8
-#define SPARSE_SLACK 1024
+ * stop being rare: more than half the elements seen so far plus some
+ * slack (all-distinct data stops after about 2 * SPARSE_SLACK elements),
+ * or more than a quarter of the block at the end. */
+#define SPARSE_SLACK 4096
+#define SPARSE_FINAL_DIV 4
 
 typedef struct dict {
     unsigned unit;
@@ -108,7 +109,11 @@ static int64_t dict_lookup(dict *d, uint64_t v, uint32_t limit)
  * ES_NOFIT (too many values), or ELVES_E_NOMEM. */
 static int dict_build(dict *d, const uint8_t *src, uint32_t limit)
 {
-    uint32_t slots = limit <= MAX_SMALL ? 1024 : 4 * MAX_WIDE;
+    /* Load factor at most 1/2 for the most values this block can hold. */
+    size_t most = d->n < limit ? d->n : limit;
+    uint32_t slots = 1024;
+    while (slots < 2 * most)
+        slots *= 2;
     d->k = 0;
     d->slot_mask = slots - 1;
     free(d->slots);
@@ -121,9 +126,11 @@ static int dict_build(dict *d, const uint8_t *src, uint32_t limit)
         if (at < 0)
             return ES_NOFIT;
         d->idx[i] = (uint16_t)at;
-        if (limit > MAX_SMALL && d->k > i / SPARSE_DIV + SPARSE_SLACK)
+        if (limit > MAX_SMALL && d->k > i / 2 + SPARSE_SLACK)
             return ES_NOFIT;
     }
+    if (limit > MAX_SMALL && d->k > d->n / SPARSE_FINAL_DIV)
+        return ES_NOFIT;
     return 0;
 }
 

@@ -1,0 +1,283 @@
+/*
+ * test_elf.c - the ELF codec's promise over more than ten million values:
+ * every decoded F32 value is within 2^-24 of the original, and is exactly
+ * the paper's transform (sign * ((float)(|p| + 1) - 1)) for |p| < 1-2^-23
+ * (not -0.0), while every other value (|p| >= 1-2^-23, NaN, Inf, -0.0) is
+ * kept bit-exact.  Gaussian weights of several scales, uniform (-1, 1),
+ * values around the threshold and around 2^-24, every exponent, denormals;
+ * odd lengths; dtypes ELF does not apply to.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "elves.h"
+
+#define BLOCK_VALUES (ELVES_DEFAULT_BLOCK_SIZE / 4)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static double uniform(void)
+{
+    return (rng() >> 11) * 0x1p-53;
+}
+
+static double gauss(void)
+{
+    double u = uniform() + 0x1p-60, v = uniform();
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+static uint32_t bits_of(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return b;
+}
+
+static float float_of(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+/* The transform as the paper states it, written independently of the
+ * codec: what the decoder must give for value bits b. */
+static uint32_t elf_reference(uint32_t b)
+{
+    float p = float_of(b), a = fabsf(p);
+    if (!(a < 1.0f - 0x1p-23f) || b == 0x80000000u)
+        return b; /* outlier: exact */
+    float d = (a + 1.0f) - 1.0f;
+    return bits_of(d) | (b & 0x80000000u);
+}
+
+static size_t checked_values;
+
+/* ELF round trip of n values with every check; returns encoded bytes. */
+static size_t check_block(const uint32_t *v, size_t n)
+{
+    size_t len = n * 4, cap = elves_block_bound(len), enc, got;
+    uint8_t *blk = malloc(cap);
+    uint32_t *out = malloc(len ? len : 4);
+    elves_block_info bi;
+    elves_error err = {0};
+    assert_non_null(blk);
+    assert_non_null(out);
+    if (elves_block_encode(&enc, blk, cap, (const uint8_t *)v, len,
+                           ELVES_DT_F32, ELVES_CODEC_ELF, &err) != ELVES_OK)
+        fail_msg("ELF encode: %s", err.msg);
+    assert_int_equal(elves_block_info_read(&bi, blk, enc), ELVES_OK);
+    assert_int_equal(
+        elves_block_decode(&got, (uint8_t *)out, len, blk, enc, &err),
+        ELVES_OK);
+    assert_int_equal(got, len);
+    if (bi.codec == ELVES_CODEC_ELF)
+        assert_int_equal(bi.flags, ELVES_BLOCK_FLAG_LOSSY);
+    else
+        assert_int_equal(bi.flags, 0);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t want =
+            bi.codec == ELVES_CODEC_ELF ? elf_reference(v[i]) : v[i];
+        if (out[i] != want)
+            fail_msg("value %zu: %08x -> %08x, expected %08x", i, v[i], out[i],
+                     want);
+        if (out[i] != v[i] && !(fabs((double)float_of(out[i]) -
+                                     (double)float_of(v[i])) <= 0x1p-24))
+            fail_msg("value %zu: %a -> %a beyond 2^-24", i, float_of(v[i]),
+                     float_of(out[i]));
+    }
+    checked_values += n;
+    free(blk);
+    free(out);
+    return enc;
+}
+
+typedef uint32_t (*gen_fn)(double scale);
+
+static uint32_t gen_gauss(double scale)
+{
+    return bits_of((float)(gauss() * scale));
+}
+
+static uint32_t gen_uniform(double scale)
+{
+    (void)scale;
+    return bits_of((float)(uniform() * 2 - 1));
+}
+
+/* Magnitudes within a few ulps of 1 - 2^-23 and of 1, both signs. */
+static uint32_t gen_threshold(double scale)
+{
+    (void)scale;
+    uint32_t m = 0x3f7ffffeu + (uint32_t)(rng() % 64) - 32;
+    return m | (uint32_t)(rng() & 1) << 31;
+}
+
+/* Magnitudes around 2^-24 and 2^-23, where rounding decides everything. */
+static uint32_t gen_tiny(double scale)
+{
+    (void)scale;
+    uint32_t m = 0x33000000u + (uint32_t)(rng() % 0x01800000u);
+    return m | (uint32_t)(rng() & 1) << 31;
+}
+
+/* Any exponent, any mantissa: denormals, NaNs, Inf, huge values. */
+static uint32_t gen_any(double scale)
+{
+    (void)scale;
+    return (uint32_t)rng();
+}
+
+/* Values below 1 with random exponents (ELF-able, no outliers). */
+static uint32_t gen_below_one(double scale)
+{
+    (void)scale;
+    uint32_t e = (uint32_t)(rng() % 127);
+    return e << 23 | (uint32_t)(rng() & 0x807fffffu);
+}
+
+static void run(gen_fn gen, double scale, int blocks, double min_ratio)
+{
+    uint32_t *v = malloc(BLOCK_VALUES * 4);
+    size_t enc = 0;
+    assert_non_null(v);
+    for (int b = 0; b < blocks; b++) {
+        for (size_t i = 0; i < BLOCK_VALUES; i++)
+            v[i] = gen(scale);
+        enc += check_block(v, BLOCK_VALUES);
+    }
+    if (min_ratio > 0 &&
+        (double)blocks * BLOCK_VALUES * 4 / (double)enc < min_ratio)
+        fail_msg("ELF ratio %.3f < %.3f",
+                 (double)blocks * BLOCK_VALUES * 4 / (double)enc, min_ratio);
+    free(v);
+}
+
+static void test_gaussians(void **state)
+{
+    static const double scales[] = {1e-5, 1e-3, 0.02, 0.1, 0.3, 1.0, 4.0};
+    (void)state;
+    for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++)
+        run(gen_gauss, scales[s], 3, scales[s] <= 0.1 ? 1.3 : 0);
+}
+
+static void test_uniform(void **state)
+{
+    (void)state;
+    run(gen_uniform, 0, 4, 1.2);
+}
+
+static void test_threshold(void **state)
+{
+    (void)state;
+    run(gen_threshold, 0, 3, 0);
+    run(gen_tiny, 0, 3, 0);
+}
+
+static void test_any_bits(void **state)
+{
+    (void)state;
+    run(gen_any, 0, 4, 0);
+    run(gen_below_one, 0, 4, 0);
+}
+
+/* Every exponent with several mantissas, both signs, in one block. */
+static void test_every_exponent(void **state)
+{
+    uint32_t v[256 * 2 * 8];
+    size_t n = 0;
+    (void)state;
+    for (uint32_t e = 0; e < 256; e++)
+        for (uint32_t s = 0; s < 2; s++)
+            for (uint32_t m = 0; m < 8; m++)
+                v[n++] = s << 31 | e << 23 |
+                         (m < 2 ? m * 0x7fffffu : (uint32_t)rng() & 0x7fffffu);
+    check_block(v, n);
+}
+
+static void test_counted(void **state)
+{
+    (void)state;
+    print_message("  %zu values checked\n", checked_values);
+    assert_true(checked_values >= 10000000);
+}
+
+static void test_odd_lengths(void **state)
+{
+    uint8_t src[64], blk[128], out[64];
+    size_t enc, got;
+    (void)state;
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(0x3c + i);
+    for (size_t len = 0; len <= 23; len++) {
+        assert_int_equal(elves_block_encode(&enc, blk, sizeof blk, src, len,
+                                            ELVES_DT_F32, ELVES_CODEC_ELF,
+                                            NULL),
+                         ELVES_OK);
+        assert_int_equal(
+            elves_block_decode(&got, out, sizeof out, blk, enc, NULL),
+            ELVES_OK);
+        assert_int_equal(got, len);
+        /* The tail that is not a whole float is always exact. */
+        assert_memory_equal(out + len / 4 * 4, src + len / 4 * 4, len % 4);
+    }
+}
+
+static void test_other_dtypes(void **state)
+{
+    uint32_t v[4096];
+    uint8_t blk[sizeof v + ELVES_BLOCK_HEADER_SIZE], out[sizeof v];
+    size_t enc, got;
+    (void)state;
+    for (size_t i = 0; i < 4096; i++)
+        v[i] = gen_gauss(0.02);
+    for (int dt = 0; dt < ELVES_DT_COUNT; dt++) {
+        elves_block_info bi;
+        if (dt == ELVES_DT_F32)
+            continue;
+        assert_int_equal(elves_block_encode(&enc, blk, sizeof blk, (uint8_t *)v,
+                                            sizeof v, (elves_dtype)dt,
+                                            ELVES_CODEC_ELF, NULL),
+                         ELVES_OK);
+        assert_int_equal(elves_block_info_read(&bi, blk, enc), ELVES_OK);
+        assert_true(bi.codec != ELVES_CODEC_ELF);
+        assert_int_equal(bi.flags, 0);
+        assert_int_equal(
+            elves_block_decode(&got, out, sizeof out, blk, enc, NULL),
+            ELVES_OK);
+        assert_memory_equal(out, v, sizeof v);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gaussians),
+        cmocka_unit_test(test_uniform),
+        cmocka_unit_test(test_threshold),
+        cmocka_unit_test(test_any_bits),
+        cmocka_unit_test(test_every_exponent),
+        cmocka_unit_test(test_counted),
+        cmocka_unit_test(test_odd_lengths),
+        cmocka_unit_test(test_other_dtypes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
