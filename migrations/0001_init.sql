@@ -16,6 +16,10 @@
 --   packs.live_*     = sum over chunks rows in the pack
 -- Rows whose count is zero stay until garbage collection (gc.c) removes
 -- them, so an ingest job may still pick them up again meanwhile.
+--
+-- files, chunks and tensors use AUTOINCREMENT: their ids are held in memory
+-- (a download's file id, the decoded-block cache keyed by chunk id), so an
+-- id must never come back naming other bytes after its row was deleted.
 
 CREATE TABLE repos (
     id      INTEGER PRIMARY KEY,
@@ -44,7 +48,7 @@ CREATE INDEX refs_commit ON refs(commit_id);
 
 -- One row per uploaded file version.
 CREATE TABLE files (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     size          INTEGER NOT NULL,  -- bytes served
     sha256        TEXT NOT NULL,     -- hex of the bytes served
     upload_size   INTEGER NOT NULL,  -- as uploaded (differs from size/sha256
@@ -77,7 +81,7 @@ CREATE TABLE packs (
 
 -- One encoded block in the chunk store.
 CREATE TABLE chunks (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     pack     INTEGER NOT NULL,
     offset   INTEGER NOT NULL,  -- of the chunk record in the pack
     length   INTEGER NOT NULL,  -- encoded block bytes
@@ -92,7 +96,7 @@ CREATE INDEX chunks_dead ON chunks(refcount) WHERE refcount = 0;
 -- Stored tensors, found by fingerprint (dtype + shape + bytes).  lossy = 1
 -- when some block was written with ELF: only ELF repos may use those.
 CREATE TABLE tensors (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     fingerprint TEXT NOT NULL,
     lossy       INTEGER NOT NULL CHECK (lossy IN (0, 1)),
     dtype       TEXT NOT NULL,

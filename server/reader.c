@@ -28,6 +28,7 @@ enum { ENTRY_PENDING, ENTRY_READY, ENTRY_FAILED };
 
 typedef struct cache_entry {
     int64_t chunk_id;
+    uint64_t checksum; /* of the encoded chunk: part of the key */
     uint8_t *data;
     size_t len;
     int state;
@@ -96,7 +97,8 @@ static void cache_trim(block_cache *c)
         cache_entry *prev = e->prev;
         if (e->refs == 0) {
             lru_unlink(e);
-            hash_remove(c, e);
+            if (e->hashed)
+                hash_remove(c, e);
             entry_free(c, e);
         }
         e = prev;
@@ -140,15 +142,53 @@ static void cache_destroy(block_cache *c)
     free(c);
 }
 
-/* Finds or creates the entry for chunk_id with a reference taken.  *owner
- * is set when the caller created it and must fill it (cache_publish). */
-static cache_entry *cache_acquire(block_cache *c, int64_t chunk_id, size_t len,
-                                  int *owner)
+/* Unhashes an entry that no longer names the chunk under its id; it is
+ * freed now if unused, else by its last release. */
+static void cache_forget(block_cache *c, cache_entry *e)
+{
+    hash_remove(c, e);
+    if (e->refs == 0) {
+        lru_unlink(e);
+        entry_free(c, e);
+    }
+}
+
+static cache_entry *cache_insert(block_cache *c, int64_t chunk_id,
+                                 uint64_t checksum, size_t len)
+{
+    cache_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->data = malloc(len ? len : 1))) {
+        free(e);
+        return NULL;
+    }
+    e->chunk_id = chunk_id;
+    e->checksum = checksum;
+    e->len = len;
+    e->refs = 1;
+    e->hashed = 1;
+    size_t b = bucket_of(c, chunk_id);
+    e->hnext = c->buckets[b];
+    c->buckets[b] = e;
+    c->used += len;
+    cache_trim(c);
+    return e;
+}
+
+/* Finds or creates the entry for a chunk with a reference taken.  *owner
+ * is set when the caller created it and must fill it (cache_publish).  The
+ * key is the chunk id checked against the chunk's checksum and size, so an
+ * entry can never answer for other bytes. */
+static cache_entry *cache_acquire(block_cache *c, int64_t chunk_id,
+                                  uint64_t checksum, size_t len, int *owner)
 {
     pthread_mutex_lock(&c->mu);
     cache_entry *e = c->buckets[bucket_of(c, chunk_id)];
     while (e && e->chunk_id != chunk_id)
         e = e->hnext;
+    if (e && (e->checksum != checksum || e->len != len)) {
+        cache_forget(c, e);
+        e = NULL;
+    }
     *owner = 0;
     if (e) {
         e->refs++;
@@ -156,21 +196,8 @@ static cache_entry *cache_acquire(block_cache *c, int64_t chunk_id, size_t len,
             lru_unlink(e);
             lru_push(c, e);
         }
-    } else if ((e = calloc(1, sizeof *e)) != NULL &&
-               (e->data = malloc(len ? len : 1)) != NULL) {
-        e->chunk_id = chunk_id;
-        e->len = len;
-        e->refs = 1;
-        e->hashed = 1;
-        size_t b = bucket_of(c, chunk_id);
-        e->hnext = c->buckets[b];
-        c->buckets[b] = e;
-        c->used += len;
+    } else if ((e = cache_insert(c, chunk_id, checksum, len)) != NULL) {
         *owner = 1;
-        cache_trim(c);
-    } else {
-        free(e);
-        e = NULL;
     }
     pthread_mutex_unlock(&c->mu);
     return e;
@@ -208,9 +235,10 @@ static void cache_release(block_cache *c, cache_entry *e)
 {
     pthread_mutex_lock(&c->mu);
     if (--e->refs == 0) {
-        if (!e->hashed)
+        if (!e->hashed) {
+            lru_unlink(e);
             entry_free(c, e);
-        else
+        } else
             cache_trim(c);
     }
     pthread_mutex_unlock(&c->mu);
@@ -317,7 +345,8 @@ struct decode_pool {
 static void run_task(es_store *st, const decode_task *t)
 {
     int owner;
-    cache_entry *e = cache_acquire(st->cache, t->chunk_id, t->raw_len, &owner);
+    cache_entry *e = cache_acquire(st->cache, t->chunk_id, t->loc.checksum,
+                                   t->raw_len, &owner);
     if (!e)
         return;
     if (owner)
@@ -672,7 +701,8 @@ static int copy_block(store_reader *r, size_t idx, uint64_t off, uint8_t *buf,
     const elves_block_ref *ref = &r->map.refs[idx];
     int owner;
     cache_entry *e =
-        cache_acquire(r->st->cache, (int64_t)ref->loc, ref->raw_len, &owner);
+        cache_acquire(r->st->cache, (int64_t)ref->loc,
+                      r->map.locs[idx].checksum, ref->raw_len, &owner);
     if (!e)
         return es_errf(err, 500, "out of memory");
     if (owner)

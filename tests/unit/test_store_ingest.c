@@ -750,6 +750,172 @@ static void test_opaque_and_empty(void **state)
     free(dir);
 }
 
+/* A reader opened before compaction moved its chunks keeps working. */
+static void test_read_across_compaction(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("movedread");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    tensor_spec ta[] = {{"big", 1500000, 51}};
+    tensor_spec tb[] = {{"small", 300000, 52}};
+    size_t la, lb;
+    uint8_t *a = make_safetensors(ta, 1, &la);
+    uint8_t *b = make_safetensors(tb, 1, &lb);
+    upload(st, "org/m", "a.safetensors", a, la);
+    upload(st, "org/m", "b.safetensors", b, lb);
+    store_wait_idle(st);
+    store_close(st);
+    st = tu_open(dir, 1);
+    store_file f;
+    es_err err;
+    assert_int_equal(
+        store_file_lookup(st, "org/m", NULL, "b.safetensors", &f, &err), 0);
+    store_reader *r;
+    assert_int_equal(store_reader_open(st, &f, &r, &err), 0);
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "a.safetensors", &err), 0);
+    store_wait_idle(st);
+    gc(st);
+    char first[4300];
+    snprintf(first, sizeof first, "%s/packs/pack-%012d.pack", dir, 1);
+    assert_int_equal(access(first, F_OK), -1); /* b's chunks moved */
+    uint8_t *buf = malloc(lb);
+    size_t done = 0, got = 0;
+    while (done < lb) {
+        assert_int_equal(
+            store_reader_read(r, done, buf + done, lb - done, &got, &err), 0);
+        assert_true(got > 0);
+        done += got;
+    }
+    assert_memory_equal(buf, b, lb);
+    store_reader_close(r);
+    free(buf);
+    free(a);
+    free(b);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+typedef struct rd_arg {
+    es_store *st;
+    const uint8_t *data[3];
+    size_t len[3];
+    int seed;
+    int errors;
+} rd_arg;
+
+static void *range_reader(void *p)
+{
+    rd_arg *a = p;
+    uint32_t x = (uint32_t)a->seed * 2654435761u + 7;
+    uint8_t *buf = malloc(1 << 20);
+    for (int i = 0; i < 60; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        int k = (int)(x % 3);
+        char path[32];
+        snprintf(path, sizeof path, "f%d.safetensors", k);
+        store_file f;
+        store_reader *r;
+        es_err err;
+        if (store_file_lookup(a->st, "org/m", NULL, path, &f, &err) != 0 ||
+            store_reader_open(a->st, &f, &r, &err) != 0) {
+            a->errors++;
+            continue;
+        }
+        uint64_t off = x % a->len[k];
+        size_t want = 1 + (x >> 7) % (1 << 20), got = 0;
+        if (store_reader_read(r, off, buf, want, &got, &err) != 0 ||
+            got != (a->len[k] - off < want ? a->len[k] - off : want) ||
+            memcmp(buf, a->data[k] + off, got) != 0)
+            a->errors++;
+        store_reader_close(r);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* 16 threads read ranges while the files go from spool to chunks. */
+static void test_concurrent_reads(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("reads");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/m", NULL);
+    rd_arg base = {st, {0}, {0}, 0, 0};
+    uint8_t *data[3];
+    for (int k = 0; k < 3; k++) {
+        tensor_spec t[] = {{"w", 700000 + 1000 * (size_t)k, 60 + (uint32_t)k},
+                           {"v", 1234, 70}};
+        data[k] = make_safetensors(t, 2, &base.len[k]);
+        base.data[k] = data[k];
+        char path[32];
+        snprintf(path, sizeof path, "f%d.safetensors", k);
+        upload(st, "org/m", path, data[k], base.len[k]);
+    }
+    enum { N = 16 };
+    pthread_t th[N];
+    rd_arg args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = base;
+        args[i].seed = i + 1;
+        pthread_create(&th[i], NULL, range_reader, &args[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].errors, 0);
+    }
+    store_wait_idle(st);
+    for (int i = 0; i < N; i++) {
+        args[i].seed = 100 + i;
+        pthread_create(&th[i], NULL, range_reader, &args[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].errors, 0);
+    }
+    for (int k = 0; k < 3; k++)
+        free(data[k]);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Deleted chunks' ids never come back naming other bytes: the decoded-block
+ * cache still holds the old blocks when new ones are written. */
+static void test_no_stale_cache_after_gc(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("stale");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    tensor_spec t1[] = {{"w", 300000, 81}};
+    tensor_spec t2[] = {{"w", 300000, 82}};
+    size_t l1, l2;
+    uint8_t *d1 = make_safetensors(t1, 1, &l1);
+    uint8_t *d2 = make_safetensors(t2, 1, &l2);
+    es_err err;
+    upload(st, "org/m", "m.safetensors", d1, l1);
+    store_wait_idle(st);
+    expect_content(st, "org/m", "m.safetensors", d1, l1); /* cached now */
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "m.safetensors", &err), 0);
+    store_wait_idle(st);
+    gc(st);
+    upload(st, "org/m", "m.safetensors", d2, l2);
+    store_wait_idle(st);
+    expect_state(st, "org/m", "m.safetensors", "stored");
+    expect_content(st, "org/m", "m.safetensors", d2, l2);
+    free(d1);
+    free(d2);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +930,9 @@ int main(void)
         cmocka_unit_test(test_startup_cleanup),
         cmocka_unit_test(test_concurrent_uploads),
         cmocka_unit_test(test_opaque_and_empty),
+        cmocka_unit_test(test_read_across_compaction),
+        cmocka_unit_test(test_concurrent_reads),
+        cmocka_unit_test(test_no_stale_cache_after_gc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
