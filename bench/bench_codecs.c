@@ -97,12 +97,23 @@ static uint16_t f32_to_bf16(float f)
     return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
+/* Round-to-nearest-even float -> IEEE half (weights are far from the
+ * overflow range; NaN/Inf are not generated). */
 static uint16_t f32_to_f16(float f)
 {
-    _Float16 h = (_Float16)f;
-    uint16_t x;
-    memcpy(&x, &h, 2);
-    return x;
+    uint32_t x, sign, mag;
+    memcpy(&x, &f, 4);
+    sign = (x >> 16) & 0x8000u;
+    mag = x & 0x7fffffffu;
+    if (mag >= 0x477ff000u) /* rounds to >= 65520: infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (mag < 0x38800000u) { /* half denormal (or zero) */
+        float a;
+        memcpy(&a, &mag, 4);
+        return (uint16_t)(sign | (uint32_t)lrintf(a * 0x1p24f));
+    }
+    mag += 0x0fffu + ((mag >> 13) & 1); /* round the 13 dropped bits */
+    return (uint16_t)(sign | ((mag - 0x38000000u) >> 13));
 }
 
 static void gen_synthetic(input *in, const char *spec)

@@ -194,9 +194,10 @@ int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     return rc;
 }
 
-static void unelf_group(uint8_t *restrict dst, const uint8_t *restrict hi,
-                        const uint8_t *restrict mid, const uint8_t *restrict lo,
-                        size_t m)
+ES_VECTORIZE static void unelf_group(uint8_t *restrict dst,
+                                     const uint8_t *restrict hi,
+                                     const uint8_t *restrict mid,
+                                     const uint8_t *restrict lo, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint32_t w = (uint32_t)hi[i] << 16 | (uint32_t)mid[i] << 8 | lo[i];
@@ -204,7 +205,7 @@ static void unelf_group(uint8_t *restrict dst, const uint8_t *restrict hi,
     }
 }
 
-static void unelf(uint8_t *dst, uint8_t *const *pl, size_t n)
+ES_VECTORIZE static void unelf(uint8_t *dst, const uint8_t *const *pl, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -241,7 +242,8 @@ int es_elf_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
                   const uint8_t *src, size_t slen)
 {
     size_t n = len / 4, k, pos = 4;
-    uint8_t *buf, *pl[3];
+    const uint8_t *pl[3];
+    uint8_t *buf;
     int rc = 0;
     if (slen < 4)
         return ELVES_E_CORRUPT;
@@ -251,10 +253,8 @@ int es_elf_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
     buf = es_scratch(sc, ES_SCRATCH_CODEC, 3 * n);
     if (!buf)
         return ELVES_E_NOMEM;
-    for (int b = 0; b < 3; b++)
-        pl[b] = buf + b * n;
     for (int b = 0; b < 3 && rc == 0; b++)
-        rc = es_stream_get(sc, pl[b], n, src, slen, &pos);
+        rc = es_stream_view(sc, &pl[b], buf + b * n, n, src, slen, &pos);
     if (rc == 0)
         unelf(dst, pl, n);
     if (rc == 0 && k > 0)

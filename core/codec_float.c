@@ -16,8 +16,9 @@
  * element-size tail bytes as they are.  Bit-exact for every input.
  *
  * The split and merge loops work on fixed groups of LANES elements with
- * restrict pointers so that gcc -O2 (whose cost model only vectorises loops
- * with a known trip count) and clang vectorise them.
+ * restrict pointers, and carry ES_VECTORIZE, so that gcc -O2 and clang
+ * vectorise them (gcc's default -O2 cost model refuses the alias checks
+ * that inlining the groups brings back).
  */
 #include "codecs.h"
 #include "internal.h"
@@ -47,8 +48,9 @@ static uint64_t rotr64(uint64_t x)
 
 /* ---- BF16 --------------------------------------------------------------- */
 
-static void split_bf16_group(uint8_t *restrict a, uint8_t *restrict b,
-                             const uint8_t *restrict s, size_t m)
+ES_VECTORIZE static void split_bf16_group(uint8_t *restrict a,
+                                          uint8_t *restrict b,
+                                          const uint8_t *restrict s, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint16_t x = es_load16(s + 2 * i);
@@ -57,8 +59,9 @@ static void split_bf16_group(uint8_t *restrict a, uint8_t *restrict b,
     }
 }
 
-static void merge_bf16_group(uint8_t *restrict d, const uint8_t *restrict a,
-                             const uint8_t *restrict b, size_t m)
+ES_VECTORIZE static void merge_bf16_group(uint8_t *restrict d,
+                                          const uint8_t *restrict a,
+                                          const uint8_t *restrict b, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint16_t x = (uint16_t)((b[i] & 0x80) << 8 | a[i] << 7 | (b[i] & 0x7f));
@@ -66,7 +69,8 @@ static void merge_bf16_group(uint8_t *restrict d, const uint8_t *restrict a,
     }
 }
 
-static void split_bf16(uint8_t *const *p, const uint8_t *src, size_t n)
+ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *src,
+                                    size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -74,7 +78,8 @@ static void split_bf16(uint8_t *const *p, const uint8_t *src, size_t n)
     split_bf16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-static void merge_bf16(uint8_t *dst, uint8_t *const *p, size_t n)
+ES_VECTORIZE static void merge_bf16(uint8_t *dst, const uint8_t *const *p,
+                                    size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -84,8 +89,9 @@ static void merge_bf16(uint8_t *dst, uint8_t *const *p, size_t n)
 
 /* ---- F16: plain byte planes ---------------------------------------------- */
 
-static void split_f16_group(uint8_t *restrict a, uint8_t *restrict b,
-                            const uint8_t *restrict s, size_t m)
+ES_VECTORIZE static void split_f16_group(uint8_t *restrict a,
+                                         uint8_t *restrict b,
+                                         const uint8_t *restrict s, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint16_t x = es_load16(s + 2 * i);
@@ -94,14 +100,16 @@ static void split_f16_group(uint8_t *restrict a, uint8_t *restrict b,
     }
 }
 
-static void merge_f16_group(uint8_t *restrict d, const uint8_t *restrict a,
-                            const uint8_t *restrict b, size_t m)
+ES_VECTORIZE static void merge_f16_group(uint8_t *restrict d,
+                                         const uint8_t *restrict a,
+                                         const uint8_t *restrict b, size_t m)
 {
     for (size_t i = 0; i < m; i++)
         es_store16(d + 2 * i, (uint16_t)(a[i] << 8 | b[i]));
 }
 
-static void split_f16(uint8_t *const *p, const uint8_t *src, size_t n)
+ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *src,
+                                   size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -109,7 +117,8 @@ static void split_f16(uint8_t *const *p, const uint8_t *src, size_t n)
     split_f16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-static void merge_f16(uint8_t *dst, uint8_t *const *p, size_t n)
+ES_VECTORIZE static void merge_f16(uint8_t *dst, const uint8_t *const *p,
+                                   size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -120,9 +129,9 @@ static void merge_f16(uint8_t *dst, uint8_t *const *p, size_t n)
 /* ---- F32 ------------------------------------------------------------------
  */
 
-static void split_f32_group(uint8_t *restrict a, uint8_t *restrict b,
-                            uint8_t *restrict c, uint8_t *restrict d,
-                            const uint8_t *restrict s, size_t m)
+ES_VECTORIZE static void
+split_f32_group(uint8_t *restrict a, uint8_t *restrict b, uint8_t *restrict c,
+                uint8_t *restrict d, const uint8_t *restrict s, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint32_t x = rotl32(es_load32(s + 4 * i));
@@ -133,10 +142,11 @@ static void split_f32_group(uint8_t *restrict a, uint8_t *restrict b,
     }
 }
 
-static void merge_f32_group(uint8_t *restrict dst, const uint8_t *restrict a,
-                            const uint8_t *restrict b,
-                            const uint8_t *restrict c,
-                            const uint8_t *restrict d, size_t m)
+ES_VECTORIZE static void merge_f32_group(uint8_t *restrict dst,
+                                         const uint8_t *restrict a,
+                                         const uint8_t *restrict b,
+                                         const uint8_t *restrict c,
+                                         const uint8_t *restrict d, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
         uint32_t x = (uint32_t)a[i] << 24 | (uint32_t)b[i] << 16 |
@@ -145,7 +155,8 @@ static void merge_f32_group(uint8_t *restrict dst, const uint8_t *restrict a,
     }
 }
 
-static void split_f32(uint8_t *const *p, const uint8_t *src, size_t n)
+ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *src,
+                                   size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -154,7 +165,8 @@ static void split_f32(uint8_t *const *p, const uint8_t *src, size_t n)
     split_f32_group(p[0] + i, p[1] + i, p[2] + i, p[3] + i, src + 4 * i, n - i);
 }
 
-static void merge_f32(uint8_t *dst, uint8_t *const *p, size_t n)
+ES_VECTORIZE static void merge_f32(uint8_t *dst, const uint8_t *const *p,
+                                   size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -175,7 +187,7 @@ static void split_f64(uint8_t *const *p, const uint8_t *src, size_t n)
     }
 }
 
-static void merge_f64(uint8_t *dst, uint8_t *const *p, size_t n)
+static void merge_f64(uint8_t *dst, const uint8_t *const *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t x = 0;
@@ -222,7 +234,8 @@ static void split(uint8_t *const *p, const uint8_t *src, size_t n,
     }
 }
 
-static void merge(uint8_t *dst, uint8_t *const *p, size_t n, elves_dtype dt)
+static void merge(uint8_t *dst, const uint8_t *const *p, size_t n,
+                  elves_dtype dt)
 {
     switch (dt) {
     case ELVES_DT_BF16:
@@ -245,7 +258,7 @@ int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
 {
     unsigned esz = float_size(dt);
     size_t n = len / esz, pos = 0;
-    uint8_t *p[MAX_PLANES], *buf;
+    uint8_t *p[MAX_PLANES] = {NULL}, *buf;
     int rc = 0;
     if (!es_float_dtype(dt) || n == 0)
         return ES_NOFIT;
@@ -267,17 +280,18 @@ int es_float_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
 {
     unsigned esz = float_size(dt);
     size_t n = len / esz, pos = 0;
-    uint8_t *p[MAX_PLANES], *buf;
+    uint8_t *p[MAX_PLANES] = {NULL};
+    const uint8_t *view[MAX_PLANES];
     int rc = 0;
     if (!es_float_dtype(dt))
         return ELVES_E_CORRUPT;
-    buf = planes_alloc(sc, p, esz, n);
-    if (!buf)
+    if (!planes_alloc(sc, p, esz, n))
         return ELVES_E_NOMEM;
+    /* Raw planes are merged straight from the payload. */
     for (unsigned k = 0; k < esz && rc == 0; k++)
-        rc = es_stream_get(sc, p[k], n, src, slen, &pos);
+        rc = es_stream_view(sc, &view[k], p[k], n, src, slen, &pos);
     if (rc == 0)
-        merge(dst, p, n, dt);
+        merge(dst, view, n, dt);
     if (rc == 0)
         rc = es_bytes_get(dst + n * esz, len % esz, src, slen, &pos);
     if (rc == 0 && pos != slen)

@@ -341,3 +341,17 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         return ELVES_E_CORRUPT;
     }
 }
+
+int es_stream_view(es_stream_ctx *sc, const uint8_t **out, uint8_t *buf,
+                   size_t n, const uint8_t *src, size_t len, size_t *pos)
+{
+    if (*pos < len && src[*pos] == ES_TAG_RAW) {
+        if (len - *pos - 1 < n)
+            return ELVES_E_CORRUPT;
+        *out = src + *pos + 1;
+        *pos += 1 + n;
+        return 0;
+    }
+    *out = buf;
+    return es_stream_get(sc, buf, n, src, len, pos);
+}

@@ -71,6 +71,11 @@ int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
 int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
                   size_t len, size_t *pos);
 
+/* Like es_stream_get, but a RAW stream is not copied: *out points into
+ * src.  Other forms are decoded into buf (n bytes) and *out = buf. */
+int es_stream_view(es_stream_ctx *sc, const uint8_t **out, uint8_t *buf,
+                   size_t n, const uint8_t *src, size_t len, size_t *pos);
+
 /* Appends n bytes as they are (no tag): tails and tables. */
 int es_bytes_put(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
                  size_t n);
