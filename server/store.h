@@ -56,7 +56,9 @@ void store_close(es_store *st);
 int store_repo_name_valid(const char *name);
 
 /* Creates a repo with an initial empty commit on branch "main".  mode is
- * "lossless" or "elf".  409 if it exists. Returns the repo as JSON. */
+ * "lossless" or "elf" (NULL = lossless).  409 if it exists. Returns the
+ * repo as JSON: {"name","mode","created","branches":{"main":"<commit>"},
+ * "tags":{}}. */
 int store_repo_create(es_store *st, const char *name, const char *mode,
                       json_t **out, es_err *err);
 int store_repo_get(es_store *st, const char *name, json_t **out,
@@ -90,7 +92,10 @@ int store_spool_commit(es_store *st, store_spool *sp, const char *repo,
                        const char *expect_sha256, json_t **out, es_err *err);
 
 /* Lists the files of a revision: [{"path","size","sha256","stored_bytes",
- * "state","codecs":{...},"error"?}]. */
+ * "state","codecs":{...},"error"?}].  stored_bytes: encoded bytes of the
+ * chunks the file uses (shared ones counted in full), or the spool size
+ * before compression; codecs: decoded bytes per codec ("float", "zstd",
+ * "elf", "dict", "raw").  revision: branch, tag or commit id (NULL = main). */
 int store_file_list(es_store *st, const char *repo, const char *revision,
                     json_t **out, es_err *err);
 
