@@ -13,7 +13,8 @@
  *   stored_bytes   chunk_bytes + spool_bytes: what the data takes on disk,
  *                  pack overhead and not yet compacted garbage aside
  *                  (pack_bytes gives the packs' real size).
- *   ratio          stored_bytes / logical_bytes (0 when nothing is stored);
+ *   ratio          logical_bytes / stored_bytes, as "1.27x" reads (0 when
+ *                  nothing is stored);
  *                  lower is better.
  *   dedup_saved_bytes  encoded bytes that listed files reference minus
  *                  chunk_bytes: what dedup (same file, same tensor) saved.
@@ -89,7 +90,7 @@ static json_t *figures_json(const figures *f)
                      (json_int_t)f->logical, "stored_bytes", (json_int_t)stored,
                      "chunk_bytes", (json_int_t)f->chunk, "spool_bytes",
                      (json_int_t)f->spool, "ratio",
-                     f->logical ? (double)stored / (double)f->logical : 0.0,
+                     stored ? (double)f->logical / (double)stored : 0.0,
                      "dedup_saved_bytes", (json_int_t)(saved > 0 ? saved : 0),
                      "files", (json_int_t)f->files);
 }

@@ -143,8 +143,9 @@ int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err);
  *                  per repository that lists them (what can be downloaded);
  *   stored_bytes   chunk_bytes + spool_bytes: live encoded chunks, each
  *                  counted once, plus spool files not yet compressed;
- *   ratio          stored_bytes / logical_bytes (lower is better; 0 if
- *                  nothing is stored);
+ *   ratio          logical_bytes / stored_bytes, the compression ratio
+ *                  as "1.27x" reads (higher is better; 0 if nothing is
+ *                  stored);
  *   dedup_saved_bytes  encoded bytes the listed files reference minus
  *                  chunk_bytes (what whole-file and tensor dedup saved).
  * Also "chunk_bytes", "spool_bytes", and for the whole store "pack_bytes"

@@ -266,6 +266,13 @@ static void test_shared_data_roundtrip(void **state)
     int64_t stored = tu_stat(st, "stored_bytes");
     assert_int_equal(tu_stat(st, "logical_bytes"), (int64_t)total);
     assert_true(stored > 0 && stored < (int64_t)total);
+    json_t *all = NULL;
+    es_err serr;
+    assert_int_equal(store_stats(st, NULL, &all, &serr), 0);
+    /* ratio reads as "N.NNx": logical over stored */
+    assert_true(fabs(json_real_value(json_object_get(all, "ratio")) -
+                     (double)total / (double)stored) < 1e-9);
+    json_decref(all);
     printf("shared/data: logical %llu, stored %lld, stored/logical %.4f\n",
            (unsigned long long)total, (long long)stored,
            (double)stored / (double)total);
