@@ -277,6 +277,10 @@ static int check_dedup(idx_reader *r, uint64_t i, uint32_t of, uint64_t first,
     return ELVES_OK;
 }
 
+/* 32 Mi map entries (768 MiB of elves_block_ref): 32 TiB of file at the
+ * default 1 MiB blocks. */
+#define MAX_MAP_BLOCKS ((uint64_t)1 << 25)
+
 static int read_segments(idx_reader *r, elves_error *err)
 {
     elves_container *c = r->c;
@@ -317,6 +321,14 @@ static int read_segments(idx_reader *r, elves_error *err)
         nrefs > SIZE_MAX / sizeof(elves_block_ref))
         return es_fail(err, ELVES_E_CORRUPT,
                        "container: segments do not cover the file");
+    /* Deduplicated segments repeat their owner's refs, so a small hostile
+     * index could ask for a map quadratic in its size: cap the map. */
+    if (nrefs > MAX_MAP_BLOCKS)
+        return es_fail(err, ELVES_E_UNSUPPORTED,
+                       "container: %llu blocks in the file map, more than "
+                       "the %llu supported",
+                       (unsigned long long)nrefs,
+                       (unsigned long long)MAX_MAP_BLOCKS);
     c->nblocks = (size_t)nrefs;
     return ELVES_OK;
 }
