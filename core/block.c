@@ -32,8 +32,7 @@ static void ctx_key_create(void)
     ctx_key_ok = pthread_key_create(&ctx_key, ctx_destroy) == 0;
 }
 
-/* The calling thread's context, or NULL (then callers use a local one). */
-static es_stream_ctx *thread_ctx(void)
+es_stream_ctx *es_thread_ctx(void)
 {
     es_stream_ctx *sc;
     if (pthread_once(&ctx_once, ctx_key_create) != 0 || !ctx_key_ok)
@@ -109,10 +108,9 @@ static void header_write(uint8_t *dst, elves_codec codec, elves_dtype dt,
     es_store64(dst + 12, checksum);
 }
 
-/* Runs one codec; 0 with *out set, ES_NOFIT, or a negative status. */
-static int encode_with(es_stream_ctx *sc, elves_codec c, size_t *out,
-                       uint8_t *dst, size_t cap, uint8_t *lossy_out,
-                       const uint8_t *src, size_t n, elves_dtype dt)
+int es_codec_encode(es_stream_ctx *sc, elves_codec c, size_t *out, uint8_t *dst,
+                    size_t cap, uint8_t *lossy_out, const uint8_t *src,
+                    size_t n, elves_dtype dt)
 {
     switch (c) {
     case ELVES_CODEC_ZSTD:
@@ -171,8 +169,8 @@ int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
             return es_fail(err, ELVES_E_NOMEM, "block encode: out of memory");
     }
     while (c != ELVES_CODEC_RAW) {
-        rc = encode_with(sc, c, &enc, payload, raw_len - 1, lossy, src, raw_len,
-                         dt);
+        rc = es_codec_encode(sc, c, &enc, payload, raw_len - 1, lossy, src,
+                             raw_len, dt);
         if (rc <= 0)
             break;
         c = fallback(c, dt);
@@ -202,7 +200,7 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *src, size_t raw_len, elves_dtype dt,
                        elves_codec codec, elves_error *err)
 {
-    es_stream_ctx local, *sc = thread_ctx();
+    es_stream_ctx local, *sc = es_thread_ctx();
     int rc;
     if (!sc) {
         es_stream_ctx_init(&local);
@@ -317,7 +315,7 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
 int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *block, size_t len, elves_error *err)
 {
-    es_stream_ctx local, *sc = thread_ctx();
+    es_stream_ctx local, *sc = es_thread_ctx();
     int rc;
     if (!sc) {
         es_stream_ctx_init(&local);

@@ -6,7 +6,8 @@
  * The element (unit) is the dtype's size: 1, 2, 4 or 8 bytes.  Indices are
  * u8 for up to 256 values, packed 1, 2 or 4 bits wide when the table is
  * that small and packing comes out smaller, or u16 (two byte planes) for up
- * to 65536 values of 4- or 8-byte elements.
+ * to 65536 values of 4- or 8-byte elements.  Byte elements are only coded
+ * with up to 16 values: u8 indices would merely rename the bytes.
  *
  * Payload:
  *   u8  width       bits per index: 1, 2, 4, 8 or 16
@@ -23,6 +24,7 @@
 #include "codecs.h"
 #include "internal.h"
 
+#define MAX_PACKED 16
 #define MAX_SMALL 256
 #define MAX_WIDE 65536
 /* Widening to 16-bit indices is abandoned as soon as the distinct values
@@ -111,7 +113,7 @@ static int dict_build(dict *d, const uint8_t *src, uint32_t limit)
 {
     /* Load factor at most 1/2 for the most values this block can hold. */
     size_t most = d->n < limit ? d->n : limit;
-    uint32_t slots = 1024;
+    uint32_t slots = 64;
     while (slots < 2 * most)
         slots *= 2;
     d->k = 0;
@@ -280,13 +282,14 @@ int es_dict_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     d.n = len / d.unit;
     if (d.n == 0)
         return ES_NOFIT;
-    d.values = malloc(MAX_WIDE * sizeof *d.values);
+    d.values = malloc((d.n < MAX_WIDE ? d.n : MAX_WIDE) * sizeof *d.values);
     d.idx = malloc(d.n * sizeof *d.idx);
     if (!d.values || !d.idx) {
         dict_free(&d);
         return ELVES_E_NOMEM;
     }
-    rc = dict_build(&d, src, MAX_SMALL);
+    /* Byte-wide elements only gain when the indices can be packed. */
+    rc = dict_build(&d, src, d.unit == 1 ? MAX_PACKED : MAX_SMALL);
     if (rc == ES_NOFIT && d.unit >= 4)
         rc = dict_build(&d, src, MAX_WIDE);
     if (rc == 0)

@@ -54,6 +54,17 @@ int es_dict_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
 int es_dict_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
                    const uint8_t *src, size_t len, elves_dtype dt);
 
+/* The calling thread's kept context (see block.c), or NULL when it cannot
+ * be had (then use a local one).  Callers trim it when done. */
+es_stream_ctx *es_thread_ctx(void);
+
+/* One codec, no fallback: the payload in dst[0..cap), or ES_NOFIT when
+ * the codec does not apply to dt or does not fit.  lossy_out (n bytes)
+ * receives ELF's decoded values; ELF does not apply when it is NULL. */
+int es_codec_encode(es_stream_ctx *sc, elves_codec c, size_t *out, uint8_t *dst,
+                    size_t cap, uint8_t *lossy_out, const uint8_t *src,
+                    size_t n, elves_dtype dt);
+
 /* elves_block_encode with caller-owned zstd contexts (reused across calls
  * by the chooser and by anyone encoding many blocks on one thread). */
 int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,

@@ -30,7 +30,8 @@ void es_stream_ctx_init(es_stream_ctx *sc)
 
 void es_stream_ctx_free(es_stream_ctx *sc)
 {
-    ZSTD_freeCCtx(sc->cctx);
+    ZSTD_freeCCtx(sc->cctx[0]);
+    ZSTD_freeCCtx(sc->cctx[1]);
     ZSTD_freeDCtx(sc->dctx);
     free(sc->scratch[0]);
     free(sc->scratch[1]);
@@ -84,11 +85,11 @@ static int load_entropy_params(ZSTD_CCtx *c)
     return e ? -1 : 0;
 }
 
-static int load_params(es_stream_ctx *sc, int level)
+static int load_params(es_stream_ctx *sc, int slot, int level)
 {
-    ZSTD_CCtx *c = sc->cctx;
+    ZSTD_CCtx *c = sc->cctx[slot];
     int bad;
-    if (sc->cctx_level == level)
+    if (sc->cctx_level[slot] == level)
         return 0;
     ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
     if (level == ES_ENTROPY)
@@ -100,22 +101,23 @@ static int load_params(es_stream_ctx *sc, int level)
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0));
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0));
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 0));
-    sc->cctx_level = bad ? 0 : level;
+    sc->cctx_level[slot] = bad ? 0 : level;
     return bad ? ELVES_E_NOMEM : 0;
 }
 
 int es_zstd_frame(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
                   const uint8_t *src, size_t n, int level)
 {
+    int slot = level == ES_ENTROPY ? 0 : 1;
     size_t r;
-    if (!sc->cctx) {
-        sc->cctx = ZSTD_createCCtx();
-        if (!sc->cctx)
+    if (!sc->cctx[slot]) {
+        sc->cctx[slot] = ZSTD_createCCtx();
+        if (!sc->cctx[slot])
             return ELVES_E_NOMEM;
     }
-    if (load_params(sc, level) != 0)
+    if (load_params(sc, slot, level) != 0)
         return ELVES_E_NOMEM;
-    r = ZSTD_compress2(sc->cctx, dst, cap, src, n);
+    r = ZSTD_compress2(sc->cctx[slot], dst, cap, src, n);
     if (ZSTD_isError(r)) {
         if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
             return ELVES_E_NOMEM;
@@ -159,16 +161,19 @@ static int all_equal(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
-static void hist_add(uint32_t h[4][256], const uint8_t *p, size_t n)
+/* Histogram of p[0..n) into h[0..tables) (1 or 4 tables: with four, runs
+ * of one symbol do not serialise on one counter; one is cheaper to clear
+ * and sum for short streams). */
+static void hist_add(uint32_t h[4][256], int tables, const uint8_t *p, size_t n)
 {
     size_t i = 0;
-    /* Four tables: runs of one symbol do not serialise on one counter. */
-    for (; i + 4 <= n; i += 4) {
-        h[0][p[i]]++;
-        h[1][p[i + 1]]++;
-        h[2][p[i + 2]]++;
-        h[3][p[i + 3]]++;
-    }
+    if (tables == 4)
+        for (; i + 4 <= n; i += 4) {
+            h[0][p[i]]++;
+            h[1][p[i + 1]]++;
+            h[2][p[i + 2]]++;
+            h[3][p[i + 3]]++;
+        }
     for (; i < n; i++)
         h[0][p[i]]++;
 }
@@ -194,17 +199,22 @@ typedef enum { LOOK_CONST, LOOK_RAW, LOOK_CODE } look;
  * worth handing to zstd. */
 static look sample_look(const uint8_t *p, size_t n)
 {
-    uint32_t h[4][256] = {{0}};
+    uint32_t h[4][256];
     double bits = 0, total, log_total;
     unsigned distinct = 0;
     size_t chunks = n <= SAMPLE_CHUNK * SAMPLE_CHUNKS ? 1 : SAMPLE_CHUNKS;
     size_t len = chunks == 1 ? n : SAMPLE_CHUNK, sampled = len * chunks;
+    int tables = sampled < 4096 ? 1 : 4;
+    memset(h, 0, (size_t)tables * sizeof h[0]);
     for (size_t c = 0; c < chunks; c++)
-        hist_add(h, p + (chunks == 1 ? 0 : (n - len) / (chunks - 1) * c), len);
+        hist_add(h, tables,
+                 p + (chunks == 1 ? 0 : (n - len) / (chunks - 1) * c), len);
     total = (double)sampled;
     log_total = fast_log2((float)sampled);
     for (int s = 0; s < 256; s++) {
-        uint32_t k = h[0][s] + h[1][s] + h[2][s] + h[3][s];
+        uint32_t k = h[0][s];
+        if (tables == 4)
+            k += h[1][s] + h[2][s] + h[3][s];
         if (k) {
             distinct++;
             bits -= k * (fast_log2((float)k) - log_total);

@@ -20,9 +20,11 @@
 /* Per-call (or per-thread) zstd contexts and scratch buffers, created on
  * first use and kept for the next block. */
 typedef struct es_stream_ctx {
-    struct ZSTD_CCtx_s *cctx;
+    /* [0] keeps the order-0 setting, [1] an LZ level: switching one
+     * context between them would reallocate its tables every time. */
+    struct ZSTD_CCtx_s *cctx[2];
+    int cctx_level[2]; /* parameter set loaded; 0 = none yet */
     struct ZSTD_DCtx_s *dctx;
-    int cctx_level; /* parameter set loaded in cctx; 0 = none yet */
     uint8_t *scratch[2];
     size_t scratch_cap[2];
 } es_stream_ctx;
