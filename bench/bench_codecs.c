@@ -497,6 +497,7 @@ static void bench_input(input *in, int json)
         {"DICT", ELVES_CODEC_DICT, 0, ELVES_DT_OPAQUE},
         {"ZSTD-codec", ELVES_CODEC_ZSTD, 0, ELVES_DT_OPAQUE},
         {"ELF(F32 only)", ELVES_CODEC_ELF, 0, ELVES_DT_F32},
+        {"elf-mode(F32)", -1, ELVES_MODE_ELF, ELVES_DT_F32},
         {"FLOAT(F32 only)", ELVES_CODEC_FLOAT, 0, ELVES_DT_F32},
     };
     size_t ns = sizeof schemes / sizeof schemes[0], nr = 0, f32;

@@ -8,10 +8,13 @@
 #include "codecs.h"
 #include "internal.h"
 
-#define SAMPLE_TOTAL ((size_t)256 << 10)
-/* Tensors smaller than this get FLOAT (float dtypes) or ZSTD without
- * trials: on the shared checkpoints, trying every candidate on them cost
- * 2x to 5x the encode time and gained at most 0.15% of the file. */
+/* Sample size: 64 KiB (4 slices of 16 KiB) picked the same codec as
+ * 128 and 256 KiB for every tensor of the shared checkpoints, at a
+ * fraction of the trial cost. */
+#define SAMPLE_TOTAL ((size_t)64 << 10)
+/* Tensors smaller than this only try the float codecs (or get ZSTD if
+ * not floats): on the shared checkpoints, trying DICT and ZSTD on them
+ * cost 2x to 5x the encode time and gained at most 0.15% of the file. */
 #define CHOOSE_MIN ((size_t)64 << 10)
 #define SAMPLE_SLICES 4
 
@@ -28,15 +31,20 @@ static double hist_bits(const uint64_t *hist, size_t nsym, uint64_t total)
     return bits;
 }
 
-/* The candidates worth trying, most preferred (fastest) first. */
-static size_t candidates(elves_codec *c, elves_dtype dt, elves_mode mode)
+/* The candidates worth trying, most preferred (fastest) first.  Small
+ * tensors only get the float codecs (FLOAT, and ELF in ELF mode). */
+static size_t candidates(elves_codec *c, elves_dtype dt, elves_mode mode,
+                         size_t len)
 {
     size_t k = 0;
     if (es_float_dtype(dt))
         c[k++] = ELVES_CODEC_FLOAT;
     if (mode == ELVES_MODE_ELF && dt == ELVES_DT_F32)
         c[k++] = ELVES_CODEC_ELF;
-    c[k++] = ELVES_CODEC_DICT;
+    if (len < CHOOSE_MIN && k > 0)
+        return k;
+    if (len >= CHOOSE_MIN)
+        c[k++] = ELVES_CODEC_DICT;
     c[k++] = ELVES_CODEC_ZSTD;
     return k;
 }
@@ -121,9 +129,9 @@ int elves_choose_codec(elves_codec *out, const uint8_t *data, size_t len,
     int rc;
     if (!out || (!data && len) || (unsigned)dt >= ELVES_DT_COUNT)
         return ELVES_E_INVALID;
-    k = candidates(cand, dt, mode);
-    *out = cand[0] == ELVES_CODEC_FLOAT ? ELVES_CODEC_FLOAT : ELVES_CODEC_ZSTD;
-    if (len < CHOOSE_MIN)
+    k = candidates(cand, dt, mode, len);
+    *out = cand[0];
+    if (k == 1 || len < 2)
         return 0;
     sample_plan(&sm, len, es_dict_unit(dt));
     sc = es_thread_ctx();
