@@ -1,10 +1,10 @@
 /*
  * codec_zstd.c - the general-purpose codec, for integers, opaque data and
- * headers: one zstd frame of the block's bytes.  Two frames are tried, the
- * order-0 entropy setting (Huffman literals only) and LZ at level 3, and
- * the smaller is kept; the decoder reads either.  On the quantized U8
- * tensors of the shared checkpoints the order-0 frame wins about one block
- * in three, and it costs far less than the LZ pass.
+ * headers: one zstd frame (magicless, see stream.c) of the block's bytes.  Two
+ * frames are tried, the order-0 entropy setting (Huffman literals only) and LZ
+ * at level 3, and the smaller is kept; the decoder reads either.  On the
+ * quantized U8 tensors of the shared checkpoints the order-0 frame wins about
+ * one block in three, and it costs far less than the LZ pass.
  */
 #include "codecs.h"
 #include "internal.h"

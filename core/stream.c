@@ -3,7 +3,7 @@
  * constant, or through zstd (order-0 entropy setting or full LZ level),
  * whichever is smallest.  See stream.h for the format.
  */
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_literalCompressionMode */
+#define ZSTD_STATIC_LINKING_ONLY /* literal compression mode, magicless */
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -97,8 +97,11 @@ static int load_params(es_stream_ctx *sc, int slot, int level)
     else
         bad = ZSTD_isError(
             ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level));
-    /* The decoder always knows the size; these fields would be waste. */
+    /* The decoder always knows the size and that a frame follows; these
+     * fields would be waste. */
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0));
+    bad |= ZSTD_isError(
+        ZSTD_CCtx_setParameter(c, ZSTD_c_format, ZSTD_f_zstd1_magicless));
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0));
     bad |= ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 0));
     sc->cctx_level[slot] = bad ? 0 : level;
@@ -135,6 +138,12 @@ int es_zstd_unframe(es_stream_ctx *sc, uint8_t *dst, size_t n,
         sc->dctx = ZSTD_createDCtx();
         if (!sc->dctx)
             return ELVES_E_NOMEM;
+        if (ZSTD_isError(ZSTD_DCtx_setParameter(sc->dctx, ZSTD_d_format,
+                                                ZSTD_f_zstd1_magicless))) {
+            ZSTD_freeDCtx(sc->dctx);
+            sc->dctx = NULL;
+            return ELVES_E_NOMEM;
+        }
     }
     r = ZSTD_decompressDCtx(sc->dctx, dst, n, src, len);
     if (ZSTD_isError(r)) {
@@ -256,21 +265,66 @@ static int put_raw(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
     return es_bytes_put(dst, cap, pos, src, n);
 }
 
-/* The zstd form if it beats raw by more than its 5-byte header; else raw. */
+/* LEB128 length after a ZSTD tag: frames are < 2^28 bytes (blocks are at
+ * most 64 MiB), so at most 4 bytes. */
+#define VARINT_MAX 4
+
+static size_t varint_len(size_t v)
+{
+    size_t k = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        k++;
+    }
+    return k;
+}
+
+static void varint_put(uint8_t *p, size_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p = (uint8_t)v;
+}
+
+static int varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos)
+{
+    size_t v = 0;
+    for (int i = 0; i < VARINT_MAX; i++) {
+        if (*pos >= len)
+            return ELVES_E_CORRUPT;
+        v |= (size_t)(src[*pos] & 0x7f) << (7 * i);
+        if (!(src[(*pos)++] & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return ELVES_E_CORRUPT;
+}
+
+/* The zstd form if it beats raw (tag and length included); else raw.  The
+ * frame is written after room for the longest length, then moved up. */
 static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                      const uint8_t *src, size_t n, int level)
 {
-    size_t room = cap - *pos, clen = 0, zcap;
+    size_t room = cap - *pos, clen = 0, zcap, hdr;
     int rc;
-    if (room <= 5)
+    if (room <= 1 + VARINT_MAX || n <= 2)
         return put_raw(dst, cap, pos, src, n);
-    zcap = room - 5 < n - 5 ? room - 5 : n - 5;
-    rc = es_zstd_frame(sc, &clen, dst + *pos + 5, zcap, src, n, level);
+    /* Must end below the raw form's 1 + n bytes. */
+    zcap = room - 1 - VARINT_MAX < n - 2 ? room - 1 - VARINT_MAX : n - 2;
+    rc = es_zstd_frame(sc, &clen, dst + *pos + 1 + VARINT_MAX, zcap, src, n,
+                       level);
     if (rc != 0)
         return rc < 0 ? rc : put_raw(dst, cap, pos, src, n);
+    hdr = 1 + varint_len(clen);
+    if (hdr + clen >= 1 + n)
+        return put_raw(dst, cap, pos, src, n);
+    memmove(dst + *pos + hdr, dst + *pos + 1 + VARINT_MAX, clen);
     dst[*pos] = ES_TAG_ZSTD;
-    es_store32(dst + *pos + 1, (uint32_t)clen);
-    *pos += 5 + clen;
+    varint_put(dst + *pos + 1, clen);
+    *pos += hdr + clen;
     return 0;
 }
 
@@ -338,11 +392,8 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         *pos += 1;
         return 0;
     case ES_TAG_ZSTD:
-        if (len - *pos < 4)
-            return ELVES_E_CORRUPT;
-        clen = es_load32(src + *pos);
-        *pos += 4;
-        if (clen > len - *pos)
+        rc = varint_get(&clen, src, len, pos);
+        if (rc != 0 || clen > len - *pos)
             return ELVES_E_CORRUPT;
         rc = es_zstd_unframe(sc, dst, n, src + *pos, clen);
         *pos += clen;

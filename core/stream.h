@@ -6,7 +6,8 @@
  * es_stream_put.  A stream is stored as one of:
  *   u8 tag 0 (RAW)    then the n bytes as they are
  *   u8 tag 1 (CONST)  then the one byte every position holds
- *   u8 tag 2 (ZSTD)   then u32 clen, then a zstd frame of clen bytes
+ *   u8 tag 2 (ZSTD)   then clen (LEB128, at most 4 bytes), then a zstd
+ *                     frame of clen bytes (magicless, no content size)
  * whichever is smallest.  The ZSTD form is used either as a plain order-0
  * entropy coder (Huffman literals, match search mostly skipped: ES_ENTROPY)
  * or as a full LZ coder at a given level (level > 0).
