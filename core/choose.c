@@ -12,6 +12,11 @@
  * 128 and 256 KiB for every tensor of the shared checkpoints, at a
  * fraction of the trial cost. */
 #define SAMPLE_TOTAL ((size_t)64 << 10)
+/* ... but at most a SAMPLE_DIV-th of the tensor (not less than
+ * SAMPLE_MIN), so that trials on mid-size tensors do not cost more than
+ * encoding them. */
+#define SAMPLE_DIV 8
+#define SAMPLE_MIN ((size_t)16 << 10)
 /* Tensors smaller than this only try the float codecs (or get ZSTD if
  * not floats): on the shared checkpoints, trying DICT and ZSTD on them
  * cost 2x to 5x the encode time and gained at most 0.15% of the file. */
@@ -65,13 +70,16 @@ typedef struct sample {
 
 static void sample_plan(sample *sm, size_t len, size_t unit)
 {
+    size_t total = len / SAMPLE_DIV;
+    total = total < SAMPLE_MIN ? SAMPLE_MIN : total;
+    total = total > SAMPLE_TOTAL ? SAMPLE_TOTAL : total;
     sm->count = 1;
     sm->len = len;
     sm->off[0] = 0;
-    if (len <= SAMPLE_TOTAL)
+    if (len <= total)
         return;
     sm->count = SAMPLE_SLICES;
-    sm->len = SAMPLE_TOTAL / SAMPLE_SLICES;
+    sm->len = total / SAMPLE_SLICES / 8 * 8;
     for (size_t i = 0; i < SAMPLE_SLICES; i++) {
         size_t off = (len - sm->len) / (SAMPLE_SLICES - 1) * i;
         sm->off[i] = off - off % unit;
