@@ -17,7 +17,7 @@
 #include "store.h"
 
 /* Size of the buffer libmicrohttpd fills from the reader per call. */
-#define DOWNLOAD_BLOCK (1024 * 1024)
+#define DOWNLOAD_BLOCK (256 * 1024)
 
 /* Adds route-specific headers to every answer download_serve makes (200,
  * 206, 304, 416).  May be NULL. */

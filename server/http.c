@@ -356,7 +356,7 @@ static void allow_header(char *out, size_t cap, unsigned methods)
 static void respond_405(http_req *req, unsigned allowed)
 {
     char allow[80];
-    char msg[128];
+    char msg[192];
     allow_header(allow, sizeof allow, allowed);
     snprintf(msg, sizeof msg, "method %s not allowed here (allowed: %s)",
              req->method_name, allow);

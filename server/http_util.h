@@ -80,7 +80,7 @@ void http_query_free(http_query *q);
 
 /* ---- dates (RFC 7231 section 7.1.1.1) ----------------------------------- */
 
-#define HTTP_DATE_LEN 30 /* "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
+#define HTTP_DATE_LEN 40 /* room for "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
 
 /* Formats unix seconds as an IMF-fixdate. */
 void http_date_format(char out[HTTP_DATE_LEN], int64_t t);
