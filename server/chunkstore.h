@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "store.h"
 
 typedef struct chunk_loc {
@@ -67,14 +68,20 @@ typedef struct chunkstore {
 static inline int chunkstore_put(chunkstore *cs, const void *data, size_t len,
                                  chunk_loc *out, es_err *err)
 {
-    return cs->ops->put(cs->be, data, len, out, err);
+    int rc = cs->ops->put(cs->be, data, len, out, err);
+    if (rc != 0)
+        metrics_chunkstore_error("put");
+    return rc;
 }
 
 static inline int chunkstore_get(chunkstore *cs, const chunk_loc *loc,
                                  uint64_t off, size_t len, void *buf,
                                  es_err *err)
 {
-    return cs->ops->get(cs->be, loc, off, len, buf, err);
+    int rc = cs->ops->get(cs->be, loc, off, len, buf, err);
+    if (rc != 0 && err->status != 404) /* 404: moved by compaction, retried */
+        metrics_chunkstore_error("get");
+    return rc;
 }
 
 static inline int chunkstore_del(chunkstore *cs, const chunk_loc *loc,
@@ -99,7 +106,10 @@ static inline int chunkstore_drop(chunkstore *cs, uint64_t container,
 
 static inline int chunkstore_sync(chunkstore *cs, es_err *err)
 {
-    return cs->ops->sync(cs->be, err);
+    int rc = cs->ops->sync(cs->be, err);
+    if (rc != 0)
+        metrics_chunkstore_error("sync");
+    return rc;
 }
 
 static inline void chunkstore_close(chunkstore *cs)

@@ -1,11 +1,13 @@
 /*
- * config.c - elvesd's flags and environment variables.
+ * config.c - elvesd's flags, environment variables and config file.
  *
  * One table lists every setting (flag, variable, default, help); defaults,
- * the environment and argv all go through the same per-type setter, so a
- * default is spelled exactly as a user would type it.
+ * the config file, the environment and argv all go through the same
+ * per-type setter, so a default is spelled exactly as a user would type it.
  */
 #include "config.h"
+
+#include "proxy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -19,7 +21,10 @@ typedef enum opt_type {
     OPT_UINT,   /* unsigned */
     OPT_SIZE,   /* size_t */
     OPT_DOUBLE, /* double in [0, 1] */
-    OPT_LOGFMT  /* config_log_format */
+    OPT_LOGFMT, /* config_log_format */
+    OPT_CIDRS,  /* char[4096], a --trusted-proxy list */
+    OPT_URL,    /* char[1024], "" or a --public-url */
+    OPT_FILE    /* char[4096], may be empty */
 } opt_type;
 
 typedef struct opt_def {
@@ -71,9 +76,22 @@ static const opt_def options[] = {
      "on SIGTERM/SIGINT, wait this long for requests in flight"},
     {"log-format", "ELVES_LOG_FORMAT", "text|json", "text", OPT_LOGFMT, 0, 0, 0,
      "request log format on stderr"},
+    {"trusted-proxy", "ELVES_TRUSTED_PROXY", "CIDR,...", PROXY_DEFAULT_TRUSTED,
+     OPT_CIDRS, FIELD(trusted_proxy), 0, 0,
+     "peers whose X-Forwarded-*/Forwarded headers are believed (\"none\": "
+     "nobody)"},
+    {"public-url", "ELVES_PUBLIC_URL", "URL", "", OPT_URL, FIELD(public_url),
+     0, 0,
+     "base of every absolute URL returned (https://hub.example/prefix); "
+     "empty: from the request and trusted proxy headers"},
+    {"config", "ELVES_CONFIG", "FILE", "", OPT_FILE, FIELD(config_file), 0, 0,
+     "config file of \"key = value\" lines (keys: flag or variable "
+     "names); flags and variables win over it"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
+_Static_assert(NOPTIONS <= sizeof((elvesd_config *)0)->origin,
+               "elvesd_config.origin too small for the option table");
 
 static int fail(char *err, size_t errlen, const char *what, const char *flag,
                 const char *value)
@@ -134,6 +152,24 @@ static int parse_ulong(const char *v, unsigned long min, unsigned long max,
     return 0;
 }
 
+/* Strings: checked by proxy.c when they are proxy settings. */
+static int set_text(elvesd_config *c, const opt_def *o, const char *v,
+                    char *err, size_t errlen)
+{
+    proxy_config pc;
+    size_t cap = o->type == OPT_CIDRS ? sizeof c->trusted_proxy
+                 : o->type == OPT_URL ? sizeof c->public_url
+                                      : sizeof c->config_file;
+    if (strlen(v) >= cap)
+        return fail(err, errlen, "too long", o->flag, v);
+    if (o->type == OPT_CIDRS && proxy_config_init(&pc, v, NULL, err, errlen))
+        return -1;
+    if (o->type == OPT_URL && proxy_config_init(&pc, "", v, err, errlen))
+        return -1;
+    strcpy((char *)c + o->offset, v);
+    return 0;
+}
+
 /* Applies one value to the field an option names. */
 static int set_option(elvesd_config *c, const opt_def *o, const char *v,
                       char *err, size_t errlen)
@@ -173,6 +209,10 @@ static int set_option(elvesd_config *c, const opt_def *o, const char *v,
         *(double *)(void *)field = d;
         return 0;
     }
+    case OPT_CIDRS:
+    case OPT_URL:
+    case OPT_FILE:
+        return set_text(c, o, v, err, errlen);
     case OPT_LOGFMT:
         if (strcmp(v, "text") == 0)
             c->log_format = CONFIG_LOG_TEXT;
@@ -194,16 +234,91 @@ static const opt_def *find_flag(const char *name, size_t len)
     return NULL;
 }
 
-static int apply_defaults_and_env(elvesd_config *out, config_getenv_fn env,
-                                  char *err, size_t errlen)
+static void set_origin(elvesd_config *c, const opt_def *o, int from)
+{
+    c->origin[o - options] = (unsigned char)from;
+}
+
+static int apply_defaults(elvesd_config *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < NOPTIONS; i++)
         if (set_option(out, &options[i], options[i].def, err, errlen) != 0)
             return -1;
-    if (env == NULL)
+    return 0;
+}
+
+static const opt_def *find_key(const char *key)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(options[i].flag, key) == 0 ||
+            strcmp(options[i].env, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+        s[--n] = '\0';
+    return s;
+}
+
+/* One "key = value" line; blank lines and '#' comments are skipped. */
+static int apply_file_line(elvesd_config *out, char *line, char *err,
+                           size_t errlen)
+{
+    char *l = trim(line);
+    if (*l == '\0' || *l == '#')
         return 0;
-    for (size_t i = 0; i < NOPTIONS; i++) {
+    char *eq = strchr(l, '=');
+    if (eq == NULL) {
+        snprintf(err, errlen, "expected key = value");
+        return -1;
+    }
+    *eq = '\0';
+    char *key = trim(l), *v = trim(eq + 1);
+    size_t vlen = strlen(v);
+    if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+        v[vlen - 1] = '\0';
+        v++;
+    }
+    const opt_def *o = find_key(key);
+    if (o == NULL || o->offset == FIELD(config_file)) {
+        snprintf(err, errlen, "unknown key '%s'", key);
+        return -1;
+    }
+    if (set_option(out, o, v, err, errlen) != 0)
+        return -1;
+    set_origin(out, o, CONFIG_FROM_FILE);
+    return 0;
+}
+
+static int apply_file(elvesd_config *out, const char *path, char *err,
+                      size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[8192], why[512];
+    int rc = 0;
+    for (unsigned n = 1; rc == 0 && fgets(line, sizeof line, f); n++) {
+        if ((rc = apply_file_line(out, line, why, sizeof why)) != 0)
+            snprintf(err, errlen, "%s:%u: %s", path, n, why);
+    }
+    fclose(f);
+    return rc;
+}
+
+static int apply_env(elvesd_config *out, config_getenv_fn env, char *err,
+                     size_t errlen)
+{
+    for (size_t i = 0; env != NULL && i < NOPTIONS; i++) {
         const char *v = env(options[i].env);
         if (v == NULL || v[0] == '\0')
             continue;
@@ -212,21 +327,40 @@ static int apply_defaults_and_env(elvesd_config *out, config_getenv_fn env,
             snprintf(err + n, errlen - n, " (from %s)", options[i].env);
             return -1;
         }
+        set_origin(out, &options[i], CONFIG_FROM_ENV);
     }
     return 0;
 }
 
-config_action config_parse(elvesd_config *out, int argc, char **argv,
-                           config_getenv_fn env, char *err, size_t errlen)
+/* The config file named on the command line (it must be read before the
+ * environment and the other flags, which win over it), else by env. */
+static const char *config_path(int argc, char **argv, config_getenv_fn env)
 {
-    if (apply_defaults_and_env(out, env, err, errlen) != 0)
-        return CONFIG_ERROR;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+    }
+    const char *v = env ? env("ELVES_CONFIG") : NULL;
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* argv[1..argc): flags win over everything. */
+static config_action apply_flags(elvesd_config *out, int argc, char **argv,
+                                 char *err, size_t errlen)
+{
+    config_action action = CONFIG_RUN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return CONFIG_HELP;
         if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
             return CONFIG_VERSION;
+        if (strcmp(a, "--print-config") == 0) {
+            action = CONFIG_PRINT; /* after the other flags are applied */
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s'", a);
             return CONFIG_ERROR;
@@ -247,8 +381,86 @@ config_action config_parse(elvesd_config *out, int argc, char **argv,
         }
         if (set_option(out, o, v, err, errlen) != 0)
             return CONFIG_ERROR;
+        set_origin(out, o, CONFIG_FROM_FLAG);
     }
-    return CONFIG_RUN;
+    return action;
+}
+
+config_action config_parse(elvesd_config *out, int argc, char **argv,
+                           config_getenv_fn env, char *err, size_t errlen)
+{
+    if (apply_defaults(out, err, errlen) != 0)
+        return CONFIG_ERROR;
+    const char *file = config_path(argc, argv, env);
+    if (file != NULL && apply_file(out, file, err, errlen) != 0)
+        return CONFIG_ERROR;
+    if (apply_env(out, env, err, errlen) != 0)
+        return CONFIG_ERROR;
+    return apply_flags(out, argc, argv, err, errlen);
+}
+
+/* Settings whose values must not be printed. */
+static int is_secret(const opt_def *o)
+{
+    static const char *words[] = {"token", "secret", "password", "key",
+                                  "credential"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(o->flag, words[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+/* An option's value as a user would type it. */
+static void format_value(const elvesd_config *c, const opt_def *o, char *out,
+                         size_t cap)
+{
+    const char *field = (const char *)c + o->offset;
+    switch (o->type) {
+    case OPT_PATH:
+    case OPT_CIDRS:
+    case OPT_URL:
+    case OPT_FILE:
+        snprintf(out, cap, "%s", field);
+        return;
+    case OPT_LISTEN: {
+        int v6 = strchr(c->listen_host, ':') != NULL;
+        snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", c->listen_host,
+                 v6 ? "]" : "", c->listen_port);
+        return;
+    }
+    case OPT_UINT:
+        snprintf(out, cap, "%u", *(const unsigned *)(const void *)field);
+        return;
+    case OPT_SIZE:
+        snprintf(out, cap, "%zu", *(const size_t *)(const void *)field);
+        return;
+    case OPT_DOUBLE:
+        snprintf(out, cap, "%g", *(const double *)(const void *)field);
+        return;
+    case OPT_LOGFMT:
+        snprintf(out, cap, "%s",
+                 c->log_format == CONFIG_LOG_JSON ? "json" : "text");
+        return;
+    }
+    out[0] = '\0';
+}
+
+void config_print(FILE *f, const elvesd_config *c)
+{
+    static const char *from[] = {"default", "config file", "environment",
+                                 "flag"};
+    fprintf(f, "# elvesd effective configuration (config-file syntax)\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const opt_def *o = &options[i];
+        char v[4200];
+        format_value(c, o, v, sizeof v);
+        if (is_secret(o) && v[0] != '\0')
+            snprintf(v, sizeof v, "********");
+        unsigned src = c->origin[i] < 4 ? c->origin[i] : 0;
+        /* a file cannot name another file: that line stays a comment */
+        fprintf(f, "# %s, from %s\n%s%s = \"%s\"\n", o->env, from[src],
+                o->offset == FIELD(config_file) ? "# " : "", o->flag, v);
+    }
 }
 
 void config_usage(FILE *f, const char *argv0)
@@ -267,6 +479,7 @@ void config_usage(FILE *f, const char *argv0)
         fprintf(f, "  %-30s %s\n  %-30s env %s, default %s\n", left, o->help,
                 "", o->env, o->def);
     }
-    fprintf(f, "  %-30s %s\n  %-30s %s\n", "--help", "this text", "--version",
-            "print the version and exit");
+    fprintf(f, "  %-30s %s\n  %-30s %s\n  %-30s %s\n", "--help", "this text",
+            "--version", "print the version and exit", "--print-config",
+            "print the effective settings (secrets masked) and exit");
 }

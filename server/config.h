@@ -1,10 +1,12 @@
 /*
- * config.h - elvesd's settings: command-line flags and ELVES_* environment
- * variables, with their defaults.
+ * config.h - elvesd's settings: command-line flags, ELVES_* environment
+ * variables and an optional config file, with their defaults.
  *
- * Every setting has a flag (--data DIR) and an environment variable
- * (ELVES_DATA); the flag wins over the variable, the variable over the
- * default.  The table in config.c is the single list: parsing, --help and
+ * Every setting has a flag (--data DIR), an environment variable
+ * (ELVES_DATA) and a config-file key (data = DIR, or ELVES_DATA = DIR).
+ * A flag wins over the variable, the variable over the file, the file over
+ * the default.  The file is named by --config FILE or ELVES_CONFIG: lines
+ * of "key = value", '#' starts a comment line, a value may be "quoted".  The table in config.c is the single list: parsing, --help and
  * the documentation all come from it.
  */
 #ifndef ELVESD_CONFIG_H
@@ -33,13 +35,23 @@ typedef struct elvesd_config {
     unsigned timeout_s;        /* --timeout: idle connection timeout */
     unsigned shutdown_grace_s; /* --shutdown-grace */
     config_log_format log_format; /* --log-format */
+    char trusted_proxy[4096]; /* --trusted-proxy: CIDR list (proxy.h) */
+    char public_url[1024];    /* --public-url; "" = from the request */
+    char config_file[4096];   /* --config; "" = none */
+    /* Where each option's value came from (config_print): index into the
+     * option table, CONFIG_FROM_*. */
+    unsigned char origin[64];
 } elvesd_config;
+
+enum { CONFIG_FROM_DEFAULT = 0, CONFIG_FROM_FILE, CONFIG_FROM_ENV,
+       CONFIG_FROM_FLAG };
 
 /* What config_parse asks the caller to do next. */
 typedef enum config_action {
     CONFIG_RUN = 0,   /* start the server */
     CONFIG_HELP,      /* print config_usage and exit 0 */
     CONFIG_VERSION,   /* print the version and exit 0 */
+    CONFIG_PRINT,     /* print config_print and exit 0 (--print-config) */
     CONFIG_ERROR = -1 /* print err and exit 2 */
 } config_action;
 
@@ -53,6 +65,10 @@ typedef const char *(*config_getenv_fn)(const char *name);
  */
 config_action config_parse(elvesd_config *out, int argc, char **argv,
                            config_getenv_fn env, char *err, size_t errlen);
+
+/* Writes the effective settings as a config file (each under a comment
+ * saying where it came from); secrets (tokens, passwords, keys) masked. */
+void config_print(FILE *f, const elvesd_config *c);
 
 /* Writes the --help text: every flag with its variable and default. */
 void config_usage(FILE *f, const char *argv0);

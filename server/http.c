@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "proxy.h"
 
 #define ERR_MSG_MAX 512
 
@@ -48,12 +50,13 @@ struct http_req {
     const http_route *route;
     unsigned method;
     char method_name[16];
-    char remote[64];
+    char remote[64]; /* client address for the log (proxy.h rules) */
     struct timespec t0;
     int started;
     int responded;
     unsigned status;
     uint64_t bytes;
+    uint64_t bytes_in; /* request body bytes received */
     char *body;
     size_t body_len, body_cap;
     unsigned fail_status;
@@ -307,32 +310,24 @@ static size_t header_bytes(http_req *req)
     return total;
 }
 
-/* The client's address for the log: the first X-Forwarded-For entry when
- * a proxy sent one, else the peer. */
-static void find_remote(http_req *req)
+const struct sockaddr *http_peer_addr(const http_req *req)
 {
-    const char *xff = http_header(req, "X-Forwarded-For");
-    if (xff != NULL) {
-        size_t n = strcspn(xff, ", ");
-        if (n >= sizeof req->remote)
-            n = sizeof req->remote - 1;
-        memcpy(req->remote, xff, n);
-        req->remote[n] = '\0';
-        return;
-    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci == NULL || ci->client_addr == NULL)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET,
-                  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                  req->remote, sizeof req->remote);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6,
-                  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                  req->remote, sizeof req->remote);
+    return ci != NULL ? ci->client_addr : NULL;
+}
+
+static const char *header_of(void *req, const char *name)
+{
+    return http_header(req, name);
+}
+
+/* The client's address for the log: the peer, or what a trusted proxy
+ * says in X-Forwarded-For / Forwarded (proxy.c). */
+static void find_remote(http_req *req)
+{
+    proxy_client_addr(proxy_global(), http_peer_addr(req), header_of, req,
+                      req->remote, sizeof req->remote);
 }
 
 static unsigned route_methods(const http_route *r)
@@ -503,6 +498,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_size > 0) {
+        req->bytes_in += *upload_size;
         if (!req->responded)
             body_piece(req, upload, *upload_size);
         *upload_size = 0;
@@ -528,6 +524,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->conn = conn;
     clock_gettime(CLOCK_MONOTONIC, &req->t0);
     atomic_fetch_add(&srv->in_flight, 1);
+    metrics_http_inflight(1);
     return req;
 }
 
@@ -560,6 +557,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .aborted = !ok,
     };
     log_request(&info);
+    metrics_http_request(req->route ? req->route->pattern : NULL, info.method,
+                         req->status, req->bytes_in, req->bytes,
+                         info.ms / 1e3);
+    metrics_http_inflight(-1);
     http_query_free(&req->query);
     http_params_free(&req->params);
     free(req->body);

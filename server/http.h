@@ -104,6 +104,13 @@ const char *http_param(const http_req *req, const char *name);
 const char *http_arg(const http_req *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *http_header(const http_req *req, const char *name);
+/* The TCP peer's address (the proxy's, behind one), or NULL. */
+const struct sockaddr *http_peer_addr(const http_req *req);
+/* The base every absolute URL in an answer starts with:
+ * "scheme://host[:port][/prefix]", no trailing slash, from --public-url or
+ * the request (X-Forwarded-* and Forwarded from trusted proxies only; see
+ * proxy.h).  Returns 0, or -1 if it does not fit in cap.  In proxy.c. */
+int http_public_base(http_req *req, char *out, size_t cap);
 /* The buffered body (routes without a sink); len may be 0. */
 const char *http_body(const http_req *req, size_t *len);
 

@@ -37,6 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "metrics.h"
+
 #define WINDOW ((uint64_t)64 << 20) /* source bytes touched before a drop */
 #define VERIFY_BATCH 16             /* blocks decoded together */
 
@@ -245,6 +247,7 @@ static int try_whole_file_dedup(ingest *in)
     if (db_tx_commit(in->st->db, in->err) < 0)
         return -1;
     atomic_store(in->progress, (int64_t)in->size);
+    metrics_dedup_file();
     return 1;
 }
 
@@ -428,6 +431,8 @@ static int reuse_stored_tensor(ingest *in, seg_rec *r)
     db_lock(in->st->db);
     int rc = reuse_locked(in, r);
     db_unlock(in->st->db);
+    if (rc == 1)
+        metrics_dedup_tensor();
     return rc;
 }
 

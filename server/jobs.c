@@ -12,6 +12,8 @@
  */
 #include "store_internal.h"
 
+#include "metrics.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +226,9 @@ static int worker_pass(jobs_pool *p, job_slot *slot)
         slot->job_id = job_id;
         atomic_store(&slot->progress, 0);
         pthread_mutex_unlock(&p->mu);
+        metrics_worker_busy(1);
         run_job(st, slot, job_id, file_id);
+        metrics_worker_busy(-1);
         pthread_mutex_lock(&p->mu);
         slot->job_id = 0;
         pthread_mutex_unlock(&p->mu);
@@ -306,6 +310,7 @@ int jobs_start(es_store *st, es_err *err)
         return es_errf(err, 500, "out of memory");
     }
     unsigned want = p->n;
+    metrics_workers_total(want);
     for (p->n = 0; p->n < want; p->n++) { /* jobs_stop joins p->n threads */
         worker_arg *a = malloc(sizeof *a);
         if (!a)

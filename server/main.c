@@ -21,6 +21,7 @@
 #include "elves.h"
 #include "http.h"
 #include "log.h"
+#include "proxy.h"
 #include "routes.h"
 #include "store.h"
 
@@ -58,7 +59,7 @@ static int open_store(es_store **st, const elvesd_config *cfg)
 
 static int start_http(http_server **srv, const elvesd_config *cfg, es_store *st)
 {
-    static const http_route *const tables[] = {routes_native};
+    static const http_route *const tables[] = {routes_ops, routes_native};
     http_options ho = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,
@@ -77,6 +78,20 @@ static int start_http(http_server **srv, const elvesd_config *cfg, es_store *st)
     int v6 = strchr(cfg->listen_host, ':') != NULL;
     log_msg(LOG_LVL_INFO, "listening on %s%s%s:%u", v6 ? "[" : "",
             cfg->listen_host, v6 ? "]" : "", http_port(*srv));
+    return 0;
+}
+
+/* Trusted proxies and the public URL, before any thread reads them. */
+static int set_proxy(const elvesd_config *cfg)
+{
+    proxy_config pc;
+    char err[256];
+    if (proxy_config_init(&pc, cfg->trusted_proxy, cfg->public_url, err,
+                          sizeof err) != 0) {
+        fprintf(stderr, "elvesd: %s\n", err);
+        return -1;
+    }
+    proxy_set_global(&pc);
     return 0;
 }
 
@@ -111,6 +126,9 @@ int main(int argc, char **argv)
     case CONFIG_VERSION:
         printf("elvesd %s\n", ELVES_VERSION_STRING);
         return 0;
+    case CONFIG_PRINT:
+        config_print(stdout, &cfg);
+        return 0;
     case CONFIG_ERROR:
         fprintf(stderr, "elvesd: %s\n", err);
         return 2;
@@ -118,6 +136,8 @@ int main(int argc, char **argv)
         break;
     }
     log_init(cfg.log_format == CONFIG_LOG_JSON);
+    if (set_proxy(&cfg) != 0)
+        return 2;
     block_signals(&set);
 
     es_store *st = NULL;

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
+
 #define READ_AHEAD 4
 #define QUEUE_MAX 256
 
@@ -200,6 +202,7 @@ static cache_entry *cache_acquire(block_cache *c, int64_t chunk_id,
         *owner = 1;
     }
     pthread_mutex_unlock(&c->mu);
+    metrics_cache_lookup(e != NULL && !*owner);
     return e;
 }
 

@@ -10,4 +10,7 @@
 /* /healthz and the native API under /api/v1 (routes_native.c). */
 extern const http_route routes_native[];
 
+/* /readyz and /metrics (routes_ops.c). */
+extern const http_route routes_ops[];
+
 #endif /* ELVESD_ROUTES_H */

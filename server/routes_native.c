@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,6 +318,43 @@ static void upload_data(http_req *req, const char *data, size_t len)
     }
 }
 
+/* Appends s percent-encoded for a URL path ('/' kept) to out. */
+static void append_pct(char *out, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = strlen(out);
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || strchr("-._~/", c) != NULL) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* 201 with the new file's absolute download URL in Location (built on
+ * http_public_base, so it points at the proxy when there is one). */
+static void respond_created_file(http_req *req, const target *t, json_t *out)
+{
+    char url[4096];
+    struct MHD_Response *r = http_json_response(out);
+    if (r != NULL && http_public_base(req, url, sizeof url) == 0) {
+        snprintf(url + strlen(url), sizeof url - strlen(url),
+                 "/api/v1/repos/%s/files/", t->repo);
+        append_pct(url, sizeof url, t->path);
+        if (strcmp(t->rev, "main") != 0) {
+            strncat(url, "?revision=", sizeof url - strlen(url) - 1);
+            append_pct(url, sizeof url, t->rev);
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, url);
+    }
+    http_respond(req, 201, r);
+}
+
 static void h_file_put(http_req *req)
 {
     upload *u = http_state(req);
@@ -330,7 +368,10 @@ static void h_file_put(http_req *req)
     u->sp = NULL; /* store_spool_commit consumes it in every case */
     int rc = store_spool_commit(u->st, sp, u->t.repo, u->t.rev, u->t.path,
                                 u->sha256[0] ? u->sha256 : NULL, &out, &e);
-    respond_result(req, 201, rc, out, &e);
+    if (rc == 0)
+        respond_created_file(req, &u->t, out);
+    else
+        respond_result(req, 201, rc, out, &e);
 }
 
 static const http_body_sink upload_sink = {upload_begin, upload_data};

@@ -164,4 +164,19 @@ int store_gc(es_store *st, json_t **out, es_err *err);
 /* Waits until no job is queued or running (tests, shutdown). */
 void store_wait_idle(es_store *st);
 
+/* ---- operations (store_ops.c) ------------------------------------------ */
+
+/* Readiness for GET /readyz: the database answers, every migration this
+ * binary knows is applied, and the chunk store and spool directories take
+ * a new file.  *out: {"ready":bool,"checks":{"database","migrations",
+ * "chunk_store","spool": "ok" or the problem}}.  Returns 1 ready, 0 not
+ * ready, -1 + err if *out could not be built. */
+int store_ready(es_store *st, json_t **out, es_err *err);
+
+/* Job rows by state, for /metrics. */
+typedef struct store_job_counts {
+    int64_t queued, running, done, failed;
+} store_job_counts;
+int store_jobs_count(es_store *st, store_job_counts *out, es_err *err);
+
 #endif /* ELVESD_STORE_H */
