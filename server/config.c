@@ -87,6 +87,10 @@ static const opt_def options[] = {
     {"config", "ELVES_CONFIG", "FILE", "", OPT_FILE, FIELD(config_file), 0, 0,
      "config file of \"key = value\" lines (keys: flag or variable "
      "names); flags and variables win over it"},
+    {"require-auth", "ELVES_REQUIRE_AUTH", "0|1", "0", OPT_UINT,
+     FIELD(require_auth), 0, 1,
+     "1: every write needs a write token (else only once a token exists; "
+     "make one with: elvesd token create --name N --write)"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

@@ -38,6 +38,7 @@ typedef struct elvesd_config {
     char trusted_proxy[4096]; /* --trusted-proxy: CIDR list (proxy.h) */
     char public_url[1024];    /* --public-url; "" = from the request */
     char config_file[4096];   /* --config; "" = none */
+    unsigned require_auth;    /* --require-auth: writes need a token */
     /* Where each option's value came from (config_print): index into the
      * option table, CONFIG_FROM_*. */
     unsigned char origin[64];

@@ -144,12 +144,46 @@ void http_fail(http_req *req, unsigned status, const char *fmt, ...)
 
 /* ---- answers ------------------------------------------------------------- */
 
+static void allow_header(char *out, size_t cap, unsigned methods);
+
+/* Browsers may read every answer (the Hub's clients run in pages too);
+ * the exposed list is the Hub's, so client code reads the same headers. */
+static void add_cors_headers(struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(
+        resp, "Access-Control-Expose-Headers",
+        "X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,"
+        "X-Total-Count,ETag,Link,Accept-Ranges,Content-Range,X-Linked-Size,"
+        "X-Linked-ETag,Content-Length,Content-Type");
+}
+
+/* OPTIONS preflight for any path a route answers. */
+static void respond_preflight(http_req *req, unsigned allowed)
+{
+    char allow[80];
+    allow_header(allow, sizeof allow, allowed | HTTP_OPTIONS);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (r != NULL) {
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                "Authorization, Range, Content-Type, "
+                                "Accept, X-Request-Id, If-None-Match, "
+                                "If-Range, X-Content-Sha256");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    http_respond(req, 204, r);
+}
+
 void http_respond(http_req *req, unsigned status, struct MHD_Response *resp)
 {
     if (resp == NULL) { /* out of memory building it: close instead */
         log_msg(LOG_LVL_ERROR, "no memory for a %u response", status);
         return;
     }
+    add_cors_headers(resp);
     if (req->responded) {
         log_msg(LOG_LVL_ERROR, "route answered twice (%u): bug", status);
     } else if (MHD_queue_response(req->conn, status, resp) != MHD_YES) {
@@ -384,7 +418,9 @@ static int route_request(http_req *req)
             http_params_free(&p);
         }
     }
-    if (allowed != 0)
+    if (allowed != 0 && req->method == HTTP_OPTIONS)
+        respond_preflight(req, allowed);
+    else if (allowed != 0)
         respond_405(req, allowed);
     else
         http_respond_error(req, 404, "no such endpoint: %s %s",

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "config.h"
 #include "elves.h"
 #include "http.h"
@@ -59,7 +60,8 @@ static int open_store(es_store **st, const elvesd_config *cfg)
 
 static int start_http(http_server **srv, const elvesd_config *cfg, es_store *st)
 {
-    static const http_route *const tables[] = {routes_ops, routes_native};
+    static const http_route *const tables[] = {
+        routes_ops, routes_native, routes_hf, routes_hf_upload};
     http_options ho = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,
@@ -119,6 +121,8 @@ int main(int argc, char **argv)
     sigset_t set;
     int sig = 0;
 
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return auth_token_command(argc - 1, argv + 1);
     switch (config_parse(&cfg, argc, argv, env_lookup, err, sizeof err)) {
     case CONFIG_HELP:
         config_usage(stdout, argv[0]);
@@ -144,6 +148,11 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     if (open_store(&st, &cfg) != 0)
         return 1;
+    if (auth_init(cfg.data_dir, (int)cfg.require_auth, err, sizeof err) != 0) {
+        log_msg(LOG_LVL_ERROR, "auth: %s", err);
+        store_close(st);
+        return 1;
+    }
     if (start_http(&srv, &cfg, st) != 0) {
         store_close(st);
         return 1;

@@ -106,7 +106,7 @@ static int is_commit_id(const char *s)
 }
 
 /* Branch or tag name, or a commit id of this repo -> commit id. */
-static int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
+int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
                        char commit[41], es_err *err)
 {
     if (!rev || !*rev)
@@ -146,7 +146,7 @@ static int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
 /* ---- repositories ----------------------------------------------------------
  */
 
-static int insert_commit(es_store *st, int64_t repo_id, const char *parent,
+int insert_commit(es_store *st, int64_t repo_id, const char *parent,
                          const char *message, char id[41], es_err *err)
 {
     if (store_random_hex(id, 20, err) < 0)
@@ -328,7 +328,7 @@ int store_repo_list(es_store *st, json_t **out, es_err *err)
  */
 
 /* Deletes file_id if no branch or tag head lists it any more. */
-static int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
+int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
                            es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
@@ -374,7 +374,7 @@ static int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
 /* ---- commits ----------------------------------------------------------------
  */
 
-static int branch_head(es_store *st, int64_t repo_id, const char *branch,
+int branch_head(es_store *st, int64_t repo_id, const char *branch,
                        char head[41], es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
@@ -420,7 +420,7 @@ static int entry_at(es_store *st, const char *commit, const char *path,
 }
 
 /* A file may not sit where a directory is, nor under a file. */
-static int check_no_clash(es_store *st, const char *commit, const char *path,
+int check_no_clash(es_store *st, const char *commit, const char *path,
                           es_err *err)
 {
     char prefix[1100];
@@ -481,7 +481,7 @@ static int add_entry(es_store *st, const char *commit, const char *path,
     return db_step_done(st->db, s, err);
 }
 
-static int move_branch(es_store *st, int64_t repo_id, const char *branch,
+int move_branch(es_store *st, int64_t repo_id, const char *branch,
                        const char *commit, es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,

@@ -13,4 +13,10 @@ extern const http_route routes_native[];
 /* /readyz and /metrics (routes_ops.c). */
 extern const http_route routes_ops[];
 
+/* The Hugging Face Hub API: downloads, info, tree, paths-info, repo
+ * creation (routes_hf.c) and uploads: preupload, LFS, commit
+ * (routes_hf_upload.c). */
+extern const http_route routes_hf[];
+extern const http_route routes_hf_upload[];
+
 #endif /* ELVESD_ROUTES_H */

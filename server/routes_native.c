@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "download.h"
 #include "http.h"
 #include "routes.h"
@@ -157,6 +158,8 @@ static void h_repo_create(http_req *req)
     json_t *root = NULL, *out = NULL;
     const char *name, *mode;
     es_err e = {0};
+    if (auth_require_write(req) != 0)
+        return;
     if (parse_repo_create(req, &root, &name, &mode) == 0) {
         int rc = store_repo_create(store_of(req), name, mode, &out, &e);
         respond_result(req, 201, rc, out, &e);
@@ -187,6 +190,8 @@ static void h_repo_delete(http_req *req)
 {
     char repo[REPO_NAME_MAX];
     es_err e = {0};
+    if (auth_require_write(req) != 0)
+        return;
     if (repo_name(req, repo) != 0)
         return;
     int rc = store_repo_delete(store_of(req), repo, &e);
@@ -237,6 +242,8 @@ static void h_file_delete(http_req *req)
 {
     target t;
     es_err e = {0};
+    if (auth_require_write(req) != 0)
+        return;
     if (file_target(req, &t) != 0)
         return;
     int rc = store_file_delete(store_of(req), t.repo, t.rev, t.path, &e);
@@ -299,6 +306,8 @@ static void upload_begin(http_req *req)
     }
     u->st = store_of(req);
     http_set_state(req, u, upload_free);
+    if (auth_require_write(req) != 0)
+        return;
     if (file_target(req, &u->t) != 0 || expected_sha(req, u->sha256) != 0)
         return;
     if (store_repo_get(u->st, u->t.repo, &repo, &e) != 0 ||
@@ -407,6 +416,8 @@ static void h_gc(http_req *req)
 {
     json_t *out = NULL;
     es_err e = {0};
+    if (auth_require_write(req) != 0)
+        return;
     int rc = store_gc(store_of(req), &out, &e);
     respond_result(req, 200, rc, out, &e);
 }

@@ -198,6 +198,36 @@ static int commit_tx(es_store *st, upload *u, name_list *dead, es_err *err)
                : 0;
 }
 
+int spool_record_file(es_store *st, const char *repo, const char *path,
+                      const char *spool_name, const char *sha256,
+                      uint64_t size, const char *mode, int64_t *file_id,
+                      int64_t *job_id, es_err *err)
+{
+    upload u = {repo, NULL, path, spool_name, sha256, mode, size, 0, 0, ""};
+    if (insert_file(st, &u, err) < 0 || insert_job(st, &u, err) < 0)
+        return -1;
+    *file_id = u.file_id;
+    *job_id = u.job_id;
+    return 0;
+}
+
+int spool_seal(store_spool *sp, char sha_hex[65], uint64_t *size,
+               char final_name[80], es_err *err)
+{
+    uint8_t digest[32];
+    if (elves_sha256_final(sp->sha, digest) != 0)
+        return es_errf(err, 500, "sha256 final failed");
+    elves_hex(sha_hex, digest, 32);
+    *size = sp->size;
+    return spool_persist(sp, final_name, err);
+}
+
+void spool_release(store_spool *sp, int remove_file)
+{
+    if (sp)
+        spool_free(sp, remove_file);
+}
+
 static int record_upload(es_store *st, upload *u, es_err *err)
 {
     name_list dead = {0};

@@ -73,6 +73,39 @@ int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
                        const char *path, int64_t file_id, const char *message,
                        char commit_out[41], name_list *dead, es_err *err);
 
+/* Also inside a transaction (repo_hf.c builds multi-file commits on them):
+ * revision (branch, tag or commit id; NULL/"" = main) -> commit id, 404 if
+ * unknown; a new commit row with a fresh random id; a branch's head (400
+ * for a tag); whether path may be added to commit (409 if a file sits on
+ * one of its parent directories or a directory at path); moving a branch;
+ * deleting file_id if no branch or tag head lists it any more. */
+int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
+                char commit[41], es_err *err);
+int insert_commit(es_store *st, int64_t repo_id, const char *parent,
+                  const char *message, char id[41], es_err *err);
+int branch_head(es_store *st, int64_t repo_id, const char *branch,
+                char head[41], es_err *err);
+int check_no_clash(es_store *st, const char *commit, const char *path,
+                   es_err *err);
+int move_branch(es_store *st, int64_t repo_id, const char *branch,
+                const char *commit, es_err *err);
+int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
+                    es_err *err);
+
+/* ---- spool.c ----------------------------------------------------------- */
+/* Finishes the SHA-256 and makes the spool file durable under its final
+ * name (fsync, rename, fsync dir).  sp must still be released. */
+int spool_seal(store_spool *sp, char sha_hex[65], uint64_t *size,
+               char final_name[80], es_err *err);
+/* Frees sp; remove_file: also unlink its file (not sealed, or unused). */
+void spool_release(store_spool *sp, int remove_file);
+/* Inside a transaction: the file row (state spooled) of a sealed spool
+ * file and its compression job; repo/path only label the job. */
+int spool_record_file(es_store *st, const char *repo, const char *path,
+                      const char *spool_name, const char *sha256,
+                      uint64_t size, const char *mode, int64_t *file_id,
+                      int64_t *job_id, es_err *err);
+
 /* ---- jobs.c ------------------------------------------------------------ */
 int jobs_start(es_store *st, es_err *err);
 void jobs_stop(es_store *st);

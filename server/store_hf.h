@@ -1,0 +1,134 @@
+/*
+ * store_hf.h - the storage side of the Hugging Face compatible API
+ * (routes_hf*.c): a repository's Hub settings (type, private), revisions
+ * the way the Hub names them, the files of a commit with what the Hub
+ * reports about them, content-addressed objects (LFS uploads and files a
+ * commit sends inline) that commits then name, multi-file commits, and
+ * access tokens.
+ *
+ * Conventions are store.h's: 0 on success, -1 with err filled (status +
+ * message); every function may be called from any thread.
+ *
+ * History: a commit made here keeps the versions it replaces or deletes,
+ * so every older commit stays downloadable (git semantics).  Only the
+ * native API's explicit deletes (and replacing uploads) release versions.
+ */
+#ifndef ELVESD_STORE_HF_H
+#define ELVESD_STORE_HF_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define HF_NAME_MAX 200
+
+typedef struct hf_repo {
+    int64_t id;
+    char name[HF_NAME_MAX];
+    char type[16]; /* "model" or "dataset" */
+    int is_private;
+    char mode[16]; /* "lossless" or "elf" */
+} hf_repo;
+
+/* A repository with its Hub settings; 404 if there is none. */
+int store_hf_repo(es_store *st, const char *name, hf_repo *out, es_err *err);
+
+/* Creates a repository (lossless, branch main) with Hub settings; type is
+ * "model" or "dataset".  409 if the name is taken. */
+int store_hf_repo_create(es_store *st, const char *name, const char *type,
+                         int is_private, es_err *err);
+
+typedef struct hf_rev {
+    char commit[41];
+    int64_t created; /* unix seconds of that commit */
+    char message[256];
+} hf_rev;
+
+/* Resolves rev of r: "HEAD" (= main), a branch or tag, "refs/heads/X",
+ * "refs/tags/X", or a 40-hex commit id of the repository.  404 if none. */
+int store_hf_resolve(es_store *st, const hf_repo *r, const char *rev,
+                     hf_rev *out, es_err *err);
+
+typedef struct hf_file {
+    char *path;
+    uint64_t size;
+    char sha256[65];   /* of the bytes served */
+    char git_sha1[41]; /* blob id of a file committed inline; "" = LFS */
+} hf_file;
+
+typedef struct hf_file_list {
+    hf_file *items;
+    size_t n;
+} hf_file_list;
+
+/* Every file of a commit, sorted by path (byte order). */
+int store_hf_files(es_store *st, const char *commit, hf_file_list *out,
+                   es_err *err);
+void hf_file_list_free(hf_file_list *l);
+
+/* ---- objects ----------------------------------------------------------
+ * An object is a file version not (yet) named by a commit, found by the
+ * SHA-256 and size of its uploaded bytes and the repository's mode. */
+
+/* 1 and *file_id if such an object exists, 0 if not, -1 on error. */
+int store_hf_object_find(es_store *st, const hf_repo *r, const char *sha256,
+                         uint64_t size, int64_t *file_id, es_err *err);
+
+/* Makes the bytes of sp (consumed in every case) an object of r's mode:
+ * sealed, recorded as a file version (state spooled) and queued for
+ * compression, or, if the same object exists, that one is used and the
+ * spool file dropped.  expect_sha256 (NULL = any) and expect_size (-1 =
+ * any) are checked first (400, nothing kept).  git_sha1: the blob id when
+ * the bytes came inline in a commit (NULL for LFS).  sha_out (may be NULL)
+ * receives the SHA-256 of the bytes. */
+int store_hf_object_put(es_store *st, const hf_repo *r, store_spool *sp,
+                        const char *expect_sha256, int64_t expect_size,
+                        const char *git_sha1, int64_t *file_id,
+                        char sha_out[65], es_err *err);
+
+/* ---- commits ----------------------------------------------------------- */
+
+typedef enum hf_op_kind {
+    HF_OP_PUT,           /* path -> file_id (an object) */
+    HF_OP_PUT_LFS,       /* path -> the object sha256 + size */
+    HF_OP_DELETE_FILE,   /* 404 if path is not a file */
+    HF_OP_DELETE_FOLDER, /* every file under path/; 404 if none */
+} hf_op_kind;
+
+typedef struct hf_op {
+    hf_op_kind kind;
+    char *path;
+    int64_t file_id;   /* HF_OP_PUT */
+    char sha256[65];   /* HF_OP_PUT_LFS */
+    uint64_t size;     /* HF_OP_PUT_LFS */
+} hf_op;
+
+/* One commit on branch of r applying ops in order, all or nothing.  parent
+ * (NULL = none) must be the branch head (412 otherwise).  An HF_OP_PUT_LFS
+ * whose object was never uploaded: 400, no commit.  A file may not sit on
+ * a directory or under a file (409). */
+int store_hf_commit(es_store *st, const hf_repo *r, const char *branch,
+                    const char *parent, const char *message, const hf_op *ops,
+                    size_t n, char commit_out[41], es_err *err);
+
+/* ---- tokens (tokens.c) ------------------------------------------------------
+ * "hf_" + 40 hex digits; the database keeps only their SHA-256. */
+
+typedef struct hf_token {
+    int64_t id;
+    char name[128];
+    int can_write;
+} hf_token;
+
+/* 401 if token is not a known token. */
+int store_token_check(es_store *st, const char *token, hf_token *out,
+                      es_err *err);
+/* How many tokens exist. */
+int store_token_count(es_store *st, int64_t *n, es_err *err);
+/* Creates a token in the database under data_dir without a running store
+ * (the `elvesd token create` command; safe while a server runs: SQLite
+ * WAL).  out receives the token, shown to the user once. */
+int store_token_create(const char *data_dir, const char *name, int can_write,
+                       char out[64], es_err *err);
+
+#endif /* ELVESD_STORE_HF_H */
