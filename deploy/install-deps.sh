@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
   libzstd-dev libxxhash-dev libssl-dev libcmocka-dev
-  zstd curl sqlite3 xxd nginx
+  zstd curl sqlite3 xxd nginx aria2
 )
 
 missing=()
