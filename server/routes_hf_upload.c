@@ -62,7 +62,9 @@ static json_t *preupload_entry(const hf_file_list *files, json_t *f)
     json_t *e = json_pack("{s:s, s:s, s:b}", "path", path, "uploadMode",
                           lfs ? "lfs" : "regular", "shouldIgnore", 0);
     const hf_file *have =
-        bsearch(path, files->items, files->n, sizeof *files->items, by_path);
+        files->n ? bsearch(path, files->items, files->n, sizeof *files->items,
+                           by_path)
+                 : NULL;
     /* the client skips a file whose oid matches its own */
     if (e && have && lfs && !have->git_sha1[0])
         json_object_set_new(e, "oid", json_string(have->sha256));
