@@ -24,6 +24,7 @@ typedef enum opt_type {
     OPT_LOGFMT, /* config_log_format */
     OPT_CIDRS,  /* char[4096], a --trusted-proxy list */
     OPT_URL,    /* char[1024], "" or a --public-url */
+    OPT_TEXT,   /* char[1024], free text (a token) */
     OPT_FILE    /* char[4096], may be empty */
 } opt_type;
 
@@ -91,6 +92,16 @@ static const opt_def options[] = {
      FIELD(require_auth), 0, 1,
      "1: every write needs a write token (else only once a token exists; "
      "make one with: elvesd token create --name N --write)"},
+    {"upstream", "ELVES_UPSTREAM", "URL", "", OPT_URL, FIELD(upstream), 0, 0,
+     "mirror this hub (https://huggingface.co): repositories not held here "
+     "are fetched from it on first use and kept; empty: no mirror"},
+    {"upstream-token", "ELVES_UPSTREAM_TOKEN", "TOKEN", "", OPT_TEXT,
+     FIELD(upstream_token), 0, 0,
+     "Bearer token sent to the upstream (gated or private repositories)"},
+    {"upstream-ttl", "ELVES_UPSTREAM_TTL", "SECONDS", "300", OPT_UINT,
+     FIELD(upstream_ttl), 0, 31536000,
+     "re-resolve a branch or tag on the upstream at most this often "
+     "(commit ids: never)"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -163,6 +174,7 @@ static int set_text(elvesd_config *c, const opt_def *o, const char *v,
     proxy_config pc;
     size_t cap = o->type == OPT_CIDRS ? sizeof c->trusted_proxy
                  : o->type == OPT_URL ? sizeof c->public_url
+                 : o->type == OPT_TEXT ? sizeof c->upstream_token
                                       : sizeof c->config_file;
     if (strlen(v) >= cap)
         return fail(err, errlen, "too long", o->flag, v);
@@ -215,6 +227,7 @@ static int set_option(elvesd_config *c, const opt_def *o, const char *v,
     }
     case OPT_CIDRS:
     case OPT_URL:
+    case OPT_TEXT:
     case OPT_FILE:
         return set_text(c, o, v, err, errlen);
     case OPT_LOGFMT:
@@ -423,6 +436,7 @@ static void format_value(const elvesd_config *c, const opt_def *o, char *out,
     case OPT_PATH:
     case OPT_CIDRS:
     case OPT_URL:
+    case OPT_TEXT:
     case OPT_FILE:
         snprintf(out, cap, "%s", field);
         return;

@@ -39,6 +39,9 @@ typedef struct elvesd_config {
     char public_url[1024];    /* --public-url; "" = from the request */
     char config_file[4096];   /* --config; "" = none */
     unsigned require_auth;    /* --require-auth: writes need a token */
+    char upstream[1024];       /* --upstream: hub to mirror; "" = none */
+    char upstream_token[1024]; /* --upstream-token */
+    unsigned upstream_ttl;     /* --upstream-ttl: seconds a branch pin lasts */
     /* Where each option's value came from (config_print): index into the
      * option table, CONFIG_FROM_*. */
     unsigned char origin[64];

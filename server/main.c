@@ -22,6 +22,7 @@
 #include "elves.h"
 #include "http.h"
 #include "log.h"
+#include "mirror.h"
 #include "proxy.h"
 #include "routes.h"
 #include "store.h"
@@ -148,8 +149,10 @@ int main(int argc, char **argv)
     http_server *srv = NULL;
     if (open_store(&st, &cfg) != 0)
         return 1;
-    if (auth_init(cfg.data_dir, (int)cfg.require_auth, err, sizeof err) != 0) {
-        log_msg(LOG_LVL_ERROR, "auth: %s", err);
+    if (auth_init(cfg.data_dir, (int)cfg.require_auth, err, sizeof err) != 0 ||
+        mirror_init(cfg.upstream, cfg.upstream_token, cfg.upstream_ttl, err,
+                    sizeof err) != 0) {
+        log_msg(LOG_LVL_ERROR, "%s", err);
         store_close(st);
         return 1;
     }
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
     drain(srv, &set, cfg.shutdown_grace_s);
     http_stop(srv);
     store_close(st);
+    mirror_shutdown();
     log_msg(LOG_LVL_INFO, "stopped");
     return 0;
 }

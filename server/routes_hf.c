@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "download.h"
 #include "hf_json.h"
+#include "mirror.h"
 #include "routes.h"
 
 #define TREE_PAGE_DEFAULT 1000
@@ -166,10 +167,29 @@ static int open_files(http_req *req, const hf_rev *rev, hf_file_list *out)
     return 0;
 }
 
-/* Repo, revision and files: what info, tree and paths-info start with. */
+/* With --upstream: the repo named by the request when it is not a local
+ * one (then it is the upstream's), else NULL. */
+static const char *mirrored_name(http_req *req, char name[HF_NAME_MAX])
+{
+    hf_repo r;
+    es_err e = {0};
+    if (!mirror_enabled() || repo_name_of(req, name) < 0 ||
+        !store_repo_name_valid(name))
+        return NULL;
+    return store_hf_repo(http_app(req), name, &r, &e) < 0 && e.status == 404
+               ? name
+               : NULL;
+}
+
+/* Repo, revision and files: what info, tree and paths-info start with;
+ * from the upstream for a mirrored repo. */
 static int open_snapshot(http_req *req, const char *type, hf_repo *r,
                          hf_rev *rev, hf_file_list *files)
 {
+    char name[HF_NAME_MAX];
+    if (mirrored_name(req, name))
+        return mirror_snapshot(req, type, name, http_param(req, "rev"), r,
+                               rev, files);
     if (hf_open_repo(req, type, r) < 0 || open_rev(req, r, rev) < 0 ||
         open_files(req, rev, files) < 0)
         return -1;
@@ -381,13 +401,42 @@ static void linked_headers(struct MHD_Response *r, void *ctx)
     MHD_add_response_header(r, "X-Linked-ETag", etag);
 }
 
+static int by_path(const void *key, const void *item)
+{
+    return strcmp(key, ((const hf_file *)item)->path);
+}
+
+static void resolve_mirrored(http_req *req, const char *type)
+{
+    hf_repo r;
+    hf_rev rev;
+    hf_file_list files = {0};
+    const char *path = http_param(req, "path");
+    if (open_snapshot(req, type, &r, &rev, &files) < 0)
+        return;
+    const hf_file *f = files.n && path ? bsearch(path, files.items, files.n,
+                                                 sizeof *files.items, by_path)
+                                       : NULL;
+    if (f)
+        mirror_download(req, &r, &rev, f);
+    else
+        hf_fail(req, 404, HF_ENTRY_NOT_FOUND, rev.commit,
+                "Entry not found: %.200s", path ? path : "");
+    hf_file_list_free(&files);
+}
+
 static void h_resolve(http_req *req, const char *type)
 {
     hf_repo r;
     hf_rev rev;
     store_file f;
     es_err e = {0};
+    char name[HF_NAME_MAX];
     const char *path = http_param(req, "path");
+    if (mirrored_name(req, name)) {
+        resolve_mirrored(req, type);
+        return;
+    }
     if (hf_open_repo(req, type, &r) < 0 || open_rev(req, &r, &rev) < 0)
         return;
     if (!path || http_path_problem(path) != NULL ||

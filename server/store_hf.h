@@ -54,6 +54,7 @@ typedef struct hf_file {
     uint64_t size;
     char sha256[65];   /* of the bytes served */
     char git_sha1[41]; /* blob id of a file committed inline; "" = LFS */
+    int64_t file_id;   /* mirror listings: the fetched version, or 0 */
 } hf_file;
 
 typedef struct hf_file_list {
@@ -110,6 +111,30 @@ typedef struct hf_op {
 int store_hf_commit(es_store *st, const hf_repo *r, const char *branch,
                     const char *parent, const char *message, const hf_op *ops,
                     size_t n, char commit_out[41], es_err *err);
+
+/* ---- mirror (store_mirror.c) -------------------------------------------------
+ * What a pull-through mirror remembers of its upstream (migrations/0003).
+ * key: "model:org/name" or "dataset:org/name". */
+
+/* The commit rev was last resolved to, and when: 1, or 0 if never. */
+int store_mirror_pin_get(es_store *st, const char *key, const char *rev,
+                         char commit[41], int64_t *fetched, es_err *err);
+int store_mirror_pin_set(es_store *st, const char *key, const char *rev,
+                         const char *commit, es_err *err);
+/* 1 and the listing of commit (file_id set for fetched files; for a regular
+ * file sha256 holds its blob id padded with '0'), 0 if not fetched yet. */
+int store_mirror_listing(es_store *st, const char *key, const char *commit,
+                         hf_file_list *out, int64_t *created, es_err *err);
+/* Records the listing of commit (regular files: git_sha1 set). */
+int store_mirror_save(es_store *st, const char *key, const char *commit,
+                      const hf_file_list *files, es_err *err);
+/* A file of commit has been fetched: it is file version file_id. */
+int store_mirror_set_file(es_store *st, const char *key, const char *commit,
+                          const char *path, int64_t file_id, es_err *err);
+/* What download_serve needs for file version file_id, as part of commit.
+ * 404 if it is gone. */
+int store_file_by_id(es_store *st, int64_t file_id, const char *commit,
+                     store_file *out, es_err *err);
 
 /* ---- tokens (tokens.c) ------------------------------------------------------
  * "hf_" + 40 hex digits; the database keeps only their SHA-256. */
