@@ -33,19 +33,29 @@ void es_stream_ctx_free(es_stream_ctx *sc)
     ZSTD_freeCCtx(sc->cctx[0]);
     ZSTD_freeCCtx(sc->cctx[1]);
     ZSTD_freeDCtx(sc->dctx);
-    free(sc->scratch[0]);
-    free(sc->scratch[1]);
+    for (int i = 0; i < ES_SCRATCH_SLOTS; i++)
+        free(sc->scratch[i]);
     es_stream_ctx_init(sc);
+}
+
+static void trim_slot(es_stream_ctx *sc, int i, size_t keep)
+{
+    if (sc->scratch_cap[i] > keep) {
+        free(sc->scratch[i]);
+        sc->scratch[i] = NULL;
+        sc->scratch_cap[i] = 0;
+    }
 }
 
 void es_stream_ctx_trim(es_stream_ctx *sc)
 {
-    for (int i = 0; i < 2; i++)
-        if (sc->scratch_cap[i] > ES_SCRATCH_KEEP) {
-            free(sc->scratch[i]);
-            sc->scratch[i] = NULL;
-            sc->scratch_cap[i] = 0;
-        }
+    trim_slot(sc, ES_SCRATCH_CODEC, ES_SCRATCH_KEEP);
+    trim_slot(sc, ES_SCRATCH_BLOCK, ES_SCRATCH_KEEP);
+}
+
+void es_stream_ctx_trim_segment(es_stream_ctx *sc)
+{
+    trim_slot(sc, ES_SCRATCH_SEGMENT, ES_SCRATCH_KEEP_SEGMENT);
 }
 
 uint8_t *es_scratch(es_stream_ctx *sc, int slot, size_t size)

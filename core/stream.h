@@ -26,14 +26,21 @@ typedef struct es_stream_ctx {
     struct ZSTD_CCtx_s *cctx[2];
     int cctx_level[2]; /* parameter set loaded; 0 = none yet */
     struct ZSTD_DCtx_s *dctx;
-    uint8_t *scratch[2];
-    size_t scratch_cap[2];
+    uint8_t *scratch[3];
+    size_t scratch_cap[3];
+    int segment_busy; /* the segment slot is in use (a sink may nest) */
 } es_stream_ctx;
 
-/* Scratch slots: one for a codec's planes, one for the block layer. */
-enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1 };
+/* Scratch slots: one for a codec's planes, one for the block layer, one
+ * for the encoded blocks of a segment in flight (elves_encode_segment on
+ * the calling thread; kept between segments, not trimmed per block). */
+enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1, ES_SCRATCH_SEGMENT = 2 };
+#define ES_SCRATCH_SLOTS 3
 /* Scratch larger than this is released after each block, not kept. */
 #define ES_SCRATCH_KEEP ((size_t)4 << 20)
+/* The segment slot is kept up to this size (two batches of two default
+ * blocks: two threads), released by es_stream_ctx_trim_segment above. */
+#define ES_SCRATCH_KEEP_SEGMENT ((size_t)4 * ((1 << 20) + 64))
 
 /* Level values: the order-0 entropy coder setting, and "the smaller of
  * that and LZ at ES_BEST_LZ_LEVEL" (for streams with runs: indices). */
@@ -48,8 +55,10 @@ enum { ES_TAG_RAW = 0, ES_TAG_CONST = 1, ES_TAG_ZSTD = 2 };
 
 void es_stream_ctx_init(es_stream_ctx *sc);
 void es_stream_ctx_free(es_stream_ctx *sc);
-/* Frees scratch buffers larger than ES_SCRATCH_KEEP. */
+/* Frees codec and block scratch larger than ES_SCRATCH_KEEP. */
 void es_stream_ctx_trim(es_stream_ctx *sc);
+/* Frees the segment slot if larger than ES_SCRATCH_KEEP_SEGMENT. */
+void es_stream_ctx_trim_segment(es_stream_ctx *sc);
 /* A buffer of at least size bytes (contents undefined), or NULL. */
 uint8_t *es_scratch(es_stream_ctx *sc, int slot, size_t size);
 
