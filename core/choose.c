@@ -86,55 +86,93 @@ static void sample_plan(sample *sm, size_t len, size_t unit)
     }
 }
 
-/* Payload size of each candidate on each slice, without fallbacks
- * (SIZE_MAX: the codec did not fit), so that no codec is run twice. */
-static int trial_sizes(size_t size[][SAMPLE_SLICES], es_stream_ctx *sc,
-                       const elves_codec *cand, size_t k, const sample *sm,
-                       const uint8_t *data, elves_dtype dt)
+/* A candidate whose slice-0 size (fallbacks taken) is more than
+ * 1 + 1/LOSE_DIV times the best one's is dropped without trying it on
+ * the other slices: on the shared checkpoints no such candidate ever won
+ * over the whole sample, and the trials on the other slices (LZ above
+ * all) were most of the cost of choosing. */
+#define LOSE_DIV 16
+#define SIZE_UNKNOWN (SIZE_MAX - 1)
+
+/* Payload sizes of candidates on slices, computed on first use (without
+ * fallbacks; SIZE_MAX when the codec did not fit), so that no codec is
+ * run twice nor on slices where it cannot matter. */
+typedef struct trials {
+    es_stream_ctx *sc;
+    const elves_codec *cand;
+    size_t k;
+    const sample *sm;
+    const uint8_t *data;
+    elves_dtype dt;
+    uint8_t *buf, *lossy; /* sm->len bytes each */
+    size_t size[4][SAMPLE_SLICES];
+    int rc; /* first error met (NOMEM) */
+} trials;
+
+static size_t trial_size(trials *t, size_t c, size_t i)
 {
-    uint8_t *buf = malloc(2 * sm->len), *lossy = buf + sm->len;
-    int rc = 0;
-    if (!buf)
-        return ELVES_E_NOMEM;
-    for (size_t c = 0; c < k && rc == 0; c++)
-        for (size_t i = 0; i < sm->count && rc == 0; i++) {
-            size_t got = 0;
-            rc = es_codec_encode(sc, cand[c], &got, buf, sm->len - 1, lossy,
-                                 data + sm->off[i], sm->len, dt);
-            size[c][i] = rc == ES_NOFIT ? SIZE_MAX : got;
-            rc = rc < 0 ? rc : 0;
-        }
-    free(buf);
-    return rc;
+    if (t->size[c][i] == SIZE_UNKNOWN) {
+        size_t got = 0;
+        int rc = t->rc ? t->rc
+                       : es_codec_encode(t->sc, t->cand[c], &got, t->buf,
+                                         t->sm->len - 1, t->lossy,
+                                         t->data + t->sm->off[i], t->sm->len,
+                                         t->dt);
+        t->size[c][i] = rc == 0 ? got : SIZE_MAX;
+        if (rc < 0)
+            t->rc = rc;
+    }
+    return t->size[c][i];
 }
 
 /* What a candidate would cost on a slice once fallbacks are taken. */
-static size_t resolved(size_t size[][SAMPLE_SLICES], const elves_codec *cand,
-                       size_t k, size_t c, size_t i, const sample *sm,
-                       elves_dtype dt)
+static size_t resolved(trials *t, size_t c, size_t i)
 {
-    elves_codec at = cand[c];
+    elves_codec at = t->cand[c];
     for (;;) {
         size_t j = 0;
-        while (j < k && cand[j] != at)
+        while (j < t->k && t->cand[j] != at)
             j++;
-        if (j < k && size[j][i] != SIZE_MAX)
-            return size[j][i];
+        if (j < t->k && trial_size(t, j, i) != SIZE_MAX)
+            return t->size[j][i];
         if (at == ELVES_CODEC_RAW)
-            return sm->len;
-        at = fallback_of(at, dt);
+            return t->sm->len;
+        at = fallback_of(at, t->dt);
     }
+}
+
+/* The candidate with the smallest total over the sample, skipping those
+ * that lose clearly on the first slice. */
+static size_t pick(trials *t)
+{
+    size_t first[4], best0 = SIZE_MAX, winner = 0;
+    uint64_t best = UINT64_MAX;
+    for (size_t c = 0; c < t->k; c++) {
+        first[c] = resolved(t, c, 0);
+        best0 = first[c] < best0 ? first[c] : best0;
+    }
+    for (size_t c = 0; c < t->k && t->rc == 0; c++) {
+        uint64_t total = first[c];
+        if (t->sm->count > 1 && first[c] > best0 + best0 / LOSE_DIV)
+            continue;
+        for (size_t i = 1; i < t->sm->count; i++)
+            total += resolved(t, c, i);
+        if (total < best) {
+            best = total;
+            winner = c;
+        }
+    }
+    return winner;
 }
 
 int elves_choose_codec(elves_codec *out, const uint8_t *data, size_t len,
                        elves_dtype dt, elves_mode mode)
 {
     elves_codec cand[4];
-    size_t size[4][SAMPLE_SLICES], k;
-    uint64_t best = UINT64_MAX;
+    size_t k;
     sample sm;
+    trials t;
     es_stream_ctx local, *sc;
-    int rc;
     if (!out || (!data && len) || (unsigned)dt >= ELVES_DT_COUNT)
         return ELVES_E_INVALID;
     k = candidates(cand, dt, mode, len);
@@ -147,21 +185,30 @@ int elves_choose_codec(elves_codec *out, const uint8_t *data, size_t len,
         es_stream_ctx_init(&local);
         sc = &local;
     }
-    rc = trial_sizes(size, sc, cand, k, &sm, data, dt);
+    memset(&t, 0, sizeof t);
+    t.sc = sc;
+    t.cand = cand;
+    t.k = k;
+    t.sm = &sm;
+    t.data = data;
+    t.dt = dt;
+    for (size_t c = 0; c < k; c++)
+        for (size_t i = 0; i < SAMPLE_SLICES; i++)
+            t.size[c][i] = SIZE_UNKNOWN;
+    /* The block slot: codecs only use the codec slot, and no block is
+     * being encoded on this thread while choosing. */
+    t.buf = es_scratch(sc, ES_SCRATCH_BLOCK, 2 * sm.len);
+    t.lossy = t.buf ? t.buf + sm.len : NULL;
+    if (!t.buf)
+        t.rc = ELVES_E_NOMEM;
+    size_t winner = pick(&t);
+    if (t.rc == 0)
+        *out = cand[winner];
     if (sc == &local)
         es_stream_ctx_free(&local);
     else
         es_stream_ctx_trim(sc);
-    for (size_t c = 0; c < k && rc == 0; c++) {
-        uint64_t total = 0;
-        for (size_t i = 0; i < sm.count; i++)
-            total += resolved(size, cand, k, c, i, &sm, dt);
-        if (total < best) {
-            best = total;
-            *out = cand[c];
-        }
-    }
-    return rc;
+    return t.rc;
 }
 
 static double float_bound(const uint8_t *data, size_t len, elves_dtype dt)
