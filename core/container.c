@@ -11,7 +11,20 @@
  *   footer, 32 bytes: u64 index_offset, u64 index_len, u64 reserved = 0,
  *                     "ELVESEND"
  *
- * Index, version 1 (index_len bytes starting at index_offset):
+ * Index, version 2 (index_len bytes starting at index_offset), as written:
+ *   header, 24 bytes
+ *      0  "ELVESIDX"
+ *      8  u32 version = 2
+ *     12  u32 flags = 0
+ *     16  u64 body_len             bytes the frame decodes to
+ *   a zstd frame (magicless, no content size, as in stream.h) of the
+ *     version 1 index's bytes from offset 16 up to its hash (exclusive)
+ *   u64 XXH3-64 of every index byte before it
+ * The fixed-width records compress 6x to 9x, which took the index from 2%
+ * to 7% of the container of small checkpoints down to about 1%.  The
+ * reader rebuilds the version 1 layout in memory and checks that.
+ *
+ * Index, version 1 (still read):
  *   header, 88 bytes
  *      0  "ELVESIDX"
  *      8  u32 version = 1
@@ -59,13 +72,20 @@
  */
 #include <stdlib.h>
 #include <xxhash.h>
+#include <zstd.h>
 
+#include "codecs.h"
 #include "internal.h"
 
 #define MAGIC "ELVESC01"
 #define END_MAGIC "ELVESEND"
 #define IDX_MAGIC "ELVESIDX"
-#define IDX_VERSION 1u
+#define IDX_VERSION 2u
+#define IDX_VERSION_PLAIN 1u
+#define IDX_V2_HEADER_LEN 24u
+/* A version 2 body larger than this is refused (256 MiB of records: 16 Mi
+ * stored blocks), so a small hostile frame cannot ask for any size. */
+#define IDX_MAX_BODY ((uint64_t)256 << 20)
 #define MAGIC_LEN 8u
 #define FOOTER_LEN 32u
 #define IDX_HEADER_LEN 88u
@@ -119,7 +139,7 @@ static int read_header(idx_reader *r, elves_error *err)
 
     if (memcmp(h, IDX_MAGIC, 8) != 0)
         return es_fail(err, ELVES_E_CORRUPT, "container: bad index magic");
-    if (es_load32(h + 8) != IDX_VERSION)
+    if (es_load32(h + 8) != IDX_VERSION_PLAIN)
         return es_fail(err, ELVES_E_UNSUPPORTED,
                        "container: index version %u unsupported",
                        (unsigned)es_load32(h + 8));
@@ -359,16 +379,13 @@ static int build_block_map(idx_reader *r, elves_error *err)
     return ELVES_OK;
 }
 
-static int parse_index(elves_container **out, const uint8_t *idx,
+static int parse_plain(elves_container **out, const uint8_t *idx,
                        uint64_t idx_len, uint64_t idx_off,
                        uint64_t container_size, elves_error *err)
 {
     idx_reader r = {.idx = idx, .idx_len = idx_len, .idx_off = idx_off};
-    uint64_t want = XXH3_64bits(idx, (size_t)(idx_len - IDX_HASH_LEN));
     int rc;
 
-    if (es_load64(idx + idx_len - IDX_HASH_LEN) != want)
-        return es_fail(err, ELVES_E_CORRUPT, "container: index hash mismatch");
     r.c = calloc(1, sizeof *r.c);
     if (!r.c)
         return es_fail(err, ELVES_E_NOMEM, "container: no memory");
@@ -392,11 +409,75 @@ static int parse_index(elves_container **out, const uint8_t *idx,
     return ELVES_OK;
 }
 
+/* A version 2 index: its frame decoded into the version 1 layout (hash
+ * field left zero: the compressed bytes' hash was checked), then parsed
+ * as such. */
+static int parse_v2(elves_container **out, const uint8_t *idx,
+                    uint64_t idx_len, uint64_t idx_off, uint64_t container_size,
+                    elves_error *err)
+{
+    uint64_t body_len = es_load64(idx + 16);
+    uint64_t frame_len = idx_len - IDX_V2_HEADER_LEN - IDX_HASH_LEN;
+    es_stream_ctx local, *sc;
+    uint8_t *plain;
+    int rc;
+
+    if (es_load32(idx + 12) != 0 || body_len < IDX_HEADER_LEN - 16 ||
+        body_len > IDX_MAX_BODY)
+        return es_fail(err, ELVES_E_CORRUPT, "container: bad index header");
+    plain = malloc((size_t)body_len + 16 + IDX_HASH_LEN);
+    if (!plain)
+        return es_fail(err, ELVES_E_NOMEM, "container: no memory for index");
+    memcpy(plain, IDX_MAGIC, 8);
+    es_store32(plain + 8, IDX_VERSION_PLAIN);
+    es_store32(plain + 12, 0);
+    memset(plain + 16 + body_len, 0, IDX_HASH_LEN);
+    sc = es_thread_ctx();
+    if (!sc) {
+        es_stream_ctx_init(&local);
+        sc = &local;
+    }
+    rc = es_zstd_unframe(sc, plain + 16, (size_t)body_len,
+                         idx + IDX_V2_HEADER_LEN, (size_t)frame_len);
+    if (sc == &local)
+        es_stream_ctx_free(&local);
+    if (rc)
+        rc = es_fail(err, rc, "container: %s",
+                     rc == ELVES_E_NOMEM ? "no memory for index"
+                                         : "damaged index frame");
+    else
+        rc = parse_plain(out, plain, body_len + 16 + IDX_HASH_LEN, idx_off,
+                         container_size, err);
+    free(plain);
+    return rc;
+}
+
+static int parse_index(elves_container **out, const uint8_t *idx,
+                       uint64_t idx_len, uint64_t idx_off,
+                       uint64_t container_size, elves_error *err)
+{
+    uint64_t want = XXH3_64bits(idx, (size_t)(idx_len - IDX_HASH_LEN));
+
+    if (es_load64(idx + idx_len - IDX_HASH_LEN) != want)
+        return es_fail(err, ELVES_E_CORRUPT, "container: index hash mismatch");
+    if (memcmp(idx, IDX_MAGIC, 8) != 0)
+        return es_fail(err, ELVES_E_CORRUPT, "container: bad index magic");
+    if (es_load32(idx + 8) == IDX_VERSION &&
+        idx_len >= IDX_V2_HEADER_LEN + IDX_HASH_LEN)
+        return parse_v2(out, idx, idx_len, idx_off, container_size, err);
+    if (es_load32(idx + 8) == IDX_VERSION_PLAIN &&
+        idx_len >= IDX_HEADER_LEN + IDX_HASH_LEN)
+        return parse_plain(out, idx, idx_len, idx_off, container_size, err);
+    return es_fail(err, ELVES_E_UNSUPPORTED,
+                   "container: index version %u unsupported",
+                   (unsigned)es_load32(idx + 8));
+}
+
 int elves_container_open(elves_container **out, const uint8_t *tail,
                          size_t tail_len, uint64_t container_size, size_t *need,
                          elves_error *err)
 {
-    const uint64_t min_idx = IDX_HEADER_LEN + IDX_HASH_LEN;
+    const uint64_t min_idx = IDX_V2_HEADER_LEN + IDX_HASH_LEN;
 
     if (!out || (!tail && tail_len) || tail_len > container_size)
         return es_fail(err, ELVES_E_INVALID, "container: bad arguments");
@@ -656,7 +737,7 @@ static void put_header(uint8_t *h, const builder *b, const uint8_t sha[32],
                        uint64_t names_len)
 {
     memcpy(h, IDX_MAGIC, 8);
-    es_store32(h + 8, IDX_VERSION);
+    es_store32(h + 8, IDX_VERSION_PLAIN);
     es_store32(h + 12, 0);
     es_store64(h + 16, b->segs->file_size);
     memcpy(h + 24, sha, 32);
@@ -669,8 +750,8 @@ static void put_header(uint8_t *h, const builder *b, const uint8_t sha[32],
     es_store64(h + 80, names_len);
 }
 
-/* Builds index + footer in one buffer (*out, *out_len). */
-static int build_index(uint8_t **out, size_t *out_len, const builder *b,
+/* Builds the version 1 index (hash field left zero) in *out. */
+static int build_plain(uint8_t **out, size_t *out_len, const builder *b,
                        const uint8_t sha[32], elves_error *err)
 {
     const elves_segments *segs = b->segs;
@@ -703,9 +784,63 @@ static int build_index(uint8_t **out, size_t *out_len, const builder *b,
         es_store32(blkp + i * BLK_REC_LEN + 8, b->stored[i].raw_len);
         es_store32(blkp + i * BLK_REC_LEN + 12, b->stored[i].enc_len);
     }
+    *out = buf;
+    *out_len = idx_len;
+    return ELVES_OK;
+}
+
+/* Compresses the version 1 bytes [16, hash) as one frame on the calling
+ * thread's LZ context; 0, or a negative status. */
+static int compress_body(uint8_t *dst, size_t cap, size_t *frame_len,
+                         const uint8_t *body, size_t body_len)
+{
+    es_stream_ctx local, *sc = es_thread_ctx();
+    int rc;
+
+    if (!sc) {
+        es_stream_ctx_init(&local);
+        sc = &local;
+    }
+    rc = es_zstd_frame(sc, frame_len, dst, cap, body, body_len,
+                       ES_BEST_LZ_LEVEL);
+    if (sc == &local)
+        es_stream_ctx_free(&local);
+    return rc == ES_NOFIT ? ELVES_E_NOMEM : rc; /* cap is zstd's bound */
+}
+
+/* Builds the version 2 index + footer in one buffer (*out, *out_len). */
+static int build_index(uint8_t **out, size_t *out_len, const builder *b,
+                       const uint8_t sha[32], elves_error *err)
+{
+    uint8_t *plain = NULL, *buf;
+    size_t plain_len = 0, body_len, cap, frame_len = 0, idx_len;
+    int rc = build_plain(&plain, &plain_len, b, sha, err);
+
+    if (rc)
+        return rc;
+    body_len = plain_len - 16 - IDX_HASH_LEN;
+    cap = ZSTD_compressBound(body_len);
+    buf = malloc(IDX_V2_HEADER_LEN + cap + IDX_HASH_LEN + FOOTER_LEN);
+    if (!buf) {
+        free(plain);
+        return es_fail(err, ELVES_E_NOMEM, "container: no memory for index");
+    }
+    rc = compress_body(buf + IDX_V2_HEADER_LEN, cap, &frame_len, plain + 16,
+                       body_len);
+    free(plain);
+    if (rc) {
+        free(buf);
+        return es_fail(err, rc, "container: compressing the index failed");
+    }
+    memcpy(buf, IDX_MAGIC, 8);
+    es_store32(buf + 8, IDX_VERSION);
+    es_store32(buf + 12, 0);
+    es_store64(buf + 16, body_len);
+    idx_len = IDX_V2_HEADER_LEN + frame_len + IDX_HASH_LEN;
     es_store64(buf + idx_len - IDX_HASH_LEN,
                XXH3_64bits(buf, idx_len - IDX_HASH_LEN));
     uint8_t *foot = buf + idx_len;
+    memset(foot, 0, FOOTER_LEN);
     es_store64(foot, b->pos);
     es_store64(foot + 8, idx_len);
     memcpy(foot + 24, END_MAGIC, 8);
