@@ -163,6 +163,17 @@ int auth_require_write(http_req *req)
     return -1;
 }
 
+int auth_require_read(http_req *req, const char *repo)
+{
+    hf_repo r;
+    es_err e = {0};
+    if (store_hf_repo(http_app(req), repo, &r, &e) < 0 ||
+        auth_check_read(req, &r, &e) == 0)
+        return 0;
+    http_respond_error(req, (unsigned)e.status, "%s", e.msg);
+    return -1;
+}
+
 /* ---- upload capabilities ----------------------------------------------------- */
 
 void auth_sign_upload(const char *repo, const char *oid, uint64_t size,

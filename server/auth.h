@@ -38,6 +38,10 @@ int auth_check_read(http_req *req, const hf_repo *r, es_err *err);
 
 /* For routes that only need the yes/no: answers the JSON error itself. */
 int auth_require_write(http_req *req);
+/* The native API's reads: 0 if the repo named is public, missing (the
+ * route answers its own 404) or readable with the request's token; else
+ * answers 401 itself and returns -1. */
+int auth_require_read(http_req *req, const char *repo);
 
 /* Upload capabilities: the hex HMAC-SHA256, under the server's secret, of
  * (repo, oid, size, expiry), and its check (1 = valid and not expired). */

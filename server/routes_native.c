@@ -180,7 +180,7 @@ static void h_repo_get(http_req *req)
     char repo[REPO_NAME_MAX];
     json_t *out = NULL;
     es_err e = {0};
-    if (repo_name(req, repo) != 0)
+    if (repo_name(req, repo) != 0 || auth_require_read(req, repo) != 0)
         return;
     int rc = store_repo_get(store_of(req), repo, &out, &e);
     respond_result(req, 200, rc, out, &e);
@@ -203,7 +203,7 @@ static void h_repo_stats(http_req *req)
     char repo[REPO_NAME_MAX];
     json_t *out = NULL;
     es_err e = {0};
-    if (repo_name(req, repo) != 0)
+    if (repo_name(req, repo) != 0 || auth_require_read(req, repo) != 0)
         return;
     int rc = store_stats(store_of(req), repo, &out, &e);
     respond_result(req, 200, rc, out, &e);
@@ -218,7 +218,8 @@ static void h_file_list(http_req *req)
     const char *rev;
     json_t *out = NULL;
     es_err e = {0};
-    if (repo_name(req, repo) != 0 || revision(req, &rev) != 0)
+    if (repo_name(req, repo) != 0 || revision(req, &rev) != 0 ||
+        auth_require_read(req, repo) != 0)
         return;
     int rc = store_file_list(store_of(req), repo, rev, &out, &e);
     respond_result(req, 200, rc, out, &e);
@@ -229,7 +230,7 @@ static void h_file_get(http_req *req)
     target t;
     store_file f;
     es_err e = {0};
-    if (file_target(req, &t) != 0)
+    if (file_target(req, &t) != 0 || auth_require_read(req, t.repo) != 0)
         return;
     if (store_file_lookup(store_of(req), t.repo, t.rev, t.path, &f, &e) != 0) {
         respond_err(req, &e);

@@ -258,6 +258,10 @@ expect_status "$s" 200 "dataset file with a read token"
 cmp -s "$T/body" "$cfg" || fail "dataset bytes"
 s=$(req GET "$BASE/api/models/acme/d1" "${R[@]}")
 expect_code "$s" 404 RepoNotFound "a dataset is not a model"
+s=$(req GET "$BASE/api/v1/repos/acme/d1/files/data/train.json")
+expect_json_error "$s" 401 "native download of a private file without a token"
+s=$(req GET "$BASE/api/v1/repos/acme/d1/files" "${R[@]}")
+expect_status "$s" 200 "native listing of a private repo with a token"
 
 stop_server
 finish
