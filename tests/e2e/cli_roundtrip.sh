@@ -124,7 +124,8 @@ if [ -x "$gen" ]; then
   cat_checks "$tmp/synthetic.safetensors.t2.elv" "$tmp/synthetic.safetensors"
   elf_check "$tmp/synthetic.safetensors"
 else
-  echo "SKIP: gen_checkpoint not built"
+  echo "FAIL: $gen not built (it is part of the same build)" >&2
+  exit 1
 fi
 
 echo "PASS: $checks checks on $nfiles files"
