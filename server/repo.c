@@ -37,7 +37,7 @@ int name_list_add(name_list *l, const char *name)
     return 0;
 }
 
-void name_list_unlink_spools(es_store *st, name_list *l)
+static void name_list_unlink_spools(es_store *st, name_list *l)
 {
     for (size_t i = 0; i < l->count; i++) {
         char path[4096];
@@ -55,6 +55,24 @@ static void name_list_free(name_list *l)
         free(l->items[i]);
     free(l->items);
     memset(l, 0, sizeof *l);
+}
+
+int repo_tx_finish(es_store *st, int rc, name_list *dead, es_err *err)
+{
+    if (rc < 0) {
+        db_tx_rollback(st->db);
+        name_list_free(dead);
+        return -1;
+    }
+    if (db_tx_commit(st->db, err) < 0) { /* rolled back */
+        name_list_free(dead);
+        return -1;
+    }
+    size_t released = dead->released;
+    name_list_unlink_spools(st, dead);
+    if (released)
+        jobs_request_gc(st);
+    return 0;
 }
 
 static int check_repo_name(const char *name, es_err *err)
@@ -368,7 +386,10 @@ int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
     if (!s)
         return -1;
     db_bind_i64(s, 1, file_id);
-    return db_step_done(st->db, s, err);
+    if (db_step_done(st->db, s, err) < 0)
+        return -1;
+    dead->released++;
+    return 0;
 }
 
 /* ---- commits ----------------------------------------------------------------
@@ -586,18 +607,8 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
     name_list dead = {0};
     if (db_tx_begin(st->db, err) < 0)
         return -1;
-    if (delete_repo_tx(st, name, &dead, err) < 0) {
-        db_tx_rollback(st->db);
-        name_list_free(&dead);
-        return -1;
-    }
-    if (db_tx_commit(st->db, err) < 0) {
-        name_list_free(&dead);
-        return -1;
-    }
-    name_list_unlink_spools(st, &dead);
-    jobs_request_gc(st);
-    return 0;
+    return repo_tx_finish(st, delete_repo_tx(st, name, &dead, err), &dead,
+                          err);
 }
 
 int store_file_delete(es_store *st, const char *repo, const char *revision,
@@ -611,20 +622,12 @@ int store_file_delete(es_store *st, const char *repo, const char *revision,
     int64_t repo_id;
     if (db_tx_begin(st->db, err) < 0)
         return -1;
-    if (repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-        repo_commit_change(st, repo_id, revision, path, 0, message, commit,
-                           &dead, err) < 0) {
-        db_tx_rollback(st->db);
-        name_list_free(&dead);
-        return -1;
-    }
-    if (db_tx_commit(st->db, err) < 0) {
-        name_list_free(&dead);
-        return -1;
-    }
-    name_list_unlink_spools(st, &dead);
-    jobs_request_gc(st);
-    return 0;
+    int rc = repo_find(st, repo, &repo_id, NULL, err) < 0 ||
+                     repo_commit_change(st, repo_id, revision, path, 0,
+                                        message, commit, &dead, err) < 0
+                 ? -1
+                 : 0;
+    return repo_tx_finish(st, rc, &dead, err);
 }
 
 /* ---- lookup and listing

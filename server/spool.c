@@ -233,19 +233,7 @@ static int record_upload(es_store *st, upload *u, es_err *err)
     name_list dead = {0};
     if (db_tx_begin(st->db, err) < 0)
         return -1;
-    if (commit_tx(st, u, &dead, err) < 0) {
-        db_tx_rollback(st->db);
-        for (size_t i = 0; i < dead.count; i++)
-            free(dead.items[i]);
-        free(dead.items);
-        return -1;
-    }
-    if (db_tx_commit(st->db, err) < 0)
-        return -1;
-    name_list_unlink_spools(st, &dead);
-    if (dead.count)
-        jobs_request_gc(st);
-    return 0;
+    return repo_tx_finish(st, commit_tx(st, u, &dead, err), &dead, err);
 }
 
 static int check_upload(const char *repo, const char *path, es_err *err)

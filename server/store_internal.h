@@ -53,13 +53,19 @@ void store_spool_path(const es_store *st, const char *name, char *buf,
 int store_mode_valid(const char *mode);
 
 /* ---- repo.c ----------------------------------------------------------- */
-/* A list of spool names to unlink once a transaction has committed. */
+/* What a transaction released: spool names to unlink once it has
+ * committed, and how many file versions it deleted (their chunks may now be
+ * garbage). */
 typedef struct name_list {
     char **items;
     size_t count, cap;
+    size_t released;
 } name_list;
 int name_list_add(name_list *l, const char *name);
-void name_list_unlink_spools(es_store *st, name_list *l); /* and frees */
+/* Ends a transaction that may have released file versions: rc < 0 rolls
+ * it back; else it commits, unlinks the released spool files and asks for
+ * GC if any file version was deleted.  Frees dead; returns 0 or -1. */
+int repo_tx_finish(es_store *st, int rc, name_list *dead, es_err *err);
 
 /* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
 int repo_find(es_store *st, const char *name, int64_t *id, char mode[16],

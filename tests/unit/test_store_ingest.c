@@ -331,6 +331,43 @@ static void test_elf_mode(void **state)
     free(dir);
 }
 
+/* Replacing a stored file frees its chunks by itself: the upload that
+ * releases a file version asks for GC, so an explicit GC afterwards finds
+ * nothing left to free. */
+static void test_replace_frees_chunks(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("replace");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/r", NULL);
+    tensor_spec a[] = {{"w", 200000, 11}}, b[] = {{"w", 200000, 12}};
+    size_t alen, blen;
+    uint8_t *adata = make_safetensors(a, 1, &alen);
+    uint8_t *bdata = make_safetensors(b, 1, &blen);
+    upload(st, "org/r", "m.safetensors", adata, alen);
+    store_wait_idle(st);
+    expect_state(st, "org/r", "m.safetensors", "stored");
+    upload(st, "org/r", "m.safetensors", bdata, blen);
+    store_wait_idle(st);
+    expect_state(st, "org/r", "m.safetensors", "stored");
+    json_t *rep = NULL;
+    es_err err;
+    assert_int_equal(store_gc(st, &rep, &err), 0);
+    assert_int_equal(tu_json_int(rep, "chunks_freed"), 0);
+    json_decref(rep);
+    sqlite3 *db = open_db(dir);
+    assert_int_equal(q1(db, "SELECT count(*) FROM chunks WHERE refcount = 0"),
+                     0);
+    sqlite3_close(db);
+    expect_content(st, "org/r", "m.safetensors", bdata, blen);
+    check_refcounts(dir);
+    free(adata);
+    free(bdata);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_same_file_two_repos(void **state)
 {
     (void)state;
@@ -929,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_shared_data_roundtrip),
         cmocka_unit_test(test_elf_mode),
         cmocka_unit_test(test_same_file_two_repos),
+        cmocka_unit_test(test_replace_frees_chunks),
         cmocka_unit_test(test_shared_tensors),
         cmocka_unit_test(test_refcount_sequences),
         cmocka_unit_test(test_compaction),
