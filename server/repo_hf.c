@@ -143,7 +143,7 @@ void hf_file_list_free(hf_file_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static int list_append(hf_file_list *l, size_t *cap, sqlite3_stmt *s)
+int hf_file_list_append(hf_file_list *l, size_t *cap, sqlite3_stmt *s)
 {
     if (l->n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 32;
@@ -181,7 +181,7 @@ int store_hf_files(es_store *st, const char *commit, hf_file_list *out,
     if (s) {
         db_bind_text(s, 1, commit);
         while ((rc = db_step_row(st->db, s, err)) == 1)
-            if (list_append(out, &cap, s) < 0) {
+            if (hf_file_list_append(out, &cap, s) < 0) {
                 rc = es_errf(err, 500, "out of memory");
                 break;
             }

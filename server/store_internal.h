@@ -98,6 +98,13 @@ int move_branch(es_store *st, int64_t repo_id, const char *branch,
 int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
                     es_err *err);
 
+/* ---- repo_hf.c ---------------------------------------------------------- */
+/* Appends a row (path, size, sha256, git_sha1 in columns 0..3) to a
+ * Hugging Face file listing; *cap is the listing's capacity. */
+struct hf_file_list;
+int hf_file_list_append(struct hf_file_list *l, size_t *cap,
+                        sqlite3_stmt *s);
+
 /* ---- spool.c ----------------------------------------------------------- */
 /* Finishes the SHA-256 and makes the spool file durable under its final
  * name (fsync, rename, fsync dir).  sp must still be released. */

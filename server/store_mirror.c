@@ -56,25 +56,12 @@ int store_mirror_pin_set(es_store *st, const char *key, const char *rev,
 
 static int listing_append(hf_file_list *l, size_t *cap, sqlite3_stmt *s)
 {
-    if (l->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 32;
-        hf_file *grown = realloc(l->items, ncap * sizeof *grown);
-        if (!grown)
-            return -1;
-        l->items = grown;
-        *cap = ncap;
-    }
-    hf_file *f = &l->items[l->n];
-    memset(f, 0, sizeof *f);
-    if (!(f->path = strdup((const char *)sqlite3_column_text(s, 0))))
+    if (hf_file_list_append(l, cap, s) < 0)
         return -1;
-    f->size = (uint64_t)sqlite3_column_int64(s, 1);
-    db_col_text(s, 2, f->sha256, sizeof f->sha256);
-    db_col_text(s, 3, f->git_sha1, sizeof f->git_sha1);
+    hf_file *f = &l->items[l->n - 1];
     f->file_id = sqlite3_column_int64(s, 4);
     if (!f->sha256[0]) /* regular file: a stable stand-in */
         snprintf(f->sha256, sizeof f->sha256, "%s%024d", f->git_sha1, 0);
-    l->n++;
     return 0;
 }
 
