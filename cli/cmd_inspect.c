@@ -58,19 +58,6 @@ static int parse_args(inspect_args *a, int argc, char **argv)
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-static const char *kind_name(elves_seg_kind k)
-{
-    switch (k) {
-    case ELVES_SEG_HEADER:
-        return "header";
-    case ELVES_SEG_TENSOR:
-        return "tensor";
-    case ELVES_SEG_PADDING:
-        return "padding";
-    default:
-        return "opaque";
-    }
-}
 
 /* A tensor's name, or the kind in parentheses for other segments. */
 static void seg_label(char *buf, size_t cap, const elves_segment *s)
@@ -78,7 +65,7 @@ static void seg_label(char *buf, size_t cap, const elves_segment *s)
     if (s->name)
         snprintf(buf, cap, "%s", s->name);
     else
-        snprintf(buf, cap, "(%s)", kind_name(s->kind));
+        snprintf(buf, cap, "(%s)", elves_seg_kind_name(s->kind));
 }
 
 /* The dtype, or the GGUF ggml type number for tensors libelves does not
@@ -103,7 +90,7 @@ static json_t *shape_json(const elves_segment *s)
 static json_t *segment_json(const elves_segment *s)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(kind_name(s->kind)));
+    json_object_set_new(o, "kind", json_string(elves_seg_kind_name(s->kind)));
     json_object_set_new(o, "name",
                         s->name ? json_string(s->name) : json_null());
     json_object_set_new(o, "dtype", json_string(elves_dtype_name(s->dtype)));

@@ -1,5 +1,6 @@
 /*
- * dtype.c - element types: names as safetensors spells them, and sizes.
+ * dtype.c - element types: names as safetensors spells them, and sizes;
+ * also the names of segment kinds.
  */
 #include <string.h>
 
@@ -60,4 +61,18 @@ unsigned elves_dtype_bits(elves_dtype dt)
     if ((unsigned)dt >= ELVES_DT_COUNT)
         return 8;
     return dtypes[dt].bits;
+}
+
+const char *elves_seg_kind_name(elves_seg_kind kind)
+{
+    switch (kind) {
+    case ELVES_SEG_HEADER:
+        return "header";
+    case ELVES_SEG_TENSOR:
+        return "tensor";
+    case ELVES_SEG_PADDING:
+        return "padding";
+    default:
+        return "opaque";
+    }
 }

@@ -136,6 +136,9 @@ typedef struct elves_segment {
     uint32_t gguf_type; /* GGUF ggml_type for GGUF tensors, else 0 */
 } elves_segment;
 
+/* "header", "tensor", "padding", "opaque". Never NULL. */
+const char *elves_seg_kind_name(elves_seg_kind kind);
+
 /* An ordered list of segments that covers every byte of a file exactly once:
  * segments[0].offset == 0, each next offset == previous offset + length, and
  * the last one ends at the file size. */

@@ -782,19 +782,6 @@ static int insert_tensor_blocks(ingest *in, const seg_rec *r)
     return 0;
 }
 
-static const char *kind_name(elves_seg_kind k)
-{
-    switch (k) {
-    case ELVES_SEG_HEADER:
-        return "header";
-    case ELVES_SEG_TENSOR:
-        return "tensor";
-    case ELVES_SEG_PADDING:
-        return "padding";
-    default:
-        return "opaque";
-    }
-}
 
 static int insert_segment(ingest *in, size_t idx)
 {
@@ -818,7 +805,7 @@ static int insert_segment(ingest *in, size_t idx)
         return -1;
     db_bind_i64(s, 1, in->file_id);
     db_bind_i64(s, 2, (int64_t)idx);
-    db_bind_text(s, 3, kind_name(r->seg->kind));
+    db_bind_text(s, 3, elves_seg_kind_name(r->seg->kind));
     db_bind_text(s, 4, r->seg->name);
     db_bind_text(s, 5, elves_dtype_name(r->seg->dtype));
     db_bind_i64(s, 6, (int64_t)r->seg->offset);

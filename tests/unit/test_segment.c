@@ -341,9 +341,21 @@ static void test_check_catches(void **state)
     assert_int_equal(elves_segments_check(&s, 20, &err), ELVES_E_INVALID);
 }
 
+/* Stored in the server's database and printed by the CLI: stable names. */
+static void test_kind_names(void **state)
+{
+    (void)state;
+    assert_string_equal(elves_seg_kind_name(ELVES_SEG_HEADER), "header");
+    assert_string_equal(elves_seg_kind_name(ELVES_SEG_TENSOR), "tensor");
+    assert_string_equal(elves_seg_kind_name(ELVES_SEG_PADDING), "padding");
+    assert_string_equal(elves_seg_kind_name(ELVES_SEG_OPAQUE), "opaque");
+    assert_string_equal(elves_seg_kind_name((elves_seg_kind)99), "opaque");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_detect_safetensors),
         cmocka_unit_test(test_detect_gguf),
         cmocka_unit_test(test_empty_file),
