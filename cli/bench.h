@@ -11,9 +11,16 @@
 
 /* zstd level 19 is slow: files over this are measured on a prefix. */
 #define BENCH_Z19_MAX ((uint64_t)64 << 20)
-/* Files under this are timed best of BENCH_REPS runs, others once. */
-#define BENCH_REPS_MAX ((uint64_t)64 << 20)
-#define BENCH_REPS 3
+/* Timing rule, the same for every measured side (zstd and elves, encode and
+ * decode): output buffers preallocated and pre-touched, one untimed warm-up
+ * run, then the best of at least BENCH_MIN_REPS timed runs (BENCH_MIN_REPS_BIG
+ * for files over BENCH_BIG), more until the timed runs add up to
+ * BENCH_MIN_SECS, at most BENCH_MAX_REPS. */
+#define BENCH_BIG ((uint64_t)64 << 20)
+#define BENCH_MIN_REPS 3
+#define BENCH_MIN_REPS_BIG 2
+#define BENCH_MAX_REPS 20
+#define BENCH_MIN_SECS 0.3
 
 /* One zstd level on the same bytes (one shot, one thread). */
 typedef struct bench_zstd {
@@ -35,6 +42,9 @@ typedef struct bench_file {
     uint64_t bytes;
     bench_zstd z3, z19;
     bench_elves ll, elf;
+    /* Lossless, one thread, codec only: elves_encode_segment over the unique
+     * segments (no parse, dedup hashing, SHA-256, index or container). */
+    double ll_codec_enc;
     /* Lossless container size with each unique float tensor's stored bytes
      * replaced by its order-0 bound (elves_entropy_bound). */
     double bound;

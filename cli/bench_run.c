@@ -46,9 +46,44 @@ static int mem_fetch(void *ctx, const elves_block_ref *ref, uint8_t *buf)
     return 0;
 }
 
-static int reps_for(uint64_t bytes)
+/* Sizes the sink for a container of about `want` bytes and touches every
+ * page of it, so no timed encode grows or faults it in. */
+static int mem_reserve(membuf *m, size_t want)
 {
-    return bytes < BENCH_REPS_MAX ? BENCH_REPS : 1;
+    if (want > m->cap) {
+        uint8_t *p = realloc(m->data, want);
+        if (!p)
+            return -1;
+        m->data = p;
+        m->cap = want;
+    }
+    memset(m->data, 0, m->cap);
+    m->len = 0;
+    return 0;
+}
+
+/* ---- the timing rule (bench.h) ------------------------------------------- */
+
+/* One run of a measured operation: does the work, puts the seconds of the
+ * timed part in *secs; 0, or non-zero with the error printed. */
+typedef int (*run_fn)(void *ctx, double *secs);
+
+/* One untimed warm-up run, then best of N (see bench.h). */
+static int time_best(double *best, uint64_t bytes, run_fn run, void *ctx)
+{
+    double t = 0, total = 0;
+    int min = bytes > BENCH_BIG ? BENCH_MIN_REPS_BIG : BENCH_MIN_REPS;
+    int rc = run(ctx, &t);
+    *best = 0;
+    for (int i = 0; rc == 0 && i < BENCH_MAX_REPS &&
+                    (i < min || total < BENCH_MIN_SECS);
+         i++) {
+        rc = run(ctx, &t);
+        total += t;
+        if (i == 0 || t < *best)
+            *best = t;
+    }
+    return rc;
 }
 
 /* ---- zstd ---------------------------------------------------------------- */
@@ -58,78 +93,112 @@ static int zstd_fail(const char *path, int level, size_t code)
     return cli_fail(path, "zstd -%d: %s", level, ZSTD_getErrorName(code));
 }
 
-/* Compresses and decompresses src at `level`, best of `reps`, and checks
- * the round trip. */
+typedef struct zstd_run {
+    const char *path;
+    const uint8_t *src;
+    size_t len;
+    int level;
+    uint8_t *enc;
+    size_t cap;
+    size_t n; /* compressed bytes */
+    uint8_t *dec;
+    size_t m; /* decompressed bytes */
+} zstd_run;
+
+static int zstd_enc_once(void *ctx, double *secs)
+{
+    zstd_run *z = ctx;
+    double t0 = cli_now();
+    z->n = ZSTD_compress(z->enc, z->cap, z->src, z->len, z->level);
+    *secs = cli_now() - t0;
+    return ZSTD_isError(z->n) ? zstd_fail(z->path, z->level, z->n) : 0;
+}
+
+static int zstd_dec_once(void *ctx, double *secs)
+{
+    zstd_run *z = ctx;
+    double t0 = cli_now();
+    z->m = ZSTD_decompress(z->dec, z->len, z->enc, z->n);
+    *secs = cli_now() - t0;
+    return ZSTD_isError(z->m) ? zstd_fail(z->path, z->level, z->m) : 0;
+}
+
+/* Compresses and decompresses src at `level` under the timing rule, into
+ * preallocated, pre-touched buffers, and checks the round trip. */
 static int bench_zstd_level(bench_zstd *z, const char *path, const uint8_t *src,
-                            size_t len, int level, int reps)
+                            size_t len, int level)
 {
     memset(z, 0, sizeof *z);
     z->in = len;
     if (len == 0)
         return 0;
-    size_t cap = ZSTD_compressBound(len);
-    uint8_t *enc = malloc(cap);
-    uint8_t *dec = malloc(len);
+    zstd_run r = {.path = path, .src = src, .len = len, .level = level};
+    r.cap = ZSTD_compressBound(len);
+    r.enc = malloc(r.cap);
+    r.dec = malloc(len);
     int rc = 0;
-    if (!enc || !dec) {
+    if (!r.enc || !r.dec) {
         rc = cli_fail(path, "out of memory");
         goto out;
     }
-    size_t n = 0, m = 0;
-    for (int i = 0; i < reps; i++) {
-        double t0 = cli_now();
-        n = ZSTD_compress(enc, cap, src, len, level);
-        double t = cli_now() - t0;
-        if (ZSTD_isError(n)) {
-            rc = zstd_fail(path, level, n);
-            goto out;
-        }
-        if (i == 0 || t < z->enc)
-            z->enc = t;
-    }
-    z->out = n;
-    for (int i = 0; i < reps; i++) {
-        double t0 = cli_now();
-        m = ZSTD_decompress(dec, len, enc, n);
-        double t = cli_now() - t0;
-        if (ZSTD_isError(m)) {
-            rc = zstd_fail(path, level, m);
-            goto out;
-        }
-        if (i == 0 || t < z->dec)
-            z->dec = t;
-    }
-    if (m != len || memcmp(dec, src, len) != 0)
+    memset(r.enc, 0, r.cap);
+    memset(r.dec, 0, len);
+    rc = time_best(&z->enc, len, zstd_enc_once, &r);
+    if (rc == 0)
+        rc = time_best(&z->dec, len, zstd_dec_once, &r);
+    if (rc != 0)
+        goto out;
+    z->out = r.n;
+    if (r.m != len || memcmp(r.dec, src, len) != 0)
         rc = cli_fail(path, "zstd -%d: round trip differs", level);
 out:
-    free(enc);
-    free(dec);
+    free(r.enc);
+    free(r.dec);
     return rc;
 }
 
 /* ---- elves encode and decode -------------------------------------------- */
 
-/* Encodes the whole file `reps` times; keeps the best time, the last
- * container bytes in *out and its index in *info. */
+typedef struct elves_run {
+    const char *path;
+    const cli_map *m;
+    const elves_encode_opts *eo;
+    membuf *enc;
+    elves_container **info; /* of the last encode */
+    unsigned threads;       /* decode */
+    cli_slicebuf *buf;
+} elves_run;
+
+static int encode_once(void *ctx, double *secs)
+{
+    elves_run *r = ctx;
+    elves_container_free(*r->info);
+    *r->info = NULL;
+    r->enc->len = 0;
+    elves_error err = {0};
+    double t0 = cli_now();
+    int rc = elves_container_compress(r->info, r->m->data, r->m->len, r->eo,
+                                      mem_write, r->enc, &err);
+    *secs = cli_now() - t0;
+    return rc == ELVES_OK ? 0 : cli_fail_lib(r->path, rc, &err);
+}
+
+/* Encodes the whole file under the timing rule into a sink preallocated
+ * and pre-touched to the container's size; keeps the last container bytes
+ * in *out and its index in *info. */
 static int time_encode(double *best, membuf *out, elves_container **info,
-                       const cli_map *m, const elves_encode_opts *eo, int reps,
+                       const cli_map *m, const elves_encode_opts *eo,
                        const char *path)
 {
-    for (int i = 0; i < reps; i++) {
-        elves_container_free(*info);
-        *info = NULL;
-        out->len = 0;
-        elves_error err = {0};
-        double t0 = cli_now();
-        int rc = elves_container_compress(info, m->data, m->len, eo, mem_write,
-                                          out, &err);
-        double t = cli_now() - t0;
-        if (rc != ELVES_OK)
-            return cli_fail_lib(path, rc, &err);
-        if (i == 0 || t < *best)
-            *best = t;
-    }
-    return 0;
+    elves_run r = {.path = path, .m = m, .eo = eo, .enc = out, .info = info};
+    double t = 0;
+    /* First sized generously, then exactly by a first untimed encode. */
+    if (mem_reserve(out, m->len + m->len / 8 + ((size_t)1 << 20)) != 0)
+        return cli_fail(path, "out of memory");
+    int rc = encode_once(&r, &t);
+    if (rc == 0 && mem_reserve(out, out->len) != 0)
+        rc = cli_fail(path, "out of memory");
+    return rc == 0 ? time_best(best, m->len, encode_once, &r) : rc;
 }
 
 static int ignore_slice(void *ctx, uint64_t off, const uint8_t *d, size_t n)
@@ -137,26 +206,76 @@ static int ignore_slice(void *ctx, uint64_t off, const uint8_t *d, size_t n)
     return 0;
 }
 
-/* Decodes the whole file from memory in slices, best of `reps`. */
-static int time_decode(double *best, const elves_container *c, membuf *enc,
-                       unsigned threads, int reps, cli_slicebuf *buf,
-                       const char *path)
+static int decode_once(void *ctx, double *secs)
+{
+    elves_run *r = ctx;
+    const elves_container *c = *r->info;
+    elves_error err = {0};
+    double t0 = cli_now();
+    int rc = cli_decode_slices(c, 0, c->file_size - 1, mem_fetch, r->enc,
+                               r->threads, r->buf, ignore_slice, NULL, &err);
+    *secs = cli_now() - t0;
+    return rc == ELVES_OK ? 0 : cli_fail_lib(r->path, rc, &err);
+}
+
+/* Decodes the whole file from memory in slices under the timing rule (the
+ * warm-up run sizes and touches the slice buffer). */
+static int time_decode(double *best, elves_container **c, membuf *enc,
+                       unsigned threads, cli_slicebuf *buf, const char *path)
 {
     *best = 0;
-    if (c->file_size == 0)
+    if ((*c)->file_size == 0)
         return 0;
-    for (int i = 0; i < reps; i++) {
-        elves_error err = {0};
-        double t0 = cli_now();
-        int rc = cli_decode_slices(c, 0, c->file_size - 1, mem_fetch, enc,
-                                   threads, buf, ignore_slice, NULL, &err);
-        double t = cli_now() - t0;
-        if (rc != ELVES_OK)
-            return cli_fail_lib(path, rc, &err);
-        if (i == 0 || t < *best)
-            *best = t;
-    }
+    elves_run r = {
+        .path = path, .enc = enc, .info = c, .threads = threads, .buf = buf};
+    return time_best(best, (*c)->file_size, decode_once, &r);
+}
+
+/* ---- codec only: elves_encode_segment over the unique segments ----------- */
+
+typedef struct codec_run {
+    const char *path;
+    const cli_map *m;
+    const elves_container *c;
+    const elves_encode_opts *eo;
+    uint64_t out; /* encoded bytes of the last run */
+} codec_run;
+
+static int count_block(void *ctx, size_t index, uint64_t raw_offset,
+                       uint32_t raw_len, const uint8_t *block, size_t block_len)
+{
+    (void)index, (void)raw_offset, (void)raw_len, (void)block;
+    *(uint64_t *)ctx += block_len;
     return 0;
+}
+
+static int codec_once(void *ctx, double *secs)
+{
+    codec_run *r = ctx;
+    int rc = ELVES_OK;
+    elves_error err = {0};
+    r->out = 0;
+    double t0 = cli_now();
+    for (size_t i = 0; i < r->c->nsegments && rc == ELVES_OK; i++) {
+        const elves_container_segment *cs = &r->c->segments[i];
+        if (cs->dedup_of >= 0)
+            continue;
+        rc = elves_encode_segment(NULL, r->m->data + cs->seg.offset,
+                                  cs->seg.length, &cs->seg, r->eo, count_block,
+                                  &r->out, &err);
+    }
+    *secs = cli_now() - t0;
+    return rc == ELVES_OK ? 0 : cli_fail_lib(r->path, rc, &err);
+}
+
+/* Single-thread encode of the segments a container of file m encoded (its
+ * index c): segmentation and dedup taken from c, so what is timed is codec
+ * choice, block encoding and block checksums. */
+static int time_codec(double *best, const cli_map *m, const elves_container *c,
+                      const elves_encode_opts *eo, const char *path)
+{
+    codec_run r = {.path = path, .m = m, .c = c, .eo = eo};
+    return time_best(best, m->len, codec_once, &r);
 }
 
 /* ---- round-trip check ---------------------------------------------------- */
@@ -330,7 +449,6 @@ static void elf_bounds(bench_file *r, const cli_map *m,
 static int bench_mode(bench_file *r, bench_elves *e, elves_mode mode,
                       const cli_map *m, const bench_opts *o)
 {
-    int reps = reps_for(m->len);
     unsigned nthreads[2] = {1, o->threads};
     membuf enc = {0};
     cli_slicebuf buf = {0};
@@ -341,10 +459,12 @@ static int bench_mode(bench_file *r, bench_elves *e, elves_mode mode,
         eo.mode = mode;
         eo.threads = nthreads[k];
         eo.block_size = o->block_size;
-        rc = time_encode(&e->enc[k], &enc, &info, m, &eo, reps, r->path);
+        rc = time_encode(&e->enc[k], &enc, &info, m, &eo, r->path);
         if (rc == 0)
-            rc = time_decode(&e->dec[k], info, &enc, nthreads[k], reps, &buf,
+            rc = time_decode(&e->dec[k], &info, &enc, nthreads[k], &buf,
                              r->path);
+        if (rc == 0 && k == 0 && mode == ELVES_MODE_LOSSLESS)
+            rc = time_codec(&r->ll_codec_enc, m, info, &eo, r->path);
     }
     if (rc == 0) {
         e->stored = enc.len;
@@ -368,12 +488,10 @@ int bench_run_file(bench_file *r, const char *path, const bench_opts *o)
     if (cli_map_open(&m, path) != 0)
         return CLI_EXIT_FAIL;
     r->bytes = m.len;
-    int reps = reps_for(m.len);
     size_t z19_len = m.len > BENCH_Z19_MAX ? (size_t)BENCH_Z19_MAX : m.len;
-    int rc = bench_zstd_level(&r->z3, path, m.data, m.len, 3, reps);
+    int rc = bench_zstd_level(&r->z3, path, m.data, m.len, 3);
     if (rc == 0)
-        rc = bench_zstd_level(&r->z19, path, m.data, z19_len, 19,
-                              reps_for(z19_len));
+        rc = bench_zstd_level(&r->z19, path, m.data, z19_len, 19);
     if (rc == 0)
         rc = bench_mode(r, &r->ll, ELVES_MODE_LOSSLESS, &m, o);
     if (rc == 0)
@@ -406,6 +524,7 @@ void bench_add(bench_file *t, const bench_file *f)
     add_zstd(&t->z19, &f->z19);
     add_elves(&t->ll, &f->ll);
     add_elves(&t->elf, &f->elf);
+    t->ll_codec_enc += f->ll_codec_enc;
     t->bound += f->bound;
     t->float_raw += f->float_raw;
     t->float_stored += f->float_stored;
