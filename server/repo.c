@@ -124,8 +124,8 @@ static int is_commit_id(const char *s)
 }
 
 /* Branch or tag name, or a commit id of this repo -> commit id. */
-int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
-                       char commit[41], es_err *err)
+int resolve_rev(es_store *st, int64_t repo_id, const char *rev, char commit[41],
+                es_err *err)
 {
     if (!rev || !*rev)
         rev = DEFAULT_BRANCH;
@@ -165,7 +165,7 @@ int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
  */
 
 int insert_commit(es_store *st, int64_t repo_id, const char *parent,
-                         const char *message, char id[41], es_err *err)
+                  const char *message, char id[41], es_err *err)
 {
     if (store_random_hex(id, 20, err) < 0)
         return -1;
@@ -346,8 +346,7 @@ int store_repo_list(es_store *st, json_t **out, es_err *err)
  */
 
 /* Deletes file_id if no branch or tag head lists it any more. */
-int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
-                           es_err *err)
+int release_if_dead(es_store *st, int64_t file_id, name_list *dead, es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
                               "SELECT 1 FROM tree_entries te JOIN refs r ON "
@@ -396,7 +395,7 @@ int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
  */
 
 int branch_head(es_store *st, int64_t repo_id, const char *branch,
-                       char head[41], es_err *err)
+                char head[41], es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
                               "SELECT kind, commit_id FROM refs WHERE repo_id "
@@ -442,7 +441,7 @@ static int entry_at(es_store *st, const char *commit, const char *path,
 
 /* A file may not sit where a directory is, nor under a file. */
 int check_no_clash(es_store *st, const char *commit, const char *path,
-                          es_err *err)
+                   es_err *err)
 {
     char prefix[1100];
     for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
@@ -487,8 +486,8 @@ static int copy_entries(es_store *st, const char *from, const char *to,
     return db_step_done(st->db, s, err);
 }
 
-static int add_entry(es_store *st, const char *commit, const char *path,
-                     int64_t file_id, es_err *err)
+int repo_add_entry(es_store *st, const char *commit, const char *path,
+                   int64_t file_id, es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
                               "INSERT INTO tree_entries (commit_id, path, "
@@ -503,7 +502,7 @@ static int add_entry(es_store *st, const char *commit, const char *path,
 }
 
 int move_branch(es_store *st, int64_t repo_id, const char *branch,
-                       const char *commit, es_err *err)
+                const char *commit, es_err *err)
 {
     sqlite3_stmt *s = db_prep(st->db,
                               "UPDATE refs SET commit_id = ? WHERE repo_id = "
@@ -534,7 +533,7 @@ int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
         return -1;
     if (insert_commit(st, repo_id, head, message, commit_out, err) < 0 ||
         copy_entries(st, head, commit_out, path, err) < 0 ||
-        (file_id && add_entry(st, commit_out, path, file_id, err) < 0) ||
+        (file_id && repo_add_entry(st, commit_out, path, file_id, err) < 0) ||
         move_branch(st, repo_id, branch, commit_out, err) < 0)
         return -1;
     if (old_file && release_if_dead(st, old_file, dead, err) < 0)
@@ -607,8 +606,7 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
     name_list dead = {0};
     if (db_tx_begin(st->db, err) < 0)
         return -1;
-    return repo_tx_finish(st, delete_repo_tx(st, name, &dead, err), &dead,
-                          err);
+    return repo_tx_finish(st, delete_repo_tx(st, name, &dead, err), &dead, err);
 }
 
 int store_file_delete(es_store *st, const char *repo, const char *revision,
@@ -623,8 +621,8 @@ int store_file_delete(es_store *st, const char *repo, const char *revision,
     if (db_tx_begin(st->db, err) < 0)
         return -1;
     int rc = repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-                     repo_commit_change(st, repo_id, revision, path, 0,
-                                        message, commit, &dead, err) < 0
+                     repo_commit_change(st, repo_id, revision, path, 0, message,
+                                        commit, &dead, err) < 0
                  ? -1
                  : 0;
     return repo_tx_finish(st, rc, &dead, err);

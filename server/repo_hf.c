@@ -345,16 +345,7 @@ static int put_entry(es_store *st, const char *commit, const char *path,
     if (delete_file(st, commit, path, err) < 0 ||
         check_no_clash(st, commit, path, err) < 0)
         return -1;
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO tree_entries (commit_id, path, "
-                              "file_id) VALUES (?, ?, ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_text(s, 2, path);
-    db_bind_i64(s, 3, file_id);
-    return db_step_done(st->db, s, err);
+    return repo_add_entry(st, commit, path, file_id, err);
 }
 
 static int apply_op(es_store *st, const hf_repo *r, const char *commit,

@@ -97,6 +97,9 @@ int move_branch(es_store *st, int64_t repo_id, const char *branch,
                 const char *commit, es_err *err);
 int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
                     es_err *err);
+/* Lists file_id at path in commit (a tree_entries row). */
+int repo_add_entry(es_store *st, const char *commit, const char *path,
+                   int64_t file_id, es_err *err);
 
 /* ---- repo_hf.c ---------------------------------------------------------- */
 /* Appends a row (path, size, sha256, git_sha1 in columns 0..3) to a
