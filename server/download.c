@@ -190,7 +190,7 @@ static void respond_416(http_req *req, const dl_headers *h)
     snprintf(msg, sizeof msg,
              "range not satisfiable: the file has %" PRIu64 " bytes",
              h->f->size);
-    struct MHD_Response *r = http_error_response(msg);
+    struct MHD_Response *r = http_error_response(req, msg);
     if (r != NULL) {
         add_common_headers(r, h);
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);

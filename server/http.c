@@ -209,7 +209,14 @@ static char *json_text(json_t *body, size_t *len)
     return buf;
 }
 
-struct MHD_Response *http_json_response(json_t *body)
+/* Counts a fixed body in the log line unless it is not sent (HEAD). */
+static void count_fixed(http_req *req, size_t len)
+{
+    if (!http_is_head(req))
+        req->bytes += len;
+}
+
+struct MHD_Response *http_json_response(http_req *req, json_t *body)
 {
     size_t len = 0;
     char *text = body != NULL ? json_text(body, &len) : NULL;
@@ -224,6 +231,7 @@ struct MHD_Response *http_json_response(json_t *body)
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "application/json");
+    count_fixed(req, len);
     return r;
 }
 
@@ -245,39 +253,21 @@ static json_t *json_string_lossy(const char *s)
     return j;
 }
 
-struct MHD_Response *http_error_response(const char *msg)
+struct MHD_Response *http_error_response(http_req *req, const char *msg)
 {
     json_t *body = json_object();
     if (body != NULL)
         json_object_set_new(body, "error", json_string_lossy(msg));
-    return http_json_response(body);
-}
-
-/* Counts a fixed body in the log line unless it is not sent (HEAD). */
-static void count_fixed(http_req *req, size_t len)
-{
-    if (!http_is_head(req))
-        req->bytes += len;
+    return http_json_response(req, body);
 }
 
 void http_respond_json(http_req *req, unsigned status, json_t *body)
 {
-    size_t len = 0;
-    char *text = body != NULL ? json_text(body, &len) : NULL;
-    json_decref(body);
-    if (text == NULL) {
+    struct MHD_Response *r = http_json_response(req, body);
+    if (r == NULL) {
         http_respond_error(req, 500, "could not encode the answer");
         return;
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(text);
-        return;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    count_fixed(req, len);
     http_respond(req, status, r);
 }
 
@@ -288,25 +278,9 @@ void http_respond_error(http_req *req, unsigned status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *body = json_object();
-    if (body != NULL)
-        json_object_set_new(body, "error", json_string_lossy(msg));
-    size_t len = 0;
-    char *text = body != NULL ? json_text(body, &len) : NULL;
-    json_decref(body);
-    struct MHD_Response *r =
-        text != NULL
-            ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
-            : NULL;
-    if (r == NULL) {
-        free(text);
+    struct MHD_Response *r = http_error_response(req, msg);
+    if (r == NULL) /* no memory for the JSON: the status alone */
         r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        len = 0;
-    }
-    if (r != NULL)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json");
-    count_fixed(req, len);
     http_respond(req, status, r);
 }
 
@@ -389,7 +363,7 @@ static void respond_405(http_req *req, unsigned allowed)
     allow_header(allow, sizeof allow, allowed);
     snprintf(msg, sizeof msg, "method %s not allowed here (allowed: %s)",
              req->method_name, allow);
-    struct MHD_Response *r = http_error_response(msg);
+    struct MHD_Response *r = http_error_response(req, msg);
     if (r != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     http_respond(req, 405, r);
@@ -594,8 +568,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     };
     log_request(&info);
     metrics_http_request(req->route ? req->route->pattern : NULL, info.method,
-                         req->status, req->bytes_in, req->bytes,
-                         info.ms / 1e3);
+                         req->status, req->bytes_in, req->bytes, info.ms / 1e3);
     metrics_http_inflight(-1);
     http_query_free(&req->query);
     http_params_free(&req->params);

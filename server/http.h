@@ -132,9 +132,10 @@ void http_respond_error(http_req *req, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* body as JSON (reference stolen); NULL body answers 500. */
 void http_respond_json(http_req *req, unsigned status, json_t *body);
-/* A JSON response not yet queued, so headers can be added. */
-struct MHD_Response *http_json_response(json_t *body);
-struct MHD_Response *http_error_response(const char *msg);
+/* A JSON response not yet queued, so headers can be added; its body is
+ * counted in req's log line (reference to body stolen; NULL on failure). */
+struct MHD_Response *http_json_response(http_req *req, json_t *body);
+struct MHD_Response *http_error_response(http_req *req, const char *msg);
 /* Whether an answer has been queued. */
 int http_responded(const http_req *req);
 

@@ -45,7 +45,7 @@ void hf_fail(http_req *req, unsigned status, const char *code,
     for (char *p = msg; *p; p++) /* a header value: no control bytes */
         if ((unsigned char)*p < 0x20)
             *p = ' ';
-    struct MHD_Response *r = http_error_response(msg);
+    struct MHD_Response *r = http_error_response(req, msg);
     if (r) {
         MHD_add_response_header(r, "X-Error-Message", msg);
         if (code)
@@ -283,7 +283,7 @@ static void h_tree(http_req *req, const char *type)
                 "'%.200s' is not a directory of %s", dir ? dir : "", r.name);
         return;
     }
-    struct MHD_Response *resp = http_json_response(page_of(all, cursor, limit));
+    struct MHD_Response *resp = http_json_response(req, page_of(all, cursor, limit));
     if (resp && cursor + limit < json_array_size(all))
         add_next_link(req, resp, type, &r, limit, cursor + limit);
     json_decref(all);

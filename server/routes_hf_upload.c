@@ -171,7 +171,7 @@ static void h_lfs_batch(http_req *req, const char *type)
         json_t *out = json_array();
         json_array_foreach(objs, i, o)
             json_array_append_new(out, batch_object(req, base, &r, o));
-        struct MHD_Response *resp = http_json_response(json_pack(
+        struct MHD_Response *resp = http_json_response(req, json_pack(
             "{s:s, s:o, s:s}", "transfer", "basic", "objects", out,
             "hash_algo", "sha256"));
         if (resp)

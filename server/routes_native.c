@@ -351,7 +351,7 @@ static void append_pct(char *out, size_t cap, const char *s)
 static void respond_created_file(http_req *req, const target *t, json_t *out)
 {
     char url[4096];
-    struct MHD_Response *r = http_json_response(out);
+    struct MHD_Response *r = http_json_response(req, out);
     if (r != NULL && http_public_base(req, url, sizeof url) == 0) {
         snprintf(url + strlen(url), sizeof url - strlen(url),
                  "/api/v1/repos/%s/files/", t->repo);

@@ -152,6 +152,11 @@ s=$(req PUT "$BASE/api/v1/repos/$REPO/files/chunked.bin" -T - <"$f")
 expect_status "$s" 201 "chunked upload"
 [ "$(jget "$T/body" sha256)" = "$(sha "$f")" ] || fail "chunked upload sha256"
 job[chunked]=$(jget "$T/body" job_id)
+# the request log counts the 201's JSON body (bytes is the 5th field)
+body_len=$(stat -c %s "$T/body")
+logged=$(grep " PUT /api/v1/repos/$REPO/files/chunked.bin 201 " "$LOG" | tail -1 | awk '{print $5}')
+[ "$logged" = "$body_len" ] || fail "upload log line counts $logged body bytes, sent $body_len"
+pass
 
 for k in "${!job[@]}"; do wait_job "${job[$k]}"; done
 
