@@ -163,6 +163,14 @@ int auth_require_write(http_req *req)
     return -1;
 }
 
+int auth_may_read(http_req *req, const char *repo)
+{
+    hf_repo r;
+    es_err e = {0};
+    return store_hf_repo(http_app(req), repo, &r, &e) < 0 ||
+           auth_check_read(req, &r, &e) == 0;
+}
+
 int auth_require_read(http_req *req, const char *repo)
 {
     hf_repo r;

@@ -42,6 +42,9 @@ int auth_require_write(http_req *req);
  * route answers its own 404) or readable with the request's token; else
  * answers 401 itself and returns -1. */
 int auth_require_read(http_req *req, const char *repo);
+/* The same rule as a yes/no that answers nothing (listings): 1 if the
+ * request may read repo, else 0. */
+int auth_may_read(http_req *req, const char *repo);
 
 /* Upload capabilities: the hex HMAC-SHA256, under the server's secret, of
  * (repo, oid, size, expiry), and its check (1 = valid and not expired). */

@@ -167,11 +167,24 @@ static void h_repo_create(http_req *req)
     json_decref(root);
 }
 
+/* Private repositories are listed only to requests that may read them. */
 static void h_repo_list(http_req *req)
 {
     json_t *out = NULL;
     es_err e = {0};
+    hf_token tok;
+    if (auth_token(req, &tok, &e) < 0) { /* an unknown token: 401 */
+        respond_err(req, &e);
+        return;
+    }
     int rc = store_repo_list(store_of(req), &out, &e);
+    for (size_t i = 0; rc == 0 && i < json_array_size(out);) {
+        json_t *name = json_object_get(json_array_get(out, i), "name");
+        if (auth_may_read(req, json_string_value(name)))
+            i++;
+        else
+            json_array_remove(out, i);
+    }
     respond_result(req, 200, rc, out, &e);
 }
 

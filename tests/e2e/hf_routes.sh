@@ -262,6 +262,15 @@ s=$(req GET "$BASE/api/v1/repos/acme/d1/files/data/train.json")
 expect_json_error "$s" 401 "native download of a private file without a token"
 s=$(req GET "$BASE/api/v1/repos/acme/d1/files" "${R[@]}")
 expect_status "$s" 200 "native listing of a private repo with a token"
+# the repository list names a private repo only to a request that may read it
+s=$(req GET "$BASE/api/v1/repos")
+expect_status "$s" 200 "native repo list without a token"
+grep -q '"acme/d1"' "$T/body" && fail "repo list shows a private repo without a token"
+pass
+s=$(req GET "$BASE/api/v1/repos" "${R[@]}")
+expect_status "$s" 200 "native repo list with a read token"
+grep -q '"acme/d1"' "$T/body" || fail "repo list hides a private repo from a read token"
+pass
 
 stop_server
 finish
