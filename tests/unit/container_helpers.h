@@ -1,6 +1,6 @@
 /*
  * container_helpers.h - shared by test_container.c and test_range.c:
- * reading test files, a growable memory sink for container bytes, a block
+ * a growable memory sink for container bytes, a block
  * fetcher over a memory buffer that counts its calls, and a tiny
  * safetensors writer for hand-made checkpoints.
  */
@@ -13,28 +13,7 @@
 #include <string.h>
 
 #include "elves.h"
-
-/* Whole file into memory; NULL if it cannot be read. */
-static inline uint8_t *th_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
+#include "test_files.h"
 
 /* Container bytes collected through elves_write_fn. */
 typedef struct th_buf {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_files.h"
 
 /* Not every test uses every helper. */
 #define TU_FN static __attribute__((unused))
@@ -90,25 +91,6 @@ TU_FN json_t *tu_upload_bytes(es_store *st, const char *repo, const char *path,
     if (store_spool_commit(st, sp, repo, NULL, path, NULL, &out, err) != 0)
         return NULL;
     return out;
-}
-
-TU_FN uint8_t *tu_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* Reads a whole file version through a reader, in steps of `step` bytes. */

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "elves.h"
+#include "test_files.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -588,28 +589,13 @@ static void test_threads(void **state)
 /* ---- real checkpoints
  * --------------------------------------------------------------- */
 
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *d;
-    long sz;
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    d = xmalloc((size_t)sz);
-    assert_int_equal(fread(d, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *len = (size_t)sz;
-    return d;
-}
-
 /* Every segment of a real file in 1 MiB blocks with every codec and the
  * chooser's pick; lossless codecs must give the file back exactly. */
 static void real_file(const char *path)
 {
-    size_t len, stored = 0;
-    uint8_t *d = read_all(path, &len);
+    size_t len = 0, stored = 0;
+    uint8_t *d = test_read_file(path, &len);
+    assert_non_null(d);
     elves_segments *segs = NULL;
     assert_int_equal(elves_segment_file(&segs, d, len, NULL), ELVES_OK);
     for (size_t i = 0; i < segs->count; i++) {

@@ -62,7 +62,7 @@ static uint8_t *load(const char *name, size_t *len)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", ELVES_SHARED_DATA, name);
-    uint8_t *p = th_read_file(path, len);
+    uint8_t *p = test_read_file(path, len);
     assert_non_null(p);
     return p;
 }

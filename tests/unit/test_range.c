@@ -328,7 +328,7 @@ static void test_real_file_ranges_threads(void **state)
 
     snprintf(path, sizeof path, "%s/human-movenet-lightning.safetensors",
              ELVES_SHARED_DATA);
-    fx.file = th_read_file(path, &fx.len);
+    fx.file = test_read_file(path, &fx.len);
     assert_non_null(fx.file);
     assert_int_equal(th_compress(&fx.box, NULL, fx.file, fx.len,
                                  ELVES_MODE_LOSSLESS, 2, 65536),

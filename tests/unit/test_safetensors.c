@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "elves.h"
+#include "test_files.h"
 
 /* ---- building files in memory ------------------------------------------ */
 
@@ -227,22 +228,6 @@ static void test_no_tensors(void **state)
 
 /* ---- the real checkpoints ------------------------------------------------ */
 
-static uint8_t *read_file(size_t *len, const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* The README's table: tensor count and bytes per dtype. */
 static const struct {
     const char *file;
@@ -280,8 +265,9 @@ static void test_shared_checkpoints(void **state)
         char path[512];
         snprintf(path, sizeof path, "%s/%s.safetensors", ELVES_SHARED_DATA,
                  shared[i].file);
-        size_t len;
-        uint8_t *f = read_file(&len, path);
+        size_t len = 0;
+        uint8_t *f = test_read_file(path, &len);
+        assert_non_null(f);
         elves_segments *s = parse_ok(f, len);
         assert_int_equal(s->count - 1, shared[i].tensors);
         assert_non_null(s->metadata_json);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "elves.h"
+#include "test_files.h"
 
 /* Segments a file and checks the result tiles it; returns the list. */
 static elves_segments *segment(const uint8_t *f, size_t len, elves_error *why)
@@ -174,22 +175,6 @@ static void test_null_arguments(void **state)
 
 /* ---- the shared checkpoints, whole, truncated and corrupted -------------- */
 
-static uint8_t *read_file(size_t *len, const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        fail_msg("cannot open %s", path);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Calls fn on every *.safetensors in ELVES_SHARED_DATA; returns how many. */
 static size_t each_shared(void (*fn)(const uint8_t *, size_t))
 {
@@ -203,8 +188,9 @@ static size_t each_shared(void (*fn)(const uint8_t *, size_t))
             continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", ELVES_SHARED_DATA, e->d_name);
-        size_t len;
-        uint8_t *f = read_file(&len, path);
+        size_t len = 0;
+        uint8_t *f = test_read_file(path, &len);
+        assert_non_null(f);
         fn(f, len);
         free(f);
         n++;

@@ -231,7 +231,7 @@ static void test_shared_data_roundtrip(void **state)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", ELVES_SHARED_DATA,
                  shared_files[i]);
-        data[i] = tu_read_file(path, &len[i]);
+        data[i] = test_read_file(path, &len[i]);
         assert_non_null(data[i]);
         total += len[i];
         upload(st, "org/shared", shared_files[i], data[i], len[i]);
