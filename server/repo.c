@@ -421,6 +421,21 @@ int branch_head(es_store *st, int64_t repo_id, const char *branch,
     return 0;
 }
 
+int store_branch_check(es_store *st, const char *repo, const char *revision,
+                       es_err *err)
+{
+    const char *branch = revision && *revision ? revision : DEFAULT_BRANCH;
+    int64_t repo_id;
+    char head[41];
+    db_lock(st->db);
+    int rc = repo_find(st, repo, &repo_id, NULL, err) < 0 ||
+                     branch_head(st, repo_id, branch, head, err) < 0
+                 ? -1
+                 : 0;
+    db_unlock(st->db);
+    return rc;
+}
+
 /* The file at path in commit (0 if none). */
 static int entry_at(es_store *st, const char *commit, const char *path,
                     int64_t *file_id, es_err *err)

@@ -312,7 +312,6 @@ static int expected_sha(http_req *req, char out[65])
 static void upload_begin(http_req *req)
 {
     upload *u = calloc(1, sizeof *u);
-    json_t *repo = NULL;
     es_err e = {0};
     if (u == NULL) {
         http_respond_error(req, 500, "out of memory");
@@ -324,10 +323,9 @@ static void upload_begin(http_req *req)
         return;
     if (file_target(req, &u->t) != 0 || expected_sha(req, u->sha256) != 0)
         return;
-    if (store_repo_get(u->st, u->t.repo, &repo, &e) != 0 ||
+    if (store_branch_check(u->st, u->t.repo, u->t.rev, &e) != 0 ||
         store_spool_begin(u->st, &u->sp, &e) != 0)
         respond_err(req, &e);
-    json_decref(repo);
 }
 
 static void upload_data(http_req *req, const char *data, size_t len)

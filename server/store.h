@@ -81,6 +81,12 @@ int store_spool_write(store_spool *sp, const void *data, size_t len,
 /* Discards a partial upload (client went away, bad checksum, ...). */
 void store_spool_abort(store_spool *sp);
 
+/* 0 if `repo` exists and `revision` names one of its branches ("main" if
+ * NULL): lets an upload be refused (404, or 400 for a tag) before its body
+ * travels.  The commit checks again, as the branch may go in between. */
+int store_branch_check(es_store *st, const char *repo, const char *revision,
+                       es_err *err);
+
 /* Finishes an upload: fsyncs the spool file and, in one transaction, makes a
  * new commit on `revision` (a branch; "main" by default) that adds or
  * replaces `path`, records the file (state "spooled") and queues its job.

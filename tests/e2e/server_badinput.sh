@@ -133,6 +133,13 @@ s=$(req GET "$BASE/api/v1/repos/$REPO/files/good.safetensors?revision=%zz")
 expect_json_error "$s" 400 "bad query encoding"
 s=$(req GET "$BASE/api/v1/repos/$REPO/files/good.safetensors?revision=no-such-branch")
 expect_json_error "$s" 404 "unknown revision"
+# An upload to a branch that does not exist is refused on its headers: curl
+# sends "Expect: 100-continue" for bodies over 1 MB and never sends this one.
+out=$("${CURL[@]}" -o "$T/body" -w '%{http_code} %{size_upload}' -T "$BIG" \
+  "$BASE/api/v1/repos/$REPO/files/nobranch.bin?revision=no-such-branch" || true)
+expect_json_error "${out% *}" 404 "upload to a missing branch"
+[ "${out#* }" -lt "$(fsize "$BIG")" ] ||
+  fail "upload to a missing branch: the whole body was sent (${out#* } bytes)"
 s=$(req GET "$BASE/api/v1/repos/$REPO/files/missing.bin")
 expect_json_error "$s" 404 "missing file"
 
