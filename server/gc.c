@@ -23,6 +23,7 @@ typedef struct gc_report {
     int64_t chunks_freed, bytes_freed;
     int64_t tensors_freed;
     int64_t packs_dropped, packs_compacted, bytes_moved;
+    int64_t jobs_pruned;
 } gc_report;
 
 /* ---- freeing rows -----------------------------------------------------------
@@ -63,6 +64,8 @@ static int free_dead_tx(es_store *st, gc_report *rep, es_err *err)
         db_exec(st->db, "DELETE FROM tensors WHERE refcount = 0", err) < 0)
         return -1;
     rep->tensors_freed = tensors;
+    if (jobs_prune(st, &rep->jobs_pruned, err) < 0)
+        return -1;
     return free_dead_chunks(st, rep, err);
 }
 
@@ -270,13 +273,14 @@ int store_gc(es_store *st, json_t **out, es_err *err)
     pthread_mutex_unlock(&st->gc_mu);
     if (rc < 0)
         return -1;
-    *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "chunks_freed",
+    *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "chunks_freed",
                      (json_int_t)rep.chunks_freed, "bytes_freed",
                      (json_int_t)rep.bytes_freed, "tensors_freed",
                      (json_int_t)rep.tensors_freed, "packs_dropped",
                      (json_int_t)rep.packs_dropped, "packs_compacted",
                      (json_int_t)rep.packs_compacted, "bytes_moved",
-                     (json_int_t)rep.bytes_moved);
+                     (json_int_t)rep.bytes_moved, "jobs_pruned",
+                     (json_int_t)rep.jobs_pruned);
     return 0;
 }
 

@@ -107,6 +107,25 @@ static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
     return db_tx_commit(st->db, err) < 0 ? -1 : 1;
 }
 
+/* Deletes the rows of jobs that ended (done or failed) more than
+ * JOB_KEEP_S ago, so the table does not grow with every upload forever.
+ * The file rows keep their own state and error; only GET /api/v1/jobs/{id}
+ * of such an old job answers 404.  Runs inside the caller's transaction. */
+int jobs_prune(es_store *st, int64_t *pruned, es_err *err)
+{
+    sqlite3_stmt *s = db_prep(st->db,
+                              "DELETE FROM jobs WHERE state IN ('done', "
+                              "'failed') AND finished < ?",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, store_now() - JOB_KEEP_S);
+    if (db_step_done(st->db, s, err) < 0)
+        return -1;
+    *pruned = db_changes(st->db);
+    return 0;
+}
+
 /* Records how a job that did not commit its own result ended. */
 static int finish_tx(es_store *st, int64_t job_id, int64_t file_id,
                      const char *job_state, const char *file_state,

@@ -129,6 +129,10 @@ void jobs_notify(es_store *st);     /* a job was queued */
 void jobs_request_gc(es_store *st); /* run store_gc when next idle */
 /* Requeues jobs left 'running' by a previous process.  At open only. */
 int jobs_requeue_running(es_store *st, es_err *err);
+/* Finished job rows are kept this long (seconds), then GC deletes them. */
+#define JOB_KEEP_S ((int64_t)7 * 24 * 3600)
+int jobs_prune(es_store *st, int64_t *pruned, es_err *err);
+
 /* Progress of a running job (in memory), or -1 if not running here. */
 int64_t jobs_progress(es_store *st, int64_t job_id);
 

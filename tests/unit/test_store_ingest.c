@@ -664,6 +664,53 @@ static void test_requeue_running(void **state)
     free(dir);
 }
 
+/* GC deletes the rows of jobs that ended over JOB_KEEP_S ago, and only
+ * those: recent jobs stay, files keep their state and content. */
+static void test_prune_old_jobs(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("prune");
+    es_store *st = tu_open(dir, 1);
+    make_repo(st, "org/m", NULL);
+    tensor_spec t[] = {{"w", 1000, 7}};
+    size_t len;
+    uint8_t *data = make_safetensors(t, 1, &len);
+    upload(st, "org/m", "old", data, len);
+    upload(st, "org/m", "new", data, len);
+    store_wait_idle(st);
+    store_close(st);
+
+    sqlite3 *db = open_db(dir);
+    assert_int_equal(q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"),
+                     2);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "UPDATE jobs SET finished = 1 WHERE path = 'old';",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    int64_t old_id = q1(db, "SELECT id FROM jobs WHERE path = 'old'");
+    int64_t new_id = q1(db, "SELECT id FROM jobs WHERE path = 'new'");
+    sqlite3_close(db);
+
+    st = tu_open(dir, 1); /* opening runs GC */
+    json_t *out = NULL;
+    es_err err;
+    assert_int_equal(store_job_get(st, old_id, &out, &err), -1);
+    assert_int_equal(err.status, 404);
+    assert_int_equal(store_job_get(st, new_id, &out, &err), 0);
+    json_decref(out);
+    expect_state(st, "org/m", "old", "stored");
+    expect_content(st, "org/m", "old", data, len);
+    assert_int_equal(store_gc(st, &out, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "jobs_pruned")),
+                     0);
+    json_decref(out);
+    store_close(st);
+    free(data);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* Unacknowledged spool files and unreferenced chunks go at open. */
 static void test_startup_cleanup(void **state)
 {
@@ -973,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_chunk),
         cmocka_unit_test(test_requeue_running),
         cmocka_unit_test(test_startup_cleanup),
+        cmocka_unit_test(test_prune_old_jobs),
         cmocka_unit_test(test_concurrent_uploads),
         cmocka_unit_test(test_opaque_and_empty),
         cmocka_unit_test(test_read_across_compaction),
