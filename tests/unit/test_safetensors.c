@@ -202,6 +202,62 @@ static void test_metadata_kept_compact(void **state)
     free(f);
 }
 
+/* The parser reads plain headers without jansson and hands anything else
+ * to jansson: both must give the same segments and metadata. */
+static void expect_metadata(const char *json, const char *want)
+{
+    size_t len;
+    uint8_t *f = st_file(&len, json, 0, 4);
+    elves_segments *s = parse_ok(f, len);
+    assert_int_equal(s->count, 2);
+    assert_int_equal(s->items[1].dtype, ELVES_DT_BF16);
+    assert_int_equal(s->items[1].ndim, 1);
+    assert_int_equal(s->items[1].shape[0], 2);
+    assert_string_equal(s->items[1].name, "w");
+    assert_string_equal(s->metadata_json, want);
+    elves_segments_free(s);
+    free(f);
+}
+
+#define W "'w':{'dtype':'BF16','shape':[2],'data_offsets':[0,4]}"
+
+static void test_metadata_fast_and_jansson_agree(void **state)
+{
+    /* plain, with blanks and escaped quotes (the faceapi files' JSON) */
+    expect_metadata("{'__metadata__' : { 'a' : 'x' ,\n\t'b':''} ," W "}",
+                    "{\"a\":\"x\",\"b\":\"\"}");
+    expect_metadata("{" W ",'__metadata__':{'q':'{\\'k\\':1}\\\\'}}",
+                    "{\"q\":\"{\\\"k\\\":1}\\\\\"}");
+    /* escapes jansson rewrites, and non-ASCII: the jansson path */
+    expect_metadata("{'__metadata__':{'u':'a\\/b\\u0041'}," W "}",
+                    "{\"u\":\"a/bA\"}");
+    expect_metadata("{'__metadata__':{'\\u0061':'\xc3\xa9'}," W "}",
+                    "{\"a\":\"\xc3\xa9\"}");
+    expect_metadata("{'__metadata__':{}," W "}", "{}");
+}
+
+static void test_entry_variants_parse(void **state)
+{
+    size_t len;
+    const char *variants[] = {
+        "{'w':{'data_offsets':[0,4],'shape':[ 2 ],'dtype':'BF16'}}",
+        "{'w':{'dtype':'BF16','shape':[2],'data_offsets':[0,4],'x':[1.5]}}",
+        "{'\\u0077':{'dtype':'BF16','shape':[2],'data_offsets':[0,4]}}",
+        "{ 'w' : {\t'dtype' : 'BF16' ,\r\n'shape' : [2] , "
+        "'data_offsets' : [ 0 , 4 ] } }",
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        uint8_t *f = st_file(&len, variants[i], 3, 4);
+        elves_segments *s = parse_ok(f, len);
+        assert_int_equal(s->count, 2);
+        assert_string_equal(s->items[1].name, "w");
+        assert_int_equal(s->items[1].length, 4);
+        assert_int_equal(s->items[1].shape[0], 2);
+        elves_segments_free(s);
+        free(f);
+    }
+}
+
 /* Writers pad the header with spaces to a multiple of 8. */
 static void test_padded_header(void **state)
 {
@@ -394,6 +450,15 @@ static const bad_case bad_cases[] = {
      8, "duplicate key"},
     {"{'a':{'dtype':'F32','dtype':'U8','shape':[1],'data_offsets':[0,4]}}", 4,
      "duplicate key"},
+    {"{'__metadata__':{'k':'a','k':'b'}}", 0, "duplicate key"},
+    {"{'__metadata__':{},'__metadata__':{}}", 0, "duplicate key"},
+    {"{" T("a", "F32", "[01]", "[0,4]") "}", 4, "not valid JSON"},
+    {"{" T("a", "F32", "[1]", "[0,4]") "}}", 4, "not valid JSON"},
+    {"{" T("a", "F32", "[1]", "[0,4]") ",}", 4, "not valid JSON"},
+    {"{" T("a", "F32", "[1]", "[0,4.0]") "}", 4, "not [begin, end]"},
+    {"{" T("a", "F32", "[1]", "[0,4]") "," T("b", "F32", "[1]", "[4,8]") "," T(
+         "a", "F32", "[0]", "[8,8]") "}",
+     8, "duplicate key"},
     {"{'__metadata__':[]}", 0, "__metadata__ is not an object"},
     {"{'__metadata__':{'k':1}}", 0,
      "__metadata__ value for 'k' is not a "
@@ -441,6 +506,8 @@ int main(void)
         cmocka_unit_test(test_zero_dim_beats_overflow),
         cmocka_unit_test(test_f4_f6_whole_bytes),
         cmocka_unit_test(test_metadata_kept_compact),
+        cmocka_unit_test(test_metadata_fast_and_jansson_agree),
+        cmocka_unit_test(test_entry_variants_parse),
         cmocka_unit_test(test_padded_header),
         cmocka_unit_test(test_no_tensors),
         cmocka_unit_test(test_shared_checkpoints),
