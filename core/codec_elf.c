@@ -8,14 +8,20 @@
  * half an ulp of [1, 2), 2^-24.  Every other value (|p| >= 1 - 2^-23, NaN,
  * Inf, -0.0) is an outlier, kept exact with its position.
  *
- * Payload:
- *   u32 k                     number of outliers
- *   3 streams of n bytes      word planes: sign << 7 | mant[22:16],
- *                             mant[15:8], mant[7:0] (outliers hold 0)
- *   if k > 0: 4 streams of k  byte planes of position deltas (first one
- *                             absolute; strictly increasing positions)
+ * Payload (format 2; format 1 had no format byte and kept outliers as
+ * zero words in the planes):
+ *   u8 2                      payload format
+ *   LEB128 k                  number of outliers
+ *   3 streams of n - k bytes  planes of the inlier words, in order:
+ *                             sign << 7 | mant[22:16], mant[15:8], mant[7:0]
+ *   if k > 0: LEB128 d        bytes of the position stream
+ *             stream of d     positions as LEB128 gaps: the first position,
+ *                             then next - previous - 1
  *             4 streams of k  byte planes of outlier bits rotated left by 1
  *   raw_len % 4 tail bytes, as they are
+ * The inlier planes leave outliers out (the bound counts inliers only) and
+ * gaps take a byte each where outliers are close: the small bias and norm
+ * tensors are where outliers gather.
  */
 #include <stdlib.h>
 
@@ -27,6 +33,8 @@
 /* Bits of 1 - 2^-23: inliers have magnitude bits strictly below this. */
 #define LIMIT_BITS 0x3f7ffffeu
 #define NEG_ZERO 0x80000000u
+/* The payload format byte (see above). */
+#define ELF_FORMAT 2u
 
 /* Bit casts (unions, which the vectoriser handles; memcpy it does not). */
 typedef union {
@@ -141,37 +149,59 @@ static uint32_t rotr32(uint32_t x)
     return x >> 1 | x << 31;
 }
 
-/* Positions (as deltas) and exact bits of the k outliers. */
+static int is_outlier(uint32_t bits)
+{
+    return (bits & 0x7fffffffu) >= LIMIT_BITS || bits == NEG_ZERO;
+}
+
+/* Positions (as LEB128 gaps) and exact bits of the k outliers. */
 static int put_outliers(es_stream_ctx *sc, uint8_t *dst, size_t cap,
                         size_t *pos, const uint8_t *src, size_t n, size_t k)
 {
-    uint32_t *d = malloc(2 * k * sizeof *d), *val = d + k, prev = 0;
-    size_t j = 0;
+    /* A gap takes at most 4 LEB128 bytes (n < 2^24). */
+    uint32_t *val = malloc(k * sizeof *val + 4 * k);
+    uint8_t *gaps = (uint8_t *)(val + k);
+    size_t j = 0, glen = 0, next = 0;
     int rc;
-    if (!d)
+    if (!val)
         return ELVES_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         uint32_t bits = es_load32(src + 4 * i);
-        if ((bits & 0x7fffffffu) < LIMIT_BITS && bits != NEG_ZERO)
+        if (!is_outlier(bits))
             continue;
-        d[j] = (uint32_t)i - prev;
+        es_varint_put(gaps, 4 * k, &glen, i - next);
+        next = i + 1;
         val[j++] = rotl32(bits);
-        prev = (uint32_t)i;
     }
-    rc = put_u32_planes(sc, dst, cap, pos, d, k);
+    rc = es_varint_put(dst, cap, pos, glen);
+    if (rc == 0)
+        rc = es_stream_put(sc, dst, cap, pos, gaps, glen, ES_ENTROPY);
     if (rc == 0)
         rc = put_u32_planes(sc, dst, cap, pos, val, k);
-    free(d);
+    free(val);
     return rc;
+}
+
+/* Drops the outliers' (zero) words from the planes: m inliers remain. */
+static void compact_planes(uint8_t *const *pl, const uint8_t *src, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_outlier(es_load32(src + 4 * i)))
+            continue;
+        for (int b = 0; b < 3; b++)
+            pl[b][j] = pl[b][i];
+        j++;
+    }
 }
 
 int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
                   uint8_t *decoded, const uint8_t *src, size_t len)
 {
-    size_t n = len / 4, k, pos = 4;
+    size_t n = len / 4, k, pos = 1;
     uint8_t *buf, *pl[3];
     int bad = 0, rc = 0;
-    if (n == 0 || cap < 4)
+    if (n == 0 || cap < 2)
         return ES_NOFIT;
     buf = es_scratch(sc, ES_SCRATCH_CODEC, 3 * n);
     if (!buf)
@@ -182,9 +212,12 @@ int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     memcpy(decoded + 4 * n, src + 4 * n, len % 4);
     if (bad)
         return ELVES_E_BOUND;
-    es_store32(dst, (uint32_t)k);
+    if (k > 0)
+        compact_planes(pl, src, n);
+    dst[0] = ELF_FORMAT;
+    rc = es_varint_put(dst, cap, &pos, k);
     for (int b = 0; b < 3 && rc == 0; b++)
-        rc = es_stream_put(sc, dst, cap, &pos, pl[b], n, ES_ENTROPY);
+        rc = es_stream_put(sc, dst, cap, &pos, pl[b], n - k, ES_ENTROPY);
     if (rc == 0 && k > 0)
         rc = put_outliers(sc, dst, cap, &pos, src, n, k);
     if (rc == 0)
@@ -213,50 +246,74 @@ ES_VECTORIZE static void unelf(uint8_t *dst, const uint8_t *const *pl, size_t n)
     unelf_group(dst + 4 * i, pl[0] + i, pl[1] + i, pl[2] + i, n - i);
 }
 
+/*
+ * The m = n - k inliers were decoded into dst[k..n); moves each run of
+ * them down to its place and writes the exact outliers between the runs.
+ * A run's source never lies below its destination (k - j outliers are
+ * still to come), so the moves read nothing already overwritten.
+ */
+static int place_outliers(uint8_t *dst, size_t n, size_t k,
+                          const uint8_t *gaps, size_t glen,
+                          const uint32_t *val)
+{
+    size_t from = k, at = 0, gpos = 0;
+    for (size_t j = 0; j < k; j++) {
+        size_t gap;
+        if (es_varint_get(&gap, gaps, glen, &gpos) != 0 || gap >= n - at ||
+            gap > n - from)
+            return ELVES_E_CORRUPT;
+        memmove(dst + 4 * at, dst + 4 * from, 4 * gap);
+        from += gap;
+        at += gap;
+        es_store32(dst + 4 * at, rotr32(val[j]));
+        at++;
+    }
+    /* from == at now: the inliers after the last outlier are in place. */
+    return gpos == glen ? 0 : ELVES_E_CORRUPT;
+}
+
 /* Reads the outlier lists and writes the exact values in place. */
 static int patch_outliers(es_stream_ctx *sc, uint8_t *dst, size_t n, size_t k,
                           const uint8_t *src, size_t len, size_t *pos)
 {
-    uint32_t *d = malloc(2 * k * sizeof *d), *val = d + k;
-    uint64_t at = 0;
-    int rc;
-    if (!d)
+    size_t glen;
+    uint32_t *val;
+    uint8_t *gaps;
+    int rc = es_varint_get(&glen, src, len, pos);
+    if (rc != 0 || glen < k || glen > 4 * k)
+        return ELVES_E_CORRUPT;
+    val = malloc(k * sizeof *val + glen);
+    if (!val)
         return ELVES_E_NOMEM;
-    rc = get_u32_planes(sc, d, k, src, len, pos);
+    gaps = (uint8_t *)(val + k);
+    rc = es_stream_get(sc, gaps, glen, src, len, pos);
     if (rc == 0)
         rc = get_u32_planes(sc, val, k, src, len, pos);
-    for (size_t j = 0; rc == 0 && j < k; j++) {
-        if (j > 0 && d[j] == 0)
-            rc = ELVES_E_CORRUPT; /* positions must strictly increase */
-        at += d[j];
-        if (at >= n)
-            rc = ELVES_E_CORRUPT;
-        if (rc == 0)
-            es_store32(dst + 4 * at, rotr32(val[j]));
-    }
-    free(d);
+    if (rc == 0)
+        rc = place_outliers(dst, n, k, gaps, glen, val);
+    free(val);
     return rc;
 }
 
 int es_elf_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
                   const uint8_t *src, size_t slen)
 {
-    size_t n = len / 4, k, pos = 4;
+    size_t n = len / 4, k, m, pos = 1;
     const uint8_t *pl[3];
     uint8_t *buf;
     int rc = 0;
-    if (slen < 4)
+    if (slen < 2 || src[0] != ELF_FORMAT)
         return ELVES_E_CORRUPT;
-    k = es_load32(src);
-    if (k > n)
+    if (es_varint_get(&k, src, slen, &pos) != 0 || k > n)
         return ELVES_E_CORRUPT;
-    buf = es_scratch(sc, ES_SCRATCH_CODEC, 3 * n);
+    m = n - k;
+    buf = es_scratch(sc, ES_SCRATCH_CODEC, 3 * m);
     if (!buf)
         return ELVES_E_NOMEM;
     for (int b = 0; b < 3 && rc == 0; b++)
-        rc = es_stream_view(sc, &pl[b], buf + b * n, n, src, slen, &pos);
+        rc = es_stream_view(sc, &pl[b], buf + b * m, m, src, slen, &pos);
     if (rc == 0)
-        unelf(dst, pl, n);
+        unelf(dst + 4 * k, pl, m);
     if (rc == 0 && k > 0)
         rc = patch_outliers(sc, dst, n, k, src, slen, &pos);
     if (rc == 0)

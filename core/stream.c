@@ -298,7 +298,16 @@ static void varint_put(uint8_t *p, size_t v)
     *p = (uint8_t)v;
 }
 
-static int varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos)
+int es_varint_put(uint8_t *dst, size_t cap, size_t *pos, size_t v)
+{
+    if (v >> (7 * VARINT_MAX) || cap - *pos < varint_len(v))
+        return ES_NOFIT;
+    varint_put(dst + *pos, v);
+    *pos += varint_len(v);
+    return 0;
+}
+
+int es_varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos)
 {
     size_t v = 0;
     for (int i = 0; i < VARINT_MAX; i++) {
@@ -402,7 +411,7 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         *pos += 1;
         return 0;
     case ES_TAG_ZSTD:
-        rc = varint_get(&clen, src, len, pos);
+        rc = es_varint_get(&clen, src, len, pos);
         if (rc != 0 || clen > len - *pos)
             return ELVES_E_CORRUPT;
         rc = es_zstd_unframe(sc, dst, n, src + *pos, clen);

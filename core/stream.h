@@ -95,4 +95,9 @@ int es_bytes_put(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
 int es_bytes_get(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
                  size_t *pos);
 
+/* LEB128 of v < 2^28 (at most 4 bytes) at dst[*pos].  0 or ES_NOFIT. */
+int es_varint_put(uint8_t *dst, size_t cap, size_t *pos, size_t v);
+/* Reads one LEB128 value of at most 4 bytes.  0 or ELVES_E_CORRUPT. */
+int es_varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos);
+
 #endif /* ELVES_STREAM_H */
