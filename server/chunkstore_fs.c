@@ -8,6 +8,10 @@
  * fsync'd when it rolls over and on sync().  A pack is never rewritten in
  * place: compaction copies its live chunks into the open pack and the
  * caller drops the old one once the metadata points at the copies.
+ *
+ * Reads go through a small table of open pack descriptors (opening the
+ * pack for every chunk was a measurable part of serving small files);
+ * drop() closes a pack's descriptor once its last reader is done.
  */
 #include "chunkstore.h"
 
@@ -20,12 +24,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #define REC_MAGIC 0x314B4345u /* "ECK1" little-endian */
 #define REC_HEADER 16
 #define DEFAULT_PACK_MAX ((uint64_t)1 << 30)
+#define FD_SLOTS 16
+
+/* An open pack for reading.  users: reads in progress; dead: dropped, to
+ * be closed by its last user. */
+typedef struct pack_fd {
+    uint64_t id;
+    int fd; /* -1: free slot */
+    unsigned users;
+    int dead;
+    uint64_t used_at; /* for eviction */
+} pack_fd;
 
 typedef struct fs_store {
     char *dir;
@@ -35,6 +51,10 @@ typedef struct fs_store {
     uint64_t pack_id;    /* id of the open pack (or the next one) */
     uint64_t pack_bytes; /* its size so far */
     int dirty;           /* appended to since the last fsync */
+    /* Readers never wait on mu, which is held across fsync. */
+    pthread_mutex_t rd_mu; /* guards the fields below */
+    pack_fd fds[FD_SLOTS];
+    uint64_t fd_clock;
 } fs_store;
 
 static void pack_path(const fs_store *fs, uint64_t id, char *buf, size_t cap)
@@ -156,9 +176,11 @@ static int read_all(int fd, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-static int corrupt(const char *path, const chunk_loc *loc, const char *why,
+static int corrupt(const fs_store *fs, const chunk_loc *loc, const char *why,
                    es_err *err)
 {
+    char path[4096];
+    pack_path(fs, loc->container, path, sizeof path);
     fprintf(stderr,
             "elvesd: CORRUPT chunk in %s at offset %" PRIu64 " (%" PRIu32
             " bytes): %s\n",
@@ -167,28 +189,136 @@ static int corrupt(const char *path, const chunk_loc *loc, const char *why,
                    loc->container, why);
 }
 
-/* Reads and checks the whole record at loc into buf (loc->length bytes). */
-static int read_record(fs_store *fs, int fd, const char *path,
-                       const chunk_loc *loc, uint8_t *buf, es_err *err)
+/* ---- open packs for reading ------------------------------------------------
+ */
+
+static void fd_slot_close(pack_fd *p)
 {
+    close(p->fd);
+    p->fd = -1;
+    p->users = 0;
+    p->dead = 0;
+}
+
+/* A free slot, or the least recently used idle one; NULL if all are busy.
+ * rd_mu held. */
+static pack_fd *fd_slot_free(fs_store *fs)
+{
+    pack_fd *best = NULL;
+    for (int i = 0; i < FD_SLOTS; i++) {
+        pack_fd *p = &fs->fds[i];
+        if (p->fd < 0)
+            return p;
+        if (p->users == 0 && (best == NULL || p->used_at < best->used_at))
+            best = p;
+    }
+    if (best != NULL)
+        fd_slot_close(best);
+    return best;
+}
+
+/* Opens pack id for reading, or finds it open; *slot is passed back to
+ * pack_release (NULL: a descriptor of its own, closed there). */
+static int pack_acquire(fs_store *fs, uint64_t id, pack_fd **slot, es_err *err)
+{
+    pthread_mutex_lock(&fs->rd_mu);
+    for (int i = 0; i < FD_SLOTS; i++) {
+        pack_fd *p = &fs->fds[i];
+        if (p->fd >= 0 && p->id == id && !p->dead) {
+            p->users++;
+            p->used_at = ++fs->fd_clock;
+            *slot = p;
+            pthread_mutex_unlock(&fs->rd_mu);
+            return p->fd;
+        }
+    }
+    char path[4096];
+    pack_path(fs, id, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        pthread_mutex_unlock(&fs->rd_mu);
+        if (e == ENOENT)
+            return es_errf(err, 404, "pack %" PRIu64 " is gone", id);
+        return es_errf(err, 500, "open %s: %s", path, strerror(e));
+    }
+    pack_fd *p = fd_slot_free(fs);
+    if (p != NULL)
+        *p = (pack_fd){id, fd, 1, 0, ++fs->fd_clock};
+    *slot = p;
+    pthread_mutex_unlock(&fs->rd_mu);
+    return fd;
+}
+
+static void pack_release(fs_store *fs, pack_fd *slot, int fd)
+{
+    if (slot == NULL) {
+        close(fd);
+        return;
+    }
+    pthread_mutex_lock(&fs->rd_mu);
+    if (--slot->users == 0 && slot->dead)
+        fd_slot_close(slot);
+    pthread_mutex_unlock(&fs->rd_mu);
+}
+
+/* Forgets pack id's descriptor (the pack is being dropped). */
+static void pack_forget(fs_store *fs, uint64_t id)
+{
+    pthread_mutex_lock(&fs->rd_mu);
+    for (int i = 0; i < FD_SLOTS; i++) {
+        pack_fd *p = &fs->fds[i];
+        if (p->fd >= 0 && p->id == id) {
+            if (p->users == 0)
+                fd_slot_close(p);
+            else
+                p->dead = 1;
+        }
+    }
+    pthread_mutex_unlock(&fs->rd_mu);
+}
+
+/* Reads the record at loc, header into hdr and bytes into buf
+ * (loc->length), and checks the header against loc.  The bytes are not
+ * hashed here. */
+static int read_record(fs_store *fs, const chunk_loc *loc, uint8_t *buf,
+                       es_err *err)
+{
+    pack_fd *slot;
+    int fd = pack_acquire(fs, loc->container, &slot, err);
+    if (fd < 0)
+        return -1;
     uint8_t hdr[REC_HEADER];
-    if (read_all(fd, hdr, REC_HEADER, loc->offset) < 0)
-        return corrupt(path, loc, "short read (header)", err);
+    struct iovec iov[2] = {{hdr, REC_HEADER}, {buf, loc->length}};
+    size_t want = REC_HEADER + (size_t)loc->length;
+    ssize_t n;
+    do
+        n = preadv(fd, iov, 2, (off_t)loc->offset);
+    while (n < 0 && errno == EINTR);
+    int rc = 0;
+    if (n >= REC_HEADER && (size_t)n < want)
+        rc = read_all(fd, (uint8_t *)buf + (n - REC_HEADER),
+                      want - (size_t)n, loc->offset + (uint64_t)n);
+    pack_release(fs, slot, fd);
+    if (n < REC_HEADER)
+        return corrupt(fs, loc, "short read (header)", err);
     uint32_t magic, len;
     uint64_t sum;
     memcpy(&magic, hdr, 4);
     memcpy(&len, hdr + 4, 4);
     memcpy(&sum, hdr + 8, 8);
     if (magic != REC_MAGIC)
-        return corrupt(path, loc, "bad record magic", err);
+        return corrupt(fs, loc, "bad record magic", err);
     if (len != loc->length || sum != loc->checksum)
-        return corrupt(path, loc, "record header does not match metadata", err);
-    if (read_all(fd, buf, len, loc->offset + REC_HEADER) < 0)
-        return corrupt(path, loc, "short read (data)", err);
-    if (XXH3_64bits(buf, len) != sum)
-        return corrupt(path, loc, "checksum mismatch", err);
-    (void)fs;
+        return corrupt(fs, loc, "record header does not match metadata", err);
+    if (rc < 0)
+        return corrupt(fs, loc, "short read (data)", err);
     return 0;
+}
+
+static int fs_fetch(void *be, const chunk_loc *loc, void *buf, es_err *err)
+{
+    return read_record(be, loc, buf, err);
 }
 
 static int fs_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
@@ -197,20 +327,13 @@ static int fs_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
     fs_store *fs = be;
     if (off > loc->length || len > loc->length - off)
         return es_errf(err, 500, "chunk range out of bounds");
-    char path[4096];
-    pack_path(fs, loc->container, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return es_errf(err, 404, "pack %" PRIu64 " is gone",
-                           loc->container);
-        return es_errf(err, 500, "open %s: %s", path, strerror(errno));
-    }
     int whole = off == 0 && len == loc->length;
     uint8_t *tmp = whole ? buf : malloc(loc->length ? loc->length : 1);
-    int rc = tmp ? read_record(fs, fd, path, loc, tmp, err)
-                 : es_errf(err, 500, "out of memory");
-    close(fd);
+    if (tmp == NULL)
+        return es_errf(err, 500, "out of memory");
+    int rc = read_record(fs, loc, tmp, err);
+    if (rc == 0 && XXH3_64bits(tmp, loc->length) != loc->checksum)
+        rc = corrupt(fs, loc, "checksum mismatch", err);
     if (rc == 0 && !whole)
         memcpy(buf, tmp + off, len);
     if (!whole)
@@ -299,6 +422,7 @@ static int fs_drop(void *be, uint64_t container, es_err *err)
     pthread_mutex_unlock(&fs->mu);
     if (open_pack)
         return es_errf(err, 500, "refusing to drop the open pack");
+    pack_forget(fs, container);
     char path[4096];
     pack_path(fs, container, path, sizeof path);
     if (unlink(path) < 0 && errno != ENOENT)
@@ -332,13 +456,18 @@ static void fs_close(void *be)
             fdatasync(fs->fd);
         close(fs->fd);
     }
+    for (int i = 0; i < FD_SLOTS; i++)
+        if (fs->fds[i].fd >= 0)
+            close(fs->fds[i].fd);
     pthread_mutex_destroy(&fs->mu);
+    pthread_mutex_destroy(&fs->rd_mu);
     free(fs->dir);
     free(fs);
 }
 
 static const chunkstore_ops fs_ops = {
-    "fs", fs_put, fs_get, fs_del, fs_iterate, fs_drop, fs_sync, fs_close,
+    "fs",    fs_put,  fs_get,  fs_fetch, fs_del,
+    fs_iterate, fs_drop, fs_sync, fs_close,
 };
 
 int chunkstore_fs_open(chunkstore *out, const char *dir, uint64_t pack_max,
@@ -354,6 +483,9 @@ int chunkstore_fs_open(chunkstore *out, const char *dir, uint64_t pack_max,
     fs->pack_max = pack_max ? pack_max : DEFAULT_PACK_MAX;
     fs->fd = -1;
     pthread_mutex_init(&fs->mu, NULL);
+    pthread_mutex_init(&fs->rd_mu, NULL);
+    for (int i = 0; i < FD_SLOTS; i++)
+        fs->fds[i].fd = -1;
     uint64_t *ids;
     size_t n;
     if (list_packs(fs, &ids, &n, err) < 0) {

@@ -33,6 +33,7 @@ typedef struct cache_entry {
     uint64_t checksum; /* of the encoded chunk: part of the key */
     uint8_t *data;
     size_t len;
+    size_t data_cap; /* allocated bytes at data (>= len) */
     int state;
     int refs;
     int hashed; /* still findable in the table */
@@ -41,10 +42,23 @@ typedef struct cache_entry {
     struct cache_entry *prev, *next; /* LRU, READY entries only */
 } cache_entry;
 
+/* Buffers of evicted entries kept for the next ones: blocks all have
+ * about the same size, and a fresh buffer per block costs a page fault per
+ * page it is decoded into.  At most SPARE_MAX buffers, and never more
+ * bytes than a quarter of the cache. */
+#define SPARE_MAX 8
+
+typedef struct spare_buf {
+    uint8_t *p;
+    size_t cap;
+} spare_buf;
+
 struct block_cache {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t cap, used;
+    spare_buf spare[SPARE_MAX];
+    size_t nspare, spare_bytes;
     size_t nbuckets;
     cache_entry **buckets;
     cache_entry lru;       /* sentinel: lru.next is the most recent */
@@ -84,10 +98,38 @@ static void hash_remove(block_cache *c, cache_entry *e)
     e->hashed = 0;
 }
 
+/* A buffer of at least len bytes, recycled if one fits.  mu held. */
+static uint8_t *buf_take(block_cache *c, size_t len, size_t *cap)
+{
+    for (size_t i = 0; i < c->nspare; i++) {
+        spare_buf *b = &c->spare[i];
+        if (b->cap >= len && b->cap / 2 <= len) {
+            uint8_t *p = b->p;
+            *cap = b->cap;
+            c->spare_bytes -= b->cap;
+            *b = c->spare[--c->nspare];
+            return p;
+        }
+    }
+    *cap = len;
+    return malloc(len);
+}
+
+static void buf_give(block_cache *c, uint8_t *p, size_t cap)
+{
+    if (c->nspare < SPARE_MAX && c->spare_bytes + cap <= c->cap / 4) {
+        c->spare[c->nspare++] = (spare_buf){p, cap};
+        c->spare_bytes += cap;
+    } else {
+        free(p);
+    }
+}
+
 static void entry_free(block_cache *c, cache_entry *e)
 {
     c->used -= e->len;
-    free(e->data);
+    if (e->data)
+        buf_give(c, e->data, e->data_cap);
     free(e);
 }
 
@@ -138,6 +180,8 @@ static void cache_destroy(block_cache *c)
             e = next;
         }
     }
+    for (size_t i = 0; i < c->nspare; i++)
+        free(c->spare[i].p);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c->buckets);
@@ -159,7 +203,7 @@ static cache_entry *cache_insert(block_cache *c, int64_t chunk_id,
                                  uint64_t checksum, size_t len)
 {
     cache_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->data = malloc(len ? len : 1))) {
+    if (!e || !(e->data = buf_take(c, len ? len : 1, &e->data_cap))) {
         free(e);
         return NULL;
     }
@@ -278,23 +322,49 @@ static int chunk_loc_reload(es_store *st, int64_t chunk_id, chunk_loc *loc,
     return rc;
 }
 
+/* The chunk store does not hash what it fetches: the block decoder checks
+ * the decoded bytes against the block's own checksum (chunkstore.h). */
 static int fetch_chunk(es_store *st, int64_t chunk_id, chunk_loc loc,
                        uint8_t *buf, es_err *err)
 {
-    if (chunkstore_get(&st->cs, &loc, 0, loc.length, buf, err) == 0)
+    if (chunkstore_fetch(&st->cs, &loc, buf, err) == 0)
         return 0;
     if (err->status != 404)
         return -1;
     if (chunk_loc_reload(st, chunk_id, &loc, err) < 0)
         return -1;
-    return chunkstore_get(&st->cs, &loc, 0, loc.length, buf, err);
+    return chunkstore_fetch(&st->cs, &loc, buf, err);
+}
+
+/* A buffer for encoded chunks that lives as long as its reader or decode
+ * thread: allocating one per block costs page faults on every block. */
+typedef struct enc_buf {
+    uint8_t *p;
+    size_t cap;
+} enc_buf;
+
+static uint8_t *enc_buf_get(enc_buf *b, size_t len)
+{
+    if (len > b->cap) {
+        free(b->p);
+        b->p = malloc(len);
+        b->cap = b->p ? len : 0;
+    }
+    return b->p;
+}
+
+static void enc_buf_free(enc_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
 }
 
 /* Fetches chunk_id and decodes it into dst (raw_len bytes). */
 static int load_block(es_store *st, int64_t chunk_id, const chunk_loc *loc,
-                      uint8_t *dst, size_t raw_len, es_err *err)
+                      uint8_t *dst, size_t raw_len, enc_buf *eb, es_err *err)
 {
-    uint8_t *buf = malloc(loc->length ? loc->length : 1);
+    uint8_t *buf = enc_buf_get(eb, loc->length ? loc->length : 1);
     if (!buf)
         return es_errf(err, 500, "out of memory");
     int rc = fetch_chunk(st, chunk_id, *loc, buf, err);
@@ -311,15 +381,15 @@ static int load_block(es_store *st, int64_t chunk_id, const chunk_loc *loc,
                          drc ? e.msg : "decoded size differs");
         }
     }
-    free(buf);
     return rc;
 }
 
 /* Fills a freshly created cache entry. */
-static void fill_entry(es_store *st, cache_entry *e, const chunk_loc *loc)
+static void fill_entry(es_store *st, cache_entry *e, const chunk_loc *loc,
+                       enc_buf *eb)
 {
     es_err err;
-    if (load_block(st, e->chunk_id, loc, e->data, e->len, &err) < 0)
+    if (load_block(st, e->chunk_id, loc, e->data, e->len, eb, &err) < 0)
         cache_publish(st->cache, e, &err);
     else
         cache_publish(st->cache, e, NULL);
@@ -345,7 +415,7 @@ struct decode_pool {
     int stop;
 };
 
-static void run_task(es_store *st, const decode_task *t)
+static void run_task(es_store *st, const decode_task *t, enc_buf *eb)
 {
     int owner;
     cache_entry *e = cache_acquire(st->cache, t->chunk_id, t->loc.checksum,
@@ -353,13 +423,14 @@ static void run_task(es_store *st, const decode_task *t)
     if (!e)
         return;
     if (owner)
-        fill_entry(st, e, &t->loc);
+        fill_entry(st, e, &t->loc, eb);
     cache_release(st->cache, e);
 }
 
 static void *decoder_thread(void *arg)
 {
     decode_pool *p = arg;
+    enc_buf eb = {0};
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && p->count == 0)
@@ -370,10 +441,11 @@ static void *decoder_thread(void *arg)
         p->head = (p->head + 1) % QUEUE_MAX;
         p->count--;
         pthread_mutex_unlock(&p->mu);
-        run_task(p->st, &t);
+        run_task(p->st, &t, &eb);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
+    enc_buf_free(&eb);
     return NULL;
 }
 
@@ -541,6 +613,7 @@ struct store_reader {
     uint64_t next_off;  /* where a sequential read would continue */
     size_t ahead_until; /* blocks before this index were queued ahead */
     int counted;        /* in the cache's count of readers */
+    enc_buf enc;        /* for blocks this reader decodes itself */
 };
 
 typedef struct file_where {
@@ -635,6 +708,7 @@ void store_reader_close(store_reader *r)
     if (r->counted)
         atomic_fetch_sub(&r->st->cache->readers, 1);
     file_map_free(&r->map);
+    enc_buf_free(&r->enc);
     free(r);
 }
 
@@ -709,7 +783,7 @@ static int copy_block(store_reader *r, size_t idx, uint64_t off, uint8_t *buf,
     if (!e)
         return es_errf(err, 500, "out of memory");
     if (owner)
-        fill_entry(r->st, e, &r->map.locs[idx]);
+        fill_entry(r->st, e, &r->map.locs[idx], &r->enc);
     int rc = cache_wait(r->st->cache, e, err);
     if (rc == 0) {
         uint64_t in = off - ref->raw_offset;
