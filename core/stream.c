@@ -22,6 +22,9 @@
  * save at least 1/GAIN_DIV of the stream; zstd itself keeps literals raw
  * below about 1/64, so trying closer to 8 bits/byte only costs time. */
 #define GAIN_DIV 48
+/* Longest stream the packed form is considered for: beyond it a Huffman
+ * table costs little next to what it saves over fixed-width codes. */
+#define PACK_MAX 4096
 
 void es_stream_ctx_init(es_stream_ctx *sc)
 {
@@ -322,48 +325,194 @@ int es_varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos)
     return ELVES_E_CORRUPT;
 }
 
-/* The zstd form if it beats raw (tag and length included); else raw.  The
- * frame is written after room for the longest length, then moved up. */
-static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
-                     const uint8_t *src, size_t n, int level)
+/* ---- packed form: small streams with a narrow range of values ---------- */
+
+/* The packed form of a stream, when it is smaller than the raw one. */
+typedef struct pack {
+    int ok;
+    uint8_t base, bits;
+    size_t len; /* bytes of the whole form, tag included */
+} pack;
+
+static size_t packed_bytes(size_t n, unsigned bits)
 {
-    size_t room = cap - *pos, clen = 0, zcap, hdr;
+    return (n * bits + 7) / 8;
+}
+
+static pack pack_plan(const uint8_t *p, size_t n)
+{
+    pack pk = {0, 0, 0, 1 + n};
+    uint8_t lo = 255, hi = 0;
+    unsigned bits = 1;
+    if (n == 0 || n > PACK_MAX)
+        return pk;
+    for (size_t i = 0; i < n; i++) {
+        lo = p[i] < lo ? p[i] : lo;
+        hi = p[i] > hi ? p[i] : hi;
+    }
+    while (bits < 8 && (unsigned)(hi - lo) >> bits)
+        bits++;
+    if (bits < 8 && 3 + packed_bytes(n, bits) < 1 + n) {
+        pk.ok = 1;
+        pk.base = lo;
+        pk.bits = (uint8_t)bits;
+        pk.len = 3 + packed_bytes(n, bits);
+    }
+    return pk;
+}
+
+/* The packed form if pk says so, else raw. */
+static int put_plain(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
+                     size_t n, const pack *pk)
+{
+    uint64_t acc = 0;
+    unsigned have = 0;
+    uint8_t *o;
+    if (!pk->ok)
+        return put_raw(dst, cap, pos, src, n);
+    if (cap - *pos < pk->len)
+        return ES_NOFIT;
+    o = dst + *pos;
+    *o++ = ES_TAG_PACK;
+    *o++ = pk->base;
+    *o++ = pk->bits;
+    for (size_t i = 0; i < n; i++) {
+        acc |= (uint64_t)(uint8_t)(src[i] - pk->base) << have;
+        have += pk->bits;
+        if (have >= 8) {
+            *o++ = (uint8_t)acc;
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if (have)
+        *o = (uint8_t)acc;
+    *pos += pk->len;
+    return 0;
+}
+
+static int get_packed(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
+                      size_t *pos)
+{
+    uint8_t base, bits, mask;
+    uint64_t acc = 0;
+    unsigned have = 0;
+    const uint8_t *p;
+    if (len - *pos < 2)
+        return ELVES_E_CORRUPT;
+    base = src[*pos];
+    bits = src[*pos + 1];
+    *pos += 2;
+    if (bits == 0 || bits > 7 || n > PACK_MAX ||
+        len - *pos < packed_bytes(n, bits))
+        return ELVES_E_CORRUPT;
+    p = src + *pos;
+    mask = (uint8_t)((1u << bits) - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (have < bits) {
+            acc |= (uint64_t)*p++ << have;
+            have += 8;
+        }
+        dst[i] = (uint8_t)(base + (acc & mask));
+        acc >>= bits;
+        have -= bits;
+    }
+    *pos += packed_bytes(n, bits);
+    return 0;
+}
+
+/* ---- zstd forms ------------------------------------------------------------
+ *
+ * A frame of one compressed block whose content is at most STRIP_MAX bytes
+ * is stored without its 2-byte frame header and 3-byte block header (tag
+ * ZBLOCK); the decoder puts them back.  Five bytes are nothing on a large
+ * stream but a few percent of a small tensor's.
+ */
+#define FRAME_HEADER 2 /* magicless: descriptor byte, window descriptor */
+#define BLOCK_HEADER 3
+#define STRIP_MAX 4096
+/* The window descriptor the decoder restores: 2^17, enough for any block
+ * of STRIP_MAX bytes and any offset within it. */
+#define STRIP_WINDOW ((17 - 10) << 3)
+
+/* Content length if the frame f[0..len) is one compressed last block
+ * that can be stripped, else 0. */
+static size_t strippable(const uint8_t *f, size_t len)
+{
+    uint32_t bh;
+    if (len <= FRAME_HEADER + BLOCK_HEADER ||
+        len - FRAME_HEADER - BLOCK_HEADER > STRIP_MAX || f[0] != 0 ||
+        f[1] > STRIP_WINDOW)
+        return 0;
+    bh = (uint32_t)f[2] | (uint32_t)f[3] << 8 | (uint32_t)f[4] << 16;
+    if ((bh & 7) != (1 | 2 << 1) ||
+        bh >> 3 != len - FRAME_HEADER - BLOCK_HEADER)
+        return 0;
+    return len - FRAME_HEADER - BLOCK_HEADER;
+}
+
+/*
+ * The zstd form if it is smaller than beat bytes (tag and length
+ * included): 0, or ES_NOFIT when it is not (nothing written), or an error.
+ * The frame is written after room for the longest length, then moved up.
+ */
+static int put_zstd(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                    const uint8_t *src, size_t n, int level, size_t beat)
+{
+    size_t room = cap - *pos, clen = 0, zcap, hdr, body;
+    uint8_t *frame = dst + *pos + 1 + VARINT_MAX, tag = ES_TAG_ZSTD;
     int rc;
-    if (room <= 1 + VARINT_MAX || n <= 2)
-        return put_raw(dst, cap, pos, src, n);
-    /* Must end below the raw form's 1 + n bytes. */
-    zcap = room - 1 - VARINT_MAX < n - 2 ? room - 1 - VARINT_MAX : n - 2;
-    rc = es_zstd_frame(sc, &clen, dst + *pos + 1 + VARINT_MAX, zcap, src, n,
-                       level);
+    if (room <= 1 + VARINT_MAX)
+        return ES_NOFIT;
+    /* Frames up to beat + 2 bytes may still win once stripped. */
+    zcap = room - 1 - VARINT_MAX < beat + 2 ? room - 1 - VARINT_MAX : beat + 2;
+    rc = es_zstd_frame(sc, &clen, frame, zcap, src, n, level);
     if (rc != 0)
-        return rc < 0 ? rc : put_raw(dst, cap, pos, src, n);
+        return rc;
+    body = strippable(frame, clen);
+    if (body) {
+        frame += FRAME_HEADER + BLOCK_HEADER;
+        clen = body;
+        tag = ES_TAG_ZBLOCK;
+    }
     hdr = 1 + varint_len(clen);
-    if (hdr + clen >= 1 + n)
-        return put_raw(dst, cap, pos, src, n);
-    memmove(dst + *pos + hdr, dst + *pos + 1 + VARINT_MAX, clen);
-    dst[*pos] = ES_TAG_ZSTD;
+    if (hdr + clen >= beat)
+        return ES_NOFIT;
+    memmove(dst + *pos + hdr, frame, clen);
+    dst[*pos] = tag;
     varint_put(dst + *pos + 1, clen);
     *pos += hdr + clen;
     return 0;
 }
 
-/* ES_BEST: the order-0 form in place, then LZ into a side buffer, which
- * replaces it if smaller. */
+/* The zstd form at level if it beats the plain (raw or packed) one. */
+static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                     const uint8_t *src, size_t n, int level, const pack *pk)
+{
+    int rc = n <= 2 ? ES_NOFIT
+                    : put_zstd(sc, dst, cap, pos, src, n, level, pk->len);
+    if (rc == ES_NOFIT)
+        return put_plain(dst, cap, pos, src, n, pk);
+    return rc;
+}
+
+/* ES_BEST: the order-0 form in place, then LZ, which replaces it if
+ * smaller (written to a side buffer first, since it may not be). */
 static int put_best(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
-                    const uint8_t *src, size_t n)
+                    const uint8_t *src, size_t n, const pack *pk)
 {
     size_t start = *pos, first, alt_pos = 0;
     uint8_t *alt;
-    int rc = put_coded(sc, dst, cap, pos, src, n, ES_ENTROPY);
+    int rc = put_coded(sc, dst, cap, pos, src, n, ES_ENTROPY, pk);
     if (rc != 0)
         return rc;
     first = *pos - start;
-    if (first <= 6)
+    if (first <= 6 || n <= 2)
         return 0;
-    alt = malloc(first - 1);
+    alt = malloc(first);
     if (!alt)
         return ELVES_E_NOMEM;
-    rc = put_coded(sc, alt, first - 1, &alt_pos, src, n, ES_BEST_LZ_LEVEL);
+    rc = put_zstd(sc, alt, first, &alt_pos, src, n, ES_BEST_LZ_LEVEL, first);
     if (rc == 0) {
         memcpy(dst + start, alt, alt_pos);
         *pos = start + alt_pos;
@@ -376,6 +525,7 @@ int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                   const uint8_t *src, size_t n, int level)
 {
     look l = n == 0 ? LOOK_RAW : sample_look(src, n);
+    pack pk = {0, 0, 0, 1 + n};
     if (l == LOOK_CONST) {
         if (cap - *pos < 2)
             return ES_NOFIT;
@@ -384,13 +534,34 @@ int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
         *pos += 2;
         return 0;
     }
+    /* A sample near 8 bits a byte rules out a narrow range. */
+    if (l == LOOK_CODE)
+        pk = pack_plan(src, n);
     /* The order-0 setting is skipped when the sample says it cannot pay;
      * LZ levels are always tried (matches are invisible to the sample). */
     if (n < MIN_CODED || (level == ES_ENTROPY && l == LOOK_RAW))
-        return put_raw(dst, cap, pos, src, n);
+        return put_plain(dst, cap, pos, src, n, &pk);
     if (level == ES_BEST)
-        return put_best(sc, dst, cap, pos, src, n);
-    return put_coded(sc, dst, cap, pos, src, n, level);
+        return put_best(sc, dst, cap, pos, src, n, &pk);
+    return put_coded(sc, dst, cap, pos, src, n, level, &pk);
+}
+
+/* Rebuilds the frame around a stripped block and decodes it. */
+static int get_zblock(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                      const uint8_t *body, size_t blen)
+{
+    uint8_t frame[FRAME_HEADER + BLOCK_HEADER + STRIP_MAX];
+    uint32_t bh = 1 | 2 << 1 | (uint32_t)blen << 3;
+    if (blen == 0 || blen > STRIP_MAX)
+        return ELVES_E_CORRUPT;
+    frame[0] = 0;
+    frame[1] = STRIP_WINDOW;
+    frame[2] = (uint8_t)bh;
+    frame[3] = (uint8_t)(bh >> 8);
+    frame[4] = (uint8_t)(bh >> 16);
+    memcpy(frame + FRAME_HEADER + BLOCK_HEADER, body, blen);
+    return es_zstd_unframe(sc, dst, n, frame,
+                           FRAME_HEADER + BLOCK_HEADER + blen);
 }
 
 int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
@@ -417,6 +588,15 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         rc = es_zstd_unframe(sc, dst, n, src + *pos, clen);
         *pos += clen;
         return rc;
+    case ES_TAG_ZBLOCK:
+        rc = es_varint_get(&clen, src, len, pos);
+        if (rc != 0 || clen > len - *pos)
+            return ELVES_E_CORRUPT;
+        rc = get_zblock(sc, dst, n, src + *pos, clen);
+        *pos += clen;
+        return rc;
+    case ES_TAG_PACK:
+        return get_packed(dst, n, src, len, pos);
     default:
         return ELVES_E_CORRUPT;
     }

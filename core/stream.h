@@ -8,6 +8,12 @@
  *   u8 tag 1 (CONST)  then the one byte every position holds
  *   u8 tag 2 (ZSTD)   then clen (LEB128, at most 4 bytes), then a zstd
  *                     frame of clen bytes (magicless, no content size)
+ *   u8 tag 3 (PACK)   then u8 base, u8 bits (1..7), then the n values
+ *                     minus base in bits bits each, LSB first, in
+ *                     ceil(n * bits / 8) bytes (streams of <= 4096 bytes)
+ *   u8 tag 4 (ZBLOCK) then blen (LEB128), then the content of the one
+ *                     compressed block of a ZSTD frame, without the frame
+ *                     and block headers (blen <= 4096)
  * whichever is smallest.  The ZSTD form is used either as a plain order-0
  * entropy coder (Huffman literals, match search mostly skipped: ES_ENTROPY)
  * or as a full LZ coder at a given level (level > 0).
@@ -51,7 +57,13 @@ enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1, ES_SCRATCH_SEGMENT = 2 };
 /* Returned by encoders when the output would not fit in the capacity. */
 #define ES_NOFIT 1
 
-enum { ES_TAG_RAW = 0, ES_TAG_CONST = 1, ES_TAG_ZSTD = 2 };
+enum {
+    ES_TAG_RAW = 0,
+    ES_TAG_CONST = 1,
+    ES_TAG_ZSTD = 2,
+    ES_TAG_PACK = 3,
+    ES_TAG_ZBLOCK = 4
+};
 
 void es_stream_ctx_init(es_stream_ctx *sc);
 void es_stream_ctx_free(es_stream_ctx *sc);
