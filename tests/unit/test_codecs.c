@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "elves.h"
+#include "stream.h" /* the stream forms, tested directly below */
 #include "test_files.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -479,6 +480,79 @@ static void test_garbage_blocks(void **state)
     }
 }
 
+/* ---- stream forms -------------------------------------------------------- */
+
+/* Puts src[0..n) as one stream at level, checks the form chosen (unless
+ * want_tag < 0), reads it back, then reads every truncation and a sample
+ * of bit flips of it, which must fail or give n bytes, never crash. */
+static void stream_case(es_stream_ctx *sc, const uint8_t *src, size_t n,
+                        int level, int want_tag)
+{
+    size_t cap = n + 64, pos = 0, rpos = 0;
+    uint8_t *enc = xmalloc(cap), *dec = xmalloc(n), *cp = xmalloc(cap);
+    assert_int_equal(es_stream_put(sc, enc, cap, &pos, src, n, level), 0);
+    assert_true(pos <= n + 1 || (n == 0 && pos == 1));
+    if (want_tag >= 0 && enc[0] != want_tag)
+        fail_msg("%zu bytes: form %d, expected %d", n, enc[0], want_tag);
+    assert_int_equal(es_stream_get(sc, dec, n, enc, pos, &rpos), 0);
+    assert_int_equal(rpos, pos);
+    assert_memory_equal(dec, src, n);
+    for (size_t t = 0; t < pos; t++) {
+        rpos = 0;
+        memcpy(cp, enc, t);
+        (void)es_stream_get(sc, dec, n, cp, t, &rpos);
+        assert_true(rpos <= t);
+    }
+    for (int f = 0; f < 300; f++) {
+        memcpy(cp, enc, pos);
+        cp[rng() % pos] ^= (uint8_t)(1u << (rng() % 8));
+        rpos = 0;
+        if (es_stream_get(sc, dec, n, cp, pos, &rpos) == 0)
+            assert_true(rpos <= pos);
+    }
+    free(enc);
+    free(dec);
+    free(cp);
+}
+
+static void test_stream_forms(void **state)
+{
+    static const size_t lens[] = {1, 2, 7, 8, 33, 63, 64, 65, 255, 256,
+                                   1000, 4095, 4096, 4097, 20000, 300000};
+    es_stream_ctx sc;
+    uint8_t *src = xmalloc(300000);
+    (void)state;
+    es_stream_ctx_init(&sc);
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t n = lens[k];
+        /* Every width of a narrow range, at an offset that wraps. */
+        for (unsigned bits = 1; bits <= 8; bits++) {
+            for (size_t i = 0; i < n; i++)
+                src[i] = (uint8_t)(250 + rng() % (1u << bits));
+            stream_case(&sc, src, n, ES_ENTROPY, -1);
+            stream_case(&sc, src, n, ES_BEST, -1);
+        }
+        /* Skewed (exponent-like): packed while small, zstd above. */
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)(120 - (int)fabs(gauss() * 3));
+        stream_case(&sc, src, n, ES_ENTROPY,
+                    n < 8            ? -1
+                    : n <= 33        ? ES_TAG_PACK
+                    : n >= 20000     ? ES_TAG_ZSTD
+                    : n >= 1000      ? ES_TAG_ZBLOCK
+                                     : -1);
+        /* Constant, and random bytes (raw). */
+        memset(src, 7, n);
+        stream_case(&sc, src, n, ES_ENTROPY, n > 1 ? ES_TAG_CONST : -1);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)rng();
+        stream_case(&sc, src, n, ES_ENTROPY, n >= 64 ? ES_TAG_RAW : -1);
+    }
+    stream_case(&sc, src, 0, ES_ENTROPY, ES_TAG_RAW);
+    es_stream_ctx_free(&sc);
+    free(src);
+}
+
 /* ---- chooser and bounds
  * -------------------------------------------------------- */
 
@@ -656,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_hostile_blocks),
         cmocka_unit_test(test_garbage_blocks),
+        cmocka_unit_test(test_stream_forms),
         cmocka_unit_test(test_choose),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_threads),

@@ -213,6 +213,42 @@ static void test_every_exponent(void **state)
     check_block(v, n);
 }
 
+/* Outliers at the places the position gaps find hard: none, all, the
+ * first or last value only, runs, alternation, and gaps that take 1, 2
+ * and 3 LEB128 bytes, in blocks of inliers of two scales. */
+static void test_outlier_positions(void **state)
+{
+    static const size_t gaps[] = {0, 1, 126, 127, 128, 129, 16383, 16384,
+                                  16385, 200000};
+    uint32_t *v = malloc(BLOCK_VALUES * 4);
+    (void)state;
+    assert_non_null(v);
+    for (int pattern = 0; pattern < 7 + 10; pattern++) {
+        size_t n = pattern % 2 ? BLOCK_VALUES : 3001;
+        for (size_t i = 0; i < n; i++)
+            v[i] = gen_gauss(pattern % 3 ? 0.02 : 1e-4);
+        for (size_t i = 0; i < n; i++) {
+            int out;
+            switch (pattern) {
+            case 0: out = 0; break;
+            case 1: out = 1; break;
+            case 2: out = i == 0; break;
+            case 3: out = i == n - 1; break;
+            case 4: out = i % 2 == 0; break;
+            case 5: out = i % 1000 < 300; break;
+            case 6: out = i == 0 || i == n - 1; break;
+            default: out = i % (gaps[pattern - 7] + 1) == 0; break;
+            }
+            if (out)
+                v[i] = i % 3 == 0   ? 0x80000000u  /* -0.0 */
+                       : i % 3 == 1 ? 0x7fc00001u  /* NaN payload */
+                                    : bits_of((float)(1 + gauss() * gauss()));
+        }
+        check_block(v, n);
+    }
+    free(v);
+}
+
 static void test_counted(void **state)
 {
     (void)state;
@@ -275,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_threshold),
         cmocka_unit_test(test_any_bits),
         cmocka_unit_test(test_every_exponent),
+        cmocka_unit_test(test_outlier_positions),
         cmocka_unit_test(test_counted),
         cmocka_unit_test(test_odd_lengths),
         cmocka_unit_test(test_other_dtypes),
