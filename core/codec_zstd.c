@@ -51,8 +51,7 @@ static size_t frame_header_len(const uint8_t *f, size_t len)
     fhd = f[0];
     single = (fhd >> 5) & 1;
     fcs_flag = fhd >> 6;
-    h = 1 + !single + did[fhd & 3] +
-        (fcs_flag == 0 ? single : fcs[fcs_flag]);
+    h = 1 + !single + did[fhd & 3] + (fcs_flag == 0 ? single : fcs[fcs_flag]);
     return h <= len ? h : 0;
 }
 
@@ -68,11 +67,11 @@ static size_t literals_len(const uint8_t *b, size_t len)
         hsize = sf == 1 ? 2 : sf == 3 ? 3 : 1;
         if (hsize > len)
             return 0;
-        size_t regen = hsize == 1   ? (size_t)(b[0] >> 3)
-                       : hsize == 2 ? (size_t)(b[0] >> 4) + ((size_t)b[1] << 4)
-                                    : (size_t)(b[0] >> 4) +
-                                          ((size_t)b[1] << 4) +
-                                          ((size_t)b[2] << 12);
+        size_t regen = hsize == 1 ? (size_t)(b[0] >> 3)
+                       : hsize == 2
+                           ? (size_t)(b[0] >> 4) + ((size_t)b[1] << 4)
+                           : (size_t)(b[0] >> 4) + ((size_t)b[1] << 4) +
+                                 ((size_t)b[2] << 12);
         body = type == 0 ? regen : 1;
     } else { /* Huffman: regenerated and compressed sizes, same width */
         static const unsigned bits[4] = {10, 10, 14, 18};
@@ -97,8 +96,8 @@ static int frame_has_matches(const uint8_t *f, size_t len)
     for (;;) {
         if (len - pos < 3)
             return 1;
-        uint32_t bh = f[pos] | (uint32_t)f[pos + 1] << 8 |
-                      (uint32_t)f[pos + 2] << 16;
+        uint32_t bh =
+            f[pos] | (uint32_t)f[pos + 1] << 8 | (uint32_t)f[pos + 2] << 16;
         unsigned type = (bh >> 1) & 3;
         size_t size = bh >> 3;
         pos += 3;

@@ -648,11 +648,52 @@ static int range_batches(range_dec *rd, es_pool *pool, elves_error *err)
     }
 }
 
+/* One thread: block after block into one fetch buffer sized for the
+ * largest, with no pool.  Batches of one block through the pool cost a
+ * handful of lock round trips per block and a buffer regrown (and copied)
+ * each time a larger block came: 7% of decode time over the shared
+ * checkpoints, up to 15% on those of many mid-size tensors. */
+static int range_serial(range_dec *rd, elves_error *err)
+{
+    range_set *set = &rd->set[0];
+    size_t got;
+    int rc = ELVES_OK;
+
+    for (size_t k = rd->begin; k < rd->end; k++)
+        if (rd->blocks[k].enc_len > set->enc_cap)
+            set->enc_cap = rd->blocks[k].enc_len;
+    set->enc = malloc(set->enc_cap ? set->enc_cap : 1);
+    if (!set->enc)
+        return es_fail(err, ELVES_E_NOMEM, "range: no memory for blocks");
+    set->jobs = &(elves_decode_job){0};
+    for (size_t k = rd->begin; k < rd->end && !rc; k++) {
+        elves_decode_job *j = set->jobs;
+        set->b0 = k;
+        set->b1 = k + 1;
+        j->block = set->enc;
+        j->block_len = rd->blocks[k].enc_len;
+        j->dst_cap = rd->blocks[k].raw_len;
+        rc = range_dst(rd, k, &j->dst, err);
+        if (!rc)
+            rc = range_fetch(rd, k, set->enc, err);
+        if (!rc)
+            rc = elves_block_decode(&got, j->dst, j->dst_cap, j->block,
+                                    j->block_len, err);
+        if (!rc)
+            range_copy_edges(rd, set);
+    }
+    set->jobs = NULL;
+    return rc;
+}
+
 static int range_run(range_dec *rd, unsigned threads, elves_error *err)
 {
     unsigned t = clamp_threads(threads, rd->end - rd->begin);
     es_pool pool;
     int rc;
+
+    if (t == 1)
+        return range_serial(rd, err);
 
     rd->per_batch = t;
     rd->set[0].jobs = calloc(t, sizeof(elves_decode_job));
