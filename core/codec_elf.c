@@ -238,43 +238,48 @@ ES_VECTORIZE static void unelf_group(uint8_t *restrict dst,
     }
 }
 
-ES_VECTORIZE static void unelf(uint8_t *dst, const uint8_t *const *pl, size_t n)
+/* Decodes the inlier words pl[.][off..off+n) into dst[0..n). */
+ES_VECTORIZE static void unelf(uint8_t *dst, const uint8_t *const *pl,
+                               size_t off, size_t n)
 {
+    const uint8_t *hi = pl[0] + off, *mid = pl[1] + off, *lo = pl[2] + off;
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
-        unelf_group(dst + 4 * i, pl[0] + i, pl[1] + i, pl[2] + i, LANES);
-    unelf_group(dst + 4 * i, pl[0] + i, pl[1] + i, pl[2] + i, n - i);
+        unelf_group(dst + 4 * i, hi + i, mid + i, lo + i, LANES);
+    unelf_group(dst + 4 * i, hi + i, mid + i, lo + i, n - i);
 }
 
 /*
- * The m = n - k inliers were decoded into dst[k..n); moves each run of
- * them down to its place and writes the exact outliers between the runs.
- * A run's source never lies below its destination (k - j outliers are
- * still to come), so the moves read nothing already overwritten.
+ * Writes the n values: the runs of inliers between the outliers decoded
+ * in place (no second pass over the block), the outliers exact.  Every
+ * gap is checked against what is left of the block and of the inliers.
  */
-static int place_outliers(uint8_t *dst, size_t n, size_t k,
-                          const uint8_t *gaps, size_t glen,
-                          const uint32_t *val)
+static int place(uint8_t *dst, size_t n, size_t k, const uint8_t *const *pl,
+                 const uint8_t *gaps, size_t glen, const uint32_t *val)
 {
-    size_t from = k, at = 0, gpos = 0;
+    size_t from = 0, at = 0, gpos = 0;
     for (size_t j = 0; j < k; j++) {
         size_t gap;
+        /* A run must end inside the block and within the n - k inliers
+         * (the planes hold no more). */
         if (es_varint_get(&gap, gaps, glen, &gpos) != 0 || gap >= n - at ||
-            gap > n - from)
+            gap > n - k - from)
             return ELVES_E_CORRUPT;
-        memmove(dst + 4 * at, dst + 4 * from, 4 * gap);
+        unelf(dst + 4 * at, pl, from, gap);
         from += gap;
         at += gap;
         es_store32(dst + 4 * at, rotr32(val[j]));
         at++;
     }
-    /* from == at now: the inliers after the last outlier are in place. */
+    /* at - from == k: the last run fills the block with the inliers left. */
+    unelf(dst + 4 * at, pl, from, n - at);
     return gpos == glen ? 0 : ELVES_E_CORRUPT;
 }
 
-/* Reads the outlier lists and writes the exact values in place. */
-static int patch_outliers(es_stream_ctx *sc, uint8_t *dst, size_t n, size_t k,
-                          const uint8_t *src, size_t len, size_t *pos)
+/* Reads the outlier lists and writes every value. */
+static int place_outliers(es_stream_ctx *sc, uint8_t *dst, size_t n, size_t k,
+                          const uint8_t *const *pl, const uint8_t *src,
+                          size_t len, size_t *pos)
 {
     size_t glen;
     uint32_t *val;
@@ -290,7 +295,7 @@ static int patch_outliers(es_stream_ctx *sc, uint8_t *dst, size_t n, size_t k,
     if (rc == 0)
         rc = get_u32_planes(sc, val, k, src, len, pos);
     if (rc == 0)
-        rc = place_outliers(dst, n, k, gaps, glen, val);
+        rc = place(dst, n, k, pl, gaps, glen, val);
     free(val);
     return rc;
 }
@@ -312,10 +317,10 @@ int es_elf_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
         return ELVES_E_NOMEM;
     for (int b = 0; b < 3 && rc == 0; b++)
         rc = es_stream_view(sc, &pl[b], buf + b * m, m, src, slen, &pos);
-    if (rc == 0)
-        unelf(dst + 4 * k, pl, m);
+    if (rc == 0 && k == 0)
+        unelf(dst, pl, 0, n);
     if (rc == 0 && k > 0)
-        rc = patch_outliers(sc, dst, n, k, src, slen, &pos);
+        rc = place_outliers(sc, dst, n, k, pl, src, slen, &pos);
     if (rc == 0)
         rc = es_bytes_get(dst + 4 * n, len % 4, src, slen, &pos);
     if (rc == 0 && pos != slen)
