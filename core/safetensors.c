@@ -669,7 +669,8 @@ int elves_parse_safetensors(elves_segments **out, const uint8_t *data,
             rc = st_read_entries(&h, root, err);
     }
     if (rc == ELVES_OK) {
-        qsort(h.tensors, h.count, sizeof *h.tensors, st_cmp);
+        if (h.count > 1) /* the fast path leaves no array for none */
+            qsort(h.tensors, h.count, sizeof *h.tensors, st_cmp);
         rc = st_check_layout(&h, len - ST_PREFIX - h.hlen, err);
     }
     if (rc == ELVES_OK)
