@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 
+#include "codecs.h" /* ES_VECTORIZE */
 #include "internal.h"
 #include "stream.h"
 
@@ -25,6 +26,9 @@
 /* Longest stream the packed form is considered for: beyond it a Huffman
  * table costs little next to what it saves over fixed-width codes. */
 #define PACK_MAX 4096
+/* Longest stream coded minus its smallest value (see put_based): beyond
+ * it the shorter table is not worth a pass over the stream. */
+#define BASE_MAX 16384
 
 void es_stream_ctx_init(es_stream_ctx *sc)
 {
@@ -327,7 +331,8 @@ int es_varint_get(size_t *out, const uint8_t *src, size_t len, size_t *pos)
 
 /* ---- packed form: small streams with a narrow range of values ---------- */
 
-/* The packed form of a stream, when it is smaller than the raw one. */
+/* The packed form of a stream, when it is smaller than the raw one, and
+ * the stream's smallest value (0 when not looked at: over BASE_MAX). */
 typedef struct pack {
     int ok;
     uint8_t base, bits;
@@ -344,17 +349,17 @@ static pack pack_plan(const uint8_t *p, size_t n)
     pack pk = {0, 0, 0, 1 + n};
     uint8_t lo = 255, hi = 0;
     unsigned bits = 1;
-    if (n == 0 || n > PACK_MAX)
+    if (n == 0 || n > BASE_MAX)
         return pk;
     for (size_t i = 0; i < n; i++) {
         lo = p[i] < lo ? p[i] : lo;
         hi = p[i] > hi ? p[i] : hi;
     }
+    pk.base = lo;
     while (bits < 8 && (unsigned)(hi - lo) >> bits)
         bits++;
-    if (bits < 8 && 3 + packed_bytes(n, bits) < 1 + n) {
+    if (n <= PACK_MAX && bits < 8 && 3 + packed_bytes(n, bits) < 1 + n) {
         pk.ok = 1;
-        pk.base = lo;
         pk.bits = (uint8_t)bits;
         pk.len = 3 + packed_bytes(n, bits);
     }
@@ -485,12 +490,43 @@ static int put_zstd(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
     return 0;
 }
 
+/*
+ * The order-0 form of the stream minus its smallest value (tag BASE): a
+ * Huffman table describes the weights of every symbol from 0 up, so
+ * exponents (about 100..127) cost a longer table than their offsets.
+ */
+static int put_based(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                     const uint8_t *src, size_t n, uint8_t base, size_t beat)
+{
+    size_t p = *pos + 2;
+    uint8_t *tmp;
+    int rc;
+    if (cap - *pos < 2 + 1 + VARINT_MAX || beat <= 2)
+        return ES_NOFIT;
+    tmp = malloc(n);
+    if (!tmp)
+        return ELVES_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = (uint8_t)(src[i] - base);
+    rc = put_zstd(sc, dst, cap, &p, tmp, n, ES_ENTROPY, beat - 2);
+    free(tmp);
+    if (rc == 0) {
+        dst[*pos] = ES_TAG_BASE;
+        dst[*pos + 1] = base;
+        *pos = p;
+    }
+    return rc;
+}
+
 /* The zstd form at level if it beats the plain (raw or packed) one. */
 static int put_coded(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                      const uint8_t *src, size_t n, int level, const pack *pk)
 {
-    int rc = n <= 2 ? ES_NOFIT
-                    : put_zstd(sc, dst, cap, pos, src, n, level, pk->len);
+    int rc = ES_NOFIT;
+    if (n > 2 && level == ES_ENTROPY && pk->base > 0)
+        rc = put_based(sc, dst, cap, pos, src, n, pk->base, pk->len);
+    else if (n > 2)
+        rc = put_zstd(sc, dst, cap, pos, src, n, level, pk->len);
     if (rc == ES_NOFIT)
         return put_plain(dst, cap, pos, src, n, pk);
     return rc;
@@ -564,6 +600,9 @@ static int get_zblock(es_stream_ctx *sc, uint8_t *dst, size_t n,
                            FRAME_HEADER + BLOCK_HEADER + blen);
 }
 
+static int get_based(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                     const uint8_t *src, size_t len, size_t *pos);
+
 int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
                   size_t len, size_t *pos)
 {
@@ -597,9 +636,34 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         return rc;
     case ES_TAG_PACK:
         return get_packed(dst, n, src, len, pos);
+    case ES_TAG_BASE:
+        return get_based(sc, dst, n, src, len, pos);
     default:
         return ELVES_E_CORRUPT;
     }
+}
+
+ES_VECTORIZE static void add_base(uint8_t *p, size_t n, uint8_t base)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(p[i] + base);
+}
+
+/* A BASE stream holds one ZSTD or ZBLOCK stream (never another BASE:
+ * no recursion deeper than one). */
+static int get_based(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                     const uint8_t *src, size_t len, size_t *pos)
+{
+    uint8_t base;
+    int rc;
+    if (len - *pos < 2 || n > BASE_MAX ||
+        (src[*pos + 1] != ES_TAG_ZSTD && src[*pos + 1] != ES_TAG_ZBLOCK))
+        return ELVES_E_CORRUPT;
+    base = src[(*pos)++];
+    rc = es_stream_get(sc, dst, n, src, len, pos);
+    if (rc == 0)
+        add_base(dst, n, base);
+    return rc;
 }
 
 int es_stream_view(es_stream_ctx *sc, const uint8_t **out, uint8_t *buf,

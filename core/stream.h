@@ -14,6 +14,8 @@
  *   u8 tag 4 (ZBLOCK) then blen (LEB128), then the content of the one
  *                     compressed block of a ZSTD frame, without the frame
  *                     and block headers (blen <= 4096)
+ *   u8 tag 5 (BASE)   then u8 base, then a ZSTD or ZBLOCK stream of the
+ *                     n values minus base (n <= 16384)
  * whichever is smallest.  The ZSTD form is used either as a plain order-0
  * entropy coder (Huffman literals, match search mostly skipped: ES_ENTROPY)
  * or as a full LZ coder at a given level (level > 0).
@@ -62,7 +64,8 @@ enum {
     ES_TAG_CONST = 1,
     ES_TAG_ZSTD = 2,
     ES_TAG_PACK = 3,
-    ES_TAG_ZBLOCK = 4
+    ES_TAG_ZBLOCK = 4,
+    ES_TAG_BASE = 5
 };
 
 void es_stream_ctx_init(es_stream_ctx *sc);

@@ -532,9 +532,19 @@ static void test_stream_forms(void **state)
             stream_case(&sc, src, n, ES_ENTROPY, -1);
             stream_case(&sc, src, n, ES_BEST, -1);
         }
-        /* Skewed (exponent-like): packed while small, zstd above. */
+        /* Skewed (exponent-like): packed while small, then zstd on the
+         * values minus their minimum (BASE), then plain zstd; the same
+         * from 0 up needs no BASE. */
         for (size_t i = 0; i < n; i++)
             src[i] = (uint8_t)(120 - (int)fabs(gauss() * 3));
+        stream_case(&sc, src, n, ES_ENTROPY,
+                    n < 8            ? -1
+                    : n <= 33        ? ES_TAG_PACK
+                    : n > 16384      ? ES_TAG_ZSTD
+                    : n >= 1000      ? ES_TAG_BASE
+                                     : -1);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)fabs(gauss() * 3);
         stream_case(&sc, src, n, ES_ENTROPY,
                     n < 8            ? -1
                     : n <= 33        ? ES_TAG_PACK
