@@ -8,12 +8,13 @@
  * half an ulp of [1, 2), 2^-24.  Every other value (|p| >= 1 - 2^-23, NaN,
  * Inf, -0.0) is an outlier, kept exact with its position.
  *
- * Payload (format 2; format 1 had no format byte and kept outliers as
- * zero words in the planes):
+ * Payload (format 3; format 1 had no format byte and kept outliers as
+ * zero words in the planes, format 2 had the sign at the top of the first
+ * plane):
  *   u8 2                      payload format
  *   LEB128 k                  number of outliers
  *   3 streams of n - k bytes  planes of the inlier words, in order:
- *                             sign << 7 | mant[22:16], mant[15:8], mant[7:0]
+ *                             mant[22:16] << 1 | sign, mant[15:8], mant[7:0]
  *   if k > 0: LEB128 d        bytes of the position stream
  *             stream of d     positions as LEB128 gaps: the first position,
  *                             then next - previous - 1
@@ -34,7 +35,7 @@
 #define LIMIT_BITS 0x3f7ffffeu
 #define NEG_ZERO 0x80000000u
 /* The payload format byte (see above). */
-#define ELF_FORMAT 2u
+#define ELF_FORMAT 3u
 
 /* Bit casts (unions, which the vectoriser handles; memcpy it does not). */
 typedef union {
@@ -52,13 +53,6 @@ static uint32_t b_of(float f)
 {
     pun x = {.f = f};
     return x.u;
-}
-
-/* The value the decoder gives for a word. */
-static uint32_t elf_decode_word(uint32_t w)
-{
-    float d = f_of(ONE_BITS | (w & 0x7fffffu)) - 1.0f;
-    return b_of(d) | (w >> 23) << 31;
 }
 
 /*
@@ -83,7 +77,10 @@ elf_group(uint8_t *restrict hi, uint8_t *restrict mid, uint8_t *restrict lo,
          * bits with those of 2^-24. */
         uint32_t err = b_of(d - f_of(mag)) & 0x7fffffffu;
         worse |= (uint32_t)(err > 0x33800000u) & in;
-        hi[i] = (uint8_t)(w >> 16);
+        /* Sign at the bottom: small weights of both signs then take
+         * the first symbols, and the Huffman table that lists weights
+         * from symbol 0 up ends sooner. */
+        hi[i] = (uint8_t)((w >> 15 & 0xfeu) | w >> 23);
         mid[i] = (uint8_t)(w >> 8);
         lo[i] = (uint8_t)w;
         es_store32(dec + 4 * i,
@@ -232,9 +229,12 @@ ES_VECTORIZE static void unelf_group(uint8_t *restrict dst,
                                      const uint8_t *restrict mid,
                                      const uint8_t *restrict lo, size_t m)
 {
+    /* The value for a word: sign * ((1.mant) - 1), exact in floats. */
     for (size_t i = 0; i < m; i++) {
-        uint32_t w = (uint32_t)hi[i] << 16 | (uint32_t)mid[i] << 8 | lo[i];
-        es_store32(dst + 4 * i, elf_decode_word(w));
+        uint32_t h = hi[i];
+        uint32_t mant = (h & 0xfeu) << 15 | (uint32_t)mid[i] << 8 | lo[i];
+        float d = f_of(ONE_BITS | mant) - 1.0f;
+        es_store32(dst + 4 * i, b_of(d) | h << 31);
     }
 }
 
