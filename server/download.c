@@ -218,6 +218,15 @@ static int choose_ranges(http_req *req, const dl_headers *h,
     return 0;
 }
 
+/* libmicrohttpd allocates and zeroes the buffer with every response: no
+ * more than the body needs (small files are served often). */
+static size_t buffer_size(uint64_t total)
+{
+    if (total >= DOWNLOAD_BLOCK)
+        return DOWNLOAD_BLOCK;
+    return total < 4096 ? 4096 : (size_t)total;
+}
+
 static dl_stream *open_stream(http_req *req, es_store *st, const store_file *f,
                               es_err *err)
 {
@@ -275,7 +284,7 @@ void download_serve(http_req *req, es_store *st, const store_file *f,
         }
     }
     struct MHD_Response *r = MHD_create_response_from_callback(
-        s->total, DOWNLOAD_BLOCK, dl_read, s, dl_free);
+        s->total, buffer_size(s->total), dl_read, s, dl_free);
     if (r == NULL) {
         dl_free(s);
         http_respond_error(req, 500, "out of memory");

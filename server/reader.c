@@ -5,9 +5,12 @@
  * Decoded blocks go through one cache shared by all readers (LRU, bounded
  * by store_config.cache_bytes, keyed by chunk id), so repeated ranges and
  * files sharing blocks decode once.  When a reader sees sequential reads it
- * asks the decode pool to decode the next READ_AHEAD blocks, so a single
+ * asks the decode pool to decode the blocks of the next AHEAD_BYTES, so a single
  * download keeps several cores busy.  A reader itself holds no block
  * memory: everything it copies from lives in the bounded cache.
+ * Read-ahead is counted in decoded bytes, not blocks (a small tensor is a
+ * block of a few kB), skips blocks the cache already holds and queues a
+ * batch at once: one wake-up per batch, not one per block.
  */
 #include "store_internal.h"
 
@@ -20,7 +23,8 @@
 
 #include "metrics.h"
 
-#define READ_AHEAD 4
+#define AHEAD_BYTES ((uint64_t)4 << 20) /* decoded bytes kept queued ahead */
+#define AHEAD_BATCH 64                     /* blocks queued per read */
 #define QUEUE_MAX 256
 
 /* ---- the shared decoded-block cache ---------------------------------------
@@ -449,18 +453,40 @@ static void *decoder_thread(void *arg)
     return NULL;
 }
 
-/* Queues a read-ahead decode; dropped when the queue is full. */
-static void decode_submit(es_store *st, const decode_task *t)
+/* Whether the cache holds (or is filling) the block of task t. */
+static int cache_has(block_cache *c, const decode_task *t)
+{
+    cache_entry *e = c->buckets[bucket_of(c, t->chunk_id)];
+    while (e && e->chunk_id != t->chunk_id)
+        e = e->hnext;
+    return e && e->checksum == t->loc.checksum && e->len == t->raw_len &&
+           e->state != ENTRY_FAILED;
+}
+
+/* Queues read-ahead decodes of the blocks the cache lacks; what does not
+ * fit in the queue is dropped. */
+static void decode_submit(es_store *st, decode_task *t, size_t n)
 {
     decode_pool *p = st->decoders;
-    if (!p || p->n == 0)
+    if (!p || p->n == 0 || n == 0)
+        return;
+    size_t keep = 0;
+    pthread_mutex_lock(&st->cache->mu);
+    for (size_t i = 0; i < n; i++)
+        if (!cache_has(st->cache, &t[i]))
+            t[keep++] = t[i];
+    pthread_mutex_unlock(&st->cache->mu);
+    if (keep == 0)
         return;
     pthread_mutex_lock(&p->mu);
-    if (p->count < QUEUE_MAX && !p->stop) {
-        p->queue[(p->head + p->count) % QUEUE_MAX] = *t;
+    for (size_t i = 0; i < keep && p->count < QUEUE_MAX && !p->stop; i++) {
+        p->queue[(p->head + p->count) % QUEUE_MAX] = t[i];
         p->count++;
-        pthread_cond_signal(&p->cv);
     }
+    if (keep > 1)
+        pthread_cond_broadcast(&p->cv);
+    else
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -744,31 +770,33 @@ static size_t block_at(const file_map *m, uint64_t off)
     return lo;
 }
 
-/* How many blocks to decode ahead: READ_AHEAD, fewer when many readers
- * share the cache, since blocks decoded ahead for all of them must fit in
- * half of it or they would be evicted before use and decoded twice. */
-static size_t ahead_depth(const store_reader *r, size_t idx)
+/* How many decoded bytes to keep queued past the block being read:
+ * AHEAD_BYTES, less when many readers share the cache, since blocks decoded
+ * ahead for all of them must fit in half of it or they would be evicted
+ * before use and decoded twice. */
+static uint64_t ahead_bytes(const store_reader *r)
 {
     block_cache *c = r->st->cache;
     size_t readers = atomic_load(&c->readers);
-    size_t block = r->map.refs[idx].raw_len;
-    size_t fit = c->cap / 2 / ((readers ? readers : 1) * (block ? block : 1));
-    return fit < READ_AHEAD ? fit : READ_AHEAD;
+    uint64_t fit = c->cap / 2 / (readers ? readers : 1);
+    return fit < AHEAD_BYTES ? fit : AHEAD_BYTES;
 }
 
 static void read_ahead(store_reader *r, size_t idx)
 {
-    size_t from = idx + 1 > r->ahead_until ? idx + 1 : r->ahead_until;
-    size_t to = idx + 1 + ahead_depth(r, idx);
-    if (to > r->map.n)
-        to = r->map.n;
-    for (size_t i = from; i < to; i++) {
-        decode_task t = {(int64_t)r->map.refs[i].loc, r->map.locs[i],
-                         r->map.refs[i].raw_len};
-        decode_submit(r->st, &t);
-    }
-    if (to > r->ahead_until)
-        r->ahead_until = to;
+    const elves_block_ref *refs = r->map.refs;
+    size_t i = idx + 1 > r->ahead_until ? idx + 1 : r->ahead_until;
+    uint64_t limit = refs[idx].raw_offset + refs[idx].raw_len + ahead_bytes(r);
+    decode_task t[AHEAD_BATCH];
+    size_t n = 0;
+    for (; i < r->map.n && n < AHEAD_BATCH &&
+           refs[i].raw_offset + refs[i].raw_len <= limit;
+         i++)
+        t[n++] = (decode_task){(int64_t)refs[i].loc, r->map.locs[i],
+                               refs[i].raw_len};
+    if (i > r->ahead_until)
+        r->ahead_until = i;
+    decode_submit(r->st, t, n);
 }
 
 /* Copies from block idx starting at off; returns bytes copied or -1. */
