@@ -811,8 +811,7 @@ static int compress_body(uint8_t *dst, size_t cap, size_t *frame_len,
 /* Builds the version 2 index + footer in one buffer (*out, *out_len) from
  * the version 1 bytes (plain, plain_len). */
 static int build_index(uint8_t **out, size_t *out_len, const builder *b,
-                       const uint8_t *plain, size_t plain_len,
-                       elves_error *err)
+                       const uint8_t *plain, size_t plain_len, elves_error *err)
 {
     size_t body_len = plain_len - 16 - IDX_HASH_LEN, frame_len = 0, idx_len;
     size_t cap = ZSTD_compressBound(body_len);
