@@ -151,24 +151,31 @@ static int is_outlier(uint32_t bits)
     return (bits & 0x7fffffffu) >= LIMIT_BITS || bits == NEG_ZERO;
 }
 
+/* The positions of the k outliers, in order. */
+static void find_outliers(uint32_t *at, const uint8_t *src, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (is_outlier(es_load32(src + 4 * i)))
+            at[j++] = (uint32_t)i;
+}
+
 /* Positions (as LEB128 gaps) and exact bits of the k outliers. */
 static int put_outliers(es_stream_ctx *sc, uint8_t *dst, size_t cap,
-                        size_t *pos, const uint8_t *src, size_t n, size_t k)
+                        size_t *pos, const uint8_t *src, const uint32_t *at,
+                        size_t k)
 {
     /* A gap takes at most 4 LEB128 bytes (n < 2^24). */
     uint32_t *val = malloc(k * sizeof *val + 4 * k);
     uint8_t *gaps = (uint8_t *)(val + k);
-    size_t j = 0, glen = 0, next = 0;
+    size_t glen = 0, next = 0;
     int rc;
     if (!val)
         return ELVES_E_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits = es_load32(src + 4 * i);
-        if (!is_outlier(bits))
-            continue;
-        es_varint_put(gaps, 4 * k, &glen, i - next);
-        next = i + 1;
-        val[j++] = rotl32(bits);
+    for (size_t j = 0; j < k; j++) {
+        es_varint_put(gaps, 4 * k, &glen, at[j] - next);
+        next = (size_t)at[j] + 1;
+        val[j] = rotl32(es_load32(src + 4 * (size_t)at[j]));
     }
     rc = es_varint_put(dst, cap, pos, glen);
     if (rc == 0)
@@ -179,17 +186,36 @@ static int put_outliers(es_stream_ctx *sc, uint8_t *dst, size_t cap,
     return rc;
 }
 
-/* Drops the outliers' (zero) words from the planes: m inliers remain. */
-static void compact_planes(uint8_t *const *pl, const uint8_t *src, size_t n)
+/* Drops the outliers' (zero) words from the planes, run by run: n - k
+ * inliers remain. */
+static void compact_planes(uint8_t *const *pl, const uint32_t *at, size_t k,
+                           size_t n)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (is_outlier(es_load32(src + 4 * i)))
-            continue;
+    size_t j = at[0];
+    for (size_t t = 0; t < k; t++) {
+        size_t from = (size_t)at[t] + 1, end = t + 1 < k ? at[t + 1] : n;
         for (int b = 0; b < 3; b++)
-            pl[b][j] = pl[b][i];
-        j++;
+            memmove(pl[b] + j, pl[b] + from, end - from);
+        j += end - from;
     }
+}
+
+/* Outliers apart from the planes (see the payload above). */
+static int put_apart(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
+                     uint8_t *const *pl, const uint8_t *src, size_t n, size_t k)
+{
+    uint32_t *at = malloc(k * sizeof *at);
+    int rc = 0;
+    if (!at)
+        return ELVES_E_NOMEM;
+    find_outliers(at, src, n);
+    compact_planes(pl, at, k, n);
+    for (int b = 0; b < 3 && rc == 0; b++)
+        rc = es_stream_put(sc, dst, cap, pos, pl[b], n - k, ES_ENTROPY);
+    if (rc == 0)
+        rc = put_outliers(sc, dst, cap, pos, src, at, k);
+    free(at);
+    return rc;
 }
 
 int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
@@ -209,14 +235,12 @@ int es_elf_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     memcpy(decoded + 4 * n, src + 4 * n, len % 4);
     if (bad)
         return ELVES_E_BOUND;
-    if (k > 0)
-        compact_planes(pl, src, n);
     dst[0] = ELF_FORMAT;
     rc = es_varint_put(dst, cap, &pos, k);
-    for (int b = 0; b < 3 && rc == 0; b++)
-        rc = es_stream_put(sc, dst, cap, &pos, pl[b], n - k, ES_ENTROPY);
+    for (int b = 0; b < 3 && rc == 0 && k == 0; b++)
+        rc = es_stream_put(sc, dst, cap, &pos, pl[b], n, ES_ENTROPY);
     if (rc == 0 && k > 0)
-        rc = put_outliers(sc, dst, cap, &pos, src, n, k);
+        rc = put_apart(sc, dst, cap, &pos, pl, src, n, k);
     if (rc == 0)
         rc = es_bytes_put(dst, cap, &pos, src + 4 * n, len % 4);
     if (rc == 0)

@@ -344,6 +344,18 @@ static size_t packed_bytes(size_t n, unsigned bits)
     return (n * bits + 7) / 8;
 }
 
+ES_VECTORIZE static void min_max(uint8_t *lo_out, uint8_t *hi_out,
+                                 const uint8_t *p, size_t n)
+{
+    uint8_t lo = 255, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = p[i] < lo ? p[i] : lo;
+        hi = p[i] > hi ? p[i] : hi;
+    }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
 static pack pack_plan(const uint8_t *p, size_t n)
 {
     pack pk = {0, 0, 0, 1 + n};
@@ -351,10 +363,7 @@ static pack pack_plan(const uint8_t *p, size_t n)
     unsigned bits = 1;
     if (n == 0 || n > BASE_MAX)
         return pk;
-    for (size_t i = 0; i < n; i++) {
-        lo = p[i] < lo ? p[i] : lo;
-        hi = p[i] > hi ? p[i] : hi;
-    }
+    min_max(&lo, &hi, p, n);
     pk.base = lo;
     while (bits < 8 && (unsigned)(hi - lo) >> bits)
         bits++;
@@ -490,6 +499,14 @@ static int put_zstd(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
     return 0;
 }
 
+ES_VECTORIZE static void sub_base(uint8_t *restrict out,
+                                  const uint8_t *restrict p, size_t n,
+                                  uint8_t base)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(p[i] - base);
+}
+
 /*
  * The order-0 form of the stream minus its smallest value (tag BASE): a
  * Huffman table describes the weights of every symbol from 0 up, so
@@ -506,8 +523,7 @@ static int put_based(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
     tmp = malloc(n);
     if (!tmp)
         return ELVES_E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = (uint8_t)(src[i] - base);
+    sub_base(tmp, src, n, base);
     rc = put_zstd(sc, dst, cap, &p, tmp, n, ES_ENTROPY, beat - 2);
     free(tmp);
     if (rc == 0) {
