@@ -11,7 +11,7 @@
  * Payload (format 3; format 1 had no format byte and kept outliers as
  * zero words in the planes, format 2 had the sign at the top of the first
  * plane):
- *   u8 2                      payload format
+ *   u8 3                      payload format (any other: corrupt)
  *   LEB128 k                  number of outliers
  *   3 streams of n - k bytes  planes of the inlier words, in order:
  *                             mant[22:16] << 1 | sign, mant[15:8], mant[7:0]
