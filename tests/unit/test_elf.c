@@ -249,6 +249,55 @@ static void test_outlier_positions(void **state)
     free(v);
 }
 
+/* Decodes a hand-made ELF payload of 8 values: 1 if the payload was
+ * refused, 0 if it parsed and only the (zero) checksum failed. */
+static int refused(const uint8_t *payload, size_t len)
+{
+    elves_error err = {0};
+    uint8_t blk[64] = {0}, out[32];
+    uint32_t raw = 32, enc = (uint32_t)len;
+    size_t got;
+    assert_true(len < raw);
+    blk[0] = ELVES_BLOCK_MAGIC;
+    blk[1] = ELVES_CODEC_ELF;
+    blk[2] = ELVES_DT_F32;
+    blk[3] = ELVES_BLOCK_FLAG_LOSSY;
+    memcpy(blk + 4, &raw, 4);
+    memcpy(blk + 8, &enc, 4);
+    memcpy(blk + ELVES_BLOCK_HEADER_SIZE, payload, len);
+    assert_int_equal(elves_block_decode(&got, out, sizeof out, blk,
+                                        ELVES_BLOCK_HEADER_SIZE + len, &err),
+                     ELVES_E_CORRUPT);
+    return strstr(err.msg, "damaged payload") != NULL;
+}
+
+/* Outlier lists that lie: each must be refused before any plane or
+ * output byte out of range is touched (ASan builds check the "before"). */
+static void test_hostile_outliers(void **state)
+{
+    /* format 3, k = 2, three constant planes of the 6 inliers, glen, a raw
+     * gap stream of two bytes, four constant planes of the outliers. */
+#define P(g0, g1, glen)                                                       \
+    {3, 2, 1, 0, 1, 0, 1, 0, glen, 0, g0, g1, 1, 0x7f, 1, 0x80, 1, 0, 1, 0}
+    static const uint8_t past_inliers[] = P(7, 0, 2); /* 7 inliers of 6 */
+    static const uint8_t past_end[] = P(1, 7, 2);     /* position 9 of 8 */
+    static const uint8_t short_gaps[] = P(0, 0, 1);   /* glen < k */
+    static const uint8_t bad_varint[] = P(0x80, 0x80, 2);
+    static const uint8_t good[] = P(1, 0, 2);
+#undef P
+    static const uint8_t bad_format[] = {2, 0, 1, 0, 1, 0, 1, 0};
+    static const uint8_t too_many[] = {3, 9};
+    (void)state;
+    assert_true(refused(past_inliers, sizeof past_inliers));
+    assert_true(refused(past_end, sizeof past_end));
+    assert_true(refused(short_gaps, sizeof short_gaps));
+    assert_true(refused(bad_varint, sizeof bad_varint));
+    assert_true(refused(bad_format, sizeof bad_format));
+    assert_true(refused(too_many, sizeof too_many));
+    /* The well-formed one parses: only its zero checksum fails. */
+    assert_false(refused(good, sizeof good));
+}
+
 static void test_counted(void **state)
 {
     (void)state;
@@ -312,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_any_bits),
         cmocka_unit_test(test_every_exponent),
         cmocka_unit_test(test_outlier_positions),
+        cmocka_unit_test(test_hostile_outliers),
         cmocka_unit_test(test_counted),
         cmocka_unit_test(test_odd_lengths),
         cmocka_unit_test(test_other_dtypes),
