@@ -6,7 +6,8 @@
  * A chunk is an opaque byte string (one encoded block).  put() returns a
  * location that the metadata database records; get() checks the chunk's
  * checksum on every read, so a damaged chunk is an error, never wrong
- * bytes.  Nothing put is durable until sync() returns: callers sync before
+ * bytes (fetch() leaves that check to callers that make their own).
+ * Nothing put is durable until sync() returns: callers sync before
  * the transaction that references the chunks commits.
  *
  * Locations: `container` names a pack file (local) or an object (S3, where
