@@ -63,4 +63,9 @@ static inline int es_mul_ok(uint64_t a, uint64_t b, uint64_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* elves_parse_safetensors; fast = 0 parses with jansson only, so the fuzzer
+ * can check that the fast path gives exactly jansson's result. */
+int es_parse_safetensors(elves_segments **out, const uint8_t *data, size_t len,
+                         int fast, elves_error *err);
+
 #endif /* ELVES_INTERNAL_H */

@@ -654,6 +654,12 @@ static int st_build(elves_segments **out, st_header *h, size_t len,
 int elves_parse_safetensors(elves_segments **out, const uint8_t *data,
                             size_t len, elves_error *err)
 {
+    return es_parse_safetensors(out, data, len, 1, err);
+}
+
+int es_parse_safetensors(elves_segments **out, const uint8_t *data, size_t len,
+                         int fast, elves_error *err)
+{
     if (!out || (!data && len))
         return es_fail(err, ELVES_E_INVALID, "null argument");
     *out = NULL;
@@ -663,7 +669,7 @@ int elves_parse_safetensors(elves_segments **out, const uint8_t *data,
         return rc;
     json_t *root = NULL;
     char *arena = NULL;
-    if (!st_fast(&h, &arena, data + ST_PREFIX, (size_t)h.hlen)) {
+    if (!fast || !st_fast(&h, &arena, data + ST_PREFIX, (size_t)h.hlen)) {
         rc = st_load_json(&root, data + ST_PREFIX, (size_t)h.hlen, err);
         if (rc == ELVES_OK)
             rc = st_read_entries(&h, root, err);
