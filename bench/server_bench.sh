@@ -13,8 +13,11 @@
 #     (compressed, decoded on the fly) with a thread per connection and
 #     with an epoll pool (--io-threads 2), from nginx serving the same bytes
 #     from a plain file (sendfile), and `cat FILE > /dev/null`; the ratio
-#     elvesd/nginx.  Every source is read once first, so all read from the
-#     page cache: this compares servers, not disks.
+#     elvesd/nginx.  Each elvesd mode runs in turns with nginx (one download
+#     of each, alternately, best of BENCH_RUNS each), and its ratio is to
+#     the nginx figure of those same turns.  Every source is read once
+#     first, so all read from the page cache: this compares servers, not
+#     disks.
 #   - upload time (curl -T until the 201) and upload-to-stored time (until
 #     the compression job is done), peak RSS (VmHWM) of elvesd during
 #     ingest and during downloads (reset in between through clear_refs);
@@ -89,14 +92,26 @@ upload() { # repo path file: prints the job id
   "${CURL[@]}" -T "$3" "$BASE/api/v1/repos/$1/files/$2" | json_field job_id
 }
 
-best_mbps() { # url: best of $runs downloads, MB/s (1 MB = 1e6 bytes)
-  local best=0 r i
-  "${CURL[@]}" -o /dev/null "$1" # warm-up
+dl_mbps() { # url: MB/s of one download (1 MB = 1e6 bytes)
+  "${CURL[@]}" -o /dev/null -w '%{speed_download}' "$1" |
+    awk '{ printf "%.0f", $1 / 1000000 }'
+}
+
+# Best of $runs downloads of two URLs taken in turns, so that a slow spell of
+# the machine (a shared VM: nginx alone has swung 2x between runs) hits both
+# sides alike.  Sets mbps[key_a] and mbps[key_b].
+race() { # key_a url_a key_b url_b
+  local i r
+  mbps[$1]=0
+  mbps[$3]=0
+  "${CURL[@]}" -o /dev/null "$2" # warm-up
+  "${CURL[@]}" -o /dev/null "$4"
   for i in $(seq 1 "$runs"); do
-    r=$("${CURL[@]}" -o /dev/null -w '%{speed_download}' "$1")
-    best=$(echo "if ($r > $best) $r else $best" | bc -l)
+    r=$(dl_mbps "$2")
+    if [ "$r" -gt "${mbps[$1]}" ]; then mbps[$1]=$r; fi
+    r=$(dl_mbps "$4")
+    if [ "$r" -gt "${mbps[$3]}" ]; then mbps[$3]=$r; fi
   done
-  echo "$best / 1000000" | bc -l | xargs printf '%.0f'
 }
 
 cat_mbps() { # file
@@ -180,38 +195,36 @@ stop_elvesd
 
 # ---- downloads --------------------------------------------------------------------
 declare -A mbps rss
-measure_elvesd() { # label flags...
+measure_elvesd() { # label flags...: elvesd and nginx in turns
   local label=$1; shift
   start_elvesd "$@"
   echo 5 >"/proc/$EPID/clear_refs" 2>/dev/null || true
-  say "downloads through elvesd ($label)"
-  mbps[elvesd-$label,big]=$(best_mbps "$BASE/api/v1/repos/bench/big/files/big.safetensors")
-  mbps[elvesd-$label,largest]=$(best_mbps "$BASE/api/v1/repos/bench/shared/files/$(basename "$largest")")
+  say "downloads through elvesd ($label) and nginx, in turns"
+  race "elvesd-$label,big" "$BASE/api/v1/repos/bench/big/files/big.safetensors" \
+    "nginx-$label,big" "http://127.0.0.1:$NGINX_PORT/big.safetensors"
+  race "elvesd-$label,largest" "$BASE/api/v1/repos/bench/shared/files/$(basename "$largest")" \
+    "nginx-$label,largest" "http://127.0.0.1:$NGINX_PORT/largest.safetensors"
   rss[$label]=$(hwm_mb "$EPID")
   stop_elvesd
 }
+start_nginx "$T/www"
 measure_elvesd threads
 measure_elvesd pool --io-threads 2
-
-start_nginx "$T/www"
-say "downloads through nginx"
-mbps[nginx,big]=$(best_mbps "http://127.0.0.1:$NGINX_PORT/big.safetensors")
-mbps[nginx,largest]=$(best_mbps "http://127.0.0.1:$NGINX_PORT/largest.safetensors")
 mbps[cat,big]=$(cat_mbps "$T/big.safetensors")
 mbps[cat,largest]=$(cat_mbps "$largest")
 
 # ---- report --------------------------------------------------------------------------
-ratio() { # row column: row / nginx
-  [ "${mbps[nginx,$2]}" -gt 0 ] || { echo "-"; return; }
-  echo "${mbps[$1,$2]} / ${mbps[nginx,$2]}" | bc -l | xargs printf '%.2f'
+ratio() { # label column: elvesd / nginx of the same turns
+  [ "${mbps[nginx-$1,$2]}" -gt 0 ] || { echo "-"; return; }
+  echo "${mbps[elvesd-$1,$2]} / ${mbps[nginx-$1,$2]}" | bc -l | xargs printf '%.2f'
 }
 printf '\n%-34s %14s %14s\n' "download MB/s (best of $runs)" "synthetic BF16" "$(basename "$largest" .safetensors)"
 printf '%-34s %14s %14s\n' "" "$((big_bytes / 1000000)) MB" "$(($(stat -c %s "$largest") / 1000))  kB"
-for row in elvesd-threads elvesd-pool nginx cat; do
+for row in elvesd-threads nginx-threads elvesd-pool nginx-pool cat; do
   printf '%-34s %14s %14s\n' "$row" "${mbps[$row,big]}" "${mbps[$row,largest]}"
 done
-for row in elvesd-threads elvesd-pool; do
-  printf '%-34s %14s %14s\n' "$row / nginx" "$(ratio "$row" big)" "$(ratio "$row" largest)"
+for row in threads pool; do
+  printf '%-34s %14s %14s\n' "elvesd-$row / nginx-$row" "$(ratio "$row" big)" "$(ratio "$row" largest)"
 done
 printf '\n%-34s %s\n' "upload $size (curl -T to 201)" "$(printf '%.1f s (%.0f MB/s)' "$upload_s" "$(echo "$big_bytes / $upload_s / 1000000" | bc -l)")"
 printf '%-34s %s\n' "upload to stored (job done)" "$(printf '%.1f s' "$stored_s")"
@@ -219,6 +232,6 @@ printf '%-34s %s\n' "stored / logical, synthetic" "$(echo "$big_stored / $big_by
 printf '%-34s %s MB\n' "peak RSS elvesd, ingest" "$ingest_rss"
 printf '%-34s %s MB / %s MB\n' "peak RSS elvesd, downloads" "${rss[threads]}" "${rss[pool]}"
 printf '%-34s %s / %s = %s\n' "stored / logical, shared/data" "$shared_stored" "$shared_logical" "$shared_ratio"
-printf '{"bench":"server","size_bytes":%s,"elvesd_threads_mbps":%s,"elvesd_pool_mbps":%s,"nginx_mbps":%s,"cat_mbps":%s,"elvesd_largest_mbps":%s,"nginx_largest_mbps":%s,"upload_s":%.2f,"upload_to_stored_s":%.2f,"ingest_rss_mb":%s,"download_rss_mb":%s,"shared_stored_ratio":%s}\n' \
-  "$big_bytes" "${mbps[elvesd-threads,big]}" "${mbps[elvesd-pool,big]}" "${mbps[nginx,big]}" "${mbps[cat,big]}" \
-  "${mbps[elvesd-threads,largest]}" "${mbps[nginx,largest]}" "$upload_s" "$stored_s" "$ingest_rss" "${rss[threads]}" "$shared_ratio"
+printf '{"bench":"server","size_bytes":%s,"elvesd_threads_mbps":%s,"elvesd_pool_mbps":%s,"nginx_mbps":%s,"nginx_pool_mbps":%s,"cat_mbps":%s,"elvesd_largest_mbps":%s,"nginx_largest_mbps":%s,"upload_s":%.2f,"upload_to_stored_s":%.2f,"ingest_rss_mb":%s,"download_rss_mb":%s,"shared_stored_ratio":%s}\n' \
+  "$big_bytes" "${mbps[elvesd-threads,big]}" "${mbps[elvesd-pool,big]}" "${mbps[nginx-threads,big]}" "${mbps[nginx-pool,big]}" "${mbps[cat,big]}" \
+  "${mbps[elvesd-threads,largest]}" "${mbps[nginx-threads,largest]}" "$upload_s" "$stored_s" "$ingest_rss" "${rss[threads]}" "$shared_ratio"
