@@ -94,12 +94,15 @@ int cli_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* Writes all of buf to fd, retrying on EINTR; 0 or -1 with errno. */
 int cli_write_full(int fd, const void *buf, size_t len);
 
-/* ---- output files: written to PATH.tmp, fsync'd, renamed over PATH ----- */
+/* ---- output files: written to PATH.tmp, fsync'd, renamed over PATH ----- *
+ * An existing PATH that is not a regular file (/dev/null, a FIFO, a
+ * symlink such as /dev/stdout) is written in place: renaming over it would
+ * replace the device, pipe or link with a plain file.  Then tmp is NULL. */
 
 typedef struct cli_outfile {
     int fd;
     char *path;
-    char *tmp;
+    char *tmp; /* NULL when writing PATH in place */
     uint8_t *buf;
     size_t used;
     uint64_t written;

@@ -3,6 +3,8 @@
  * pread/write loops, and output files that appear under their name only
  * once complete (written to PATH.tmp, fsync'd, renamed, directory fsync'd),
  * so an interrupted run never leaves a truncated file that looks finished.
+ * Devices, pipes and symlinks (/dev/null, a FIFO, /dev/stdout) are
+ * written in place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,21 +99,35 @@ int cli_write_full(int fd, const void *buf, size_t len)
 /* Small writes (block headers) are gathered; big ones go straight out. */
 #define OUT_BUF_SIZE ((size_t)1 << 20)
 
+/* The name errors about the data written should carry. */
+static const char *out_name(const cli_outfile *o)
+{
+    return o->tmp ? o->tmp : o->path;
+}
+
 int cli_out_open(cli_outfile *o, const char *path)
 {
     memset(o, 0, sizeof *o);
     o->fd = -1;
+    struct stat st;
+    /* Only a plain file, or a new one, is replaced by rename; a symlink
+     * (/dev/stdout), device or pipe is written through in place. */
+    int in_place = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
     size_t n = strlen(path);
     o->path = strdup(path);
-    o->tmp = malloc(n + 5);
+    o->tmp = in_place ? NULL : malloc(n + 5);
     o->buf = malloc(OUT_BUF_SIZE);
     if (o->tmp) {
         memcpy(o->tmp, path, n);
         memcpy(o->tmp + n, ".tmp", 5);
     }
     int rc = 0;
-    if (!o->path || !o->tmp || !o->buf)
+    if (!o->path || (!in_place && !o->tmp) || !o->buf)
         rc = cli_fail(path, "out of memory");
+    else if (in_place)
+        rc = (o->fd = open(path, O_WRONLY | O_CLOEXEC)) < 0
+                 ? cli_fail_errno(path, "open")
+                 : 0;
     else if ((o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                            0644)) < 0)
         rc = cli_fail_errno(o->tmp, "create");
@@ -126,7 +142,7 @@ int cli_out_open(cli_outfile *o, const char *path)
 static int out_flush(cli_outfile *o)
 {
     if (o->used && cli_write_full(o->fd, o->buf, o->used) != 0)
-        return cli_fail_errno(o->tmp, "write");
+        return cli_fail_errno(out_name(o), "write");
     o->used = 0;
     return 0;
 }
@@ -137,7 +153,7 @@ int cli_out_write(cli_outfile *o, const void *data, size_t len)
         return CLI_EXIT_FAIL;
     if (len >= OUT_BUF_SIZE) {
         if (cli_write_full(o->fd, data, len) != 0)
-            return cli_fail_errno(o->tmp, "write");
+            return cli_fail_errno(out_name(o), "write");
     } else {
         memcpy(o->buf + o->used, data, len);
         o->used += len;
@@ -164,6 +180,14 @@ int cli_out_commit(cli_outfile *o)
 {
     if (out_flush(o) != 0)
         return CLI_EXIT_FAIL;
+    if (!o->tmp) { /* a device or pipe: nothing to make durable or rename */
+        int fd = o->fd;
+        o->fd = -1;
+        if (close(fd) != 0)
+            return cli_fail_errno(o->path, "close");
+        cli_out_abort(o);
+        return 0;
+    }
     if (fsync(o->fd) != 0)
         return cli_fail_errno(o->tmp, "fsync");
     int fd = o->fd;

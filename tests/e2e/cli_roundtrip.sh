@@ -116,6 +116,24 @@ printf 'not a checkpoint\n' >"$tmp/text"
 roundtrip "$tmp/text" text
 cat_checks "$tmp/text.text.elv" "$tmp/text"
 
+echo "== outputs that are not plain files: a FIFO and a symlink stay what they are"
+# Never /dev/null itself: a regression would replace the machine's /dev/null.
+f=$(ls "$data"/*.safetensors | head -1)
+"$elves" compress -q "$f" "$tmp/p.elv"
+mkfifo "$tmp/fifo"
+timeout 60 cat "$tmp/fifo" >"$tmp/from-fifo" &
+"$elves" decompress -q "$tmp/p.elv" "$tmp/fifo" || fail "decompress into a FIFO"
+wait $! || fail "reading the FIFO"
+[ -p "$tmp/fifo" ] || fail "the FIFO was replaced by a plain file"
+[ "$(sha256sum <"$tmp/from-fifo")" = "$(sha256sum <"$f")" ] || fail "bytes through the FIFO differ"
+: >"$tmp/target"
+ln -s "$tmp/target" "$tmp/link"
+"$elves" decompress -q "$tmp/p.elv" "$tmp/link" || fail "decompress through a symlink"
+[ -L "$tmp/link" ] || fail "the symlink was replaced by a plain file"
+[ "$(sha256sum <"$tmp/target")" = "$(sha256sum <"$f")" ] || fail "bytes through the symlink differ"
+rm -f "$tmp/fifo" "$tmp/link" "$tmp/target" "$tmp/from-fifo" "$tmp/p.elv"
+pass
+
 gen=${ELVES_BUILD}/gen_checkpoint
 if [ -x "$gen" ]; then
   echo "== synthetic 64M BF16 checkpoint from gen_checkpoint"
