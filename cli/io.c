@@ -180,25 +180,20 @@ int cli_out_commit(cli_outfile *o)
 {
     if (out_flush(o) != 0)
         return CLI_EXIT_FAIL;
-    if (!o->tmp) { /* a device or pipe: nothing to make durable or rename */
-        int fd = o->fd;
-        o->fd = -1;
-        if (close(fd) != 0)
-            return cli_fail_errno(o->path, "close");
-        cli_out_abort(o);
-        return 0;
-    }
-    if (fsync(o->fd) != 0)
+    /* In place (a device or pipe): nothing to make durable or rename. */
+    if (o->tmp && fsync(o->fd) != 0)
         return cli_fail_errno(o->tmp, "fsync");
     int fd = o->fd;
     o->fd = -1;
     if (close(fd) != 0)
-        return cli_fail_errno(o->tmp, "close");
-    if (rename(o->tmp, o->path) != 0)
-        return cli_fail_errno(o->path, "rename");
-    fsync_parent_dir(o->path);
-    free(o->tmp);
-    o->tmp = NULL;
+        return cli_fail_errno(out_name(o), "close");
+    if (o->tmp) {
+        if (rename(o->tmp, o->path) != 0)
+            return cli_fail_errno(o->path, "rename");
+        fsync_parent_dir(o->path);
+        free(o->tmp);
+        o->tmp = NULL;
+    }
     cli_out_abort(o); /* frees the rest */
     return 0;
 }
