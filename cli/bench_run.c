@@ -231,13 +231,15 @@ static int time_decode(double *best, elves_container **c, membuf *enc,
     return time_best(best, (*c)->file_size, decode_once, &r);
 }
 
-/* ---- codec only: elves_encode_segment over the unique segments ----------- */
+/* ---- codec only: elves_encode_segment over the unique units ------------- */
 
 typedef struct codec_run {
     const char *path;
     const cli_map *m;
     const elves_container *c;
     const elves_encode_opts *eo;
+    elves_unit *units; /* as the container coded them */
+    size_t nunits;
     uint64_t out; /* encoded bytes of the last run */
 } codec_run;
 
@@ -256,26 +258,39 @@ static int codec_once(void *ctx, double *secs)
     elves_error err = {0};
     r->out = 0;
     double t0 = cli_now();
-    for (size_t i = 0; i < r->c->nsegments && rc == ELVES_OK; i++) {
-        const elves_container_segment *cs = &r->c->segments[i];
-        if (cs->dedup_of >= 0)
+    for (size_t i = 0; i < r->nunits && rc == ELVES_OK; i++) {
+        const elves_segment *s = &r->units[i].seg;
+        if (r->c->segments[r->units[i].first].dedup_of >= 0)
             continue;
-        rc = elves_encode_segment(NULL, r->m->data + cs->seg.offset,
-                                  cs->seg.length, &cs->seg, r->eo, count_block,
-                                  &r->out, &err);
+        rc = elves_encode_segment(NULL, r->m->data + s->offset, s->length, s,
+                                  r->eo, count_block, &r->out, &err);
     }
     *secs = cli_now() - t0;
     return rc == ELVES_OK ? 0 : cli_fail_lib(r->path, rc, &err);
 }
 
-/* Single-thread encode of the segments a container of file m encoded (its
- * index c): segmentation and dedup taken from c, so what is timed is codec
- * choice, block encoding and block checksums. */
+/* Single-thread encode of the units a container of file m encoded (its
+ * index c): segmentation, units and dedup planned before the clock starts,
+ * so what is timed is codec choice, block encoding and block checksums. */
 static int time_codec(double *best, const cli_map *m, const elves_container *c,
                       const elves_encode_opts *eo, const char *path)
 {
     codec_run r = {.path = path, .m = m, .c = c, .eo = eo};
-    return time_best(best, m->len, codec_once, &r);
+    elves_segments *segs = NULL;
+    elves_error err = {0};
+    int rc = elves_segment_file(&segs, m->data, m->len, NULL);
+    if (rc == ELVES_OK && segs->count != c->nsegments)
+        rc = ELVES_E_INVALID; /* not the file the container was made of */
+    if (rc == ELVES_OK)
+        rc = elves_plan_units(&r.units, &r.nunits, segs, m->data, &err);
+    if (rc != ELVES_OK) {
+        elves_segments_free(segs);
+        return cli_fail_lib(path, rc, &err);
+    }
+    rc = time_best(best, m->len, codec_once, &r);
+    elves_units_free(r.units);
+    elves_segments_free(segs);
+    return rc;
 }
 
 /* ---- round-trip check ---------------------------------------------------- */

@@ -15,7 +15,9 @@ static const char usage[] =
     "\n"
     "For a checkpoint: format, tensors (name, dtype, shape, offset, length)\n"
     "and the codec compress would choose.  For a container: codec, raw and\n"
-    "stored bytes, ratio and deduplication per segment, and totals.\n"
+    "stored bytes, ratio and deduplication per segment, and totals.  Small\n"
+    "tensors coded together show \"in #N\": their bytes are in the blocks of\n"
+    "segment N, whose stored bytes and ratio cover them all.\n"
     "\n"
     "options:\n"
     "  -j, --json        one JSON document on stdout\n"
@@ -259,17 +261,32 @@ static void sum_container(container_totals *t, const elves_container *c)
     }
 }
 
-static json_t *container_segment_json(const elves_container_segment *cs)
+/* Original bytes coded in segment i's blocks: its own, plus those of the
+ * members of its unit. */
+static uint64_t unit_raw(const elves_container *c, size_t i)
 {
+    uint64_t n = c->segments[i].seg.length;
+    for (size_t k = i + 1;
+         k < c->nsegments && c->segments[k].group_of == (int)i; k++)
+        n += c->segments[k].seg.length;
+    return n;
+}
+
+static json_t *container_segment_json(const elves_container *c, size_t i)
+{
+    const elves_container_segment *cs = &c->segments[i];
     json_t *o = segment_json(&cs->seg);
     json_object_set_new(o, "codec", json_string(elves_codec_name(cs->codec)));
     json_object_set_new(o, "blocks", json_integer((json_int_t)cs->nblocks));
     json_object_set_new(o, "stored",
                         json_integer((json_int_t)cs->stored_bytes));
     json_object_set_new(o, "ratio",
-                        json_real(ratio(cs->seg.length, cs->stored_bytes)));
+                        json_real(ratio(unit_raw(c, i), cs->stored_bytes)));
     json_object_set_new(o, "dedup_of",
                         cs->dedup_of >= 0 ? json_integer(cs->dedup_of)
+                                          : json_null());
+    json_object_set_new(o, "unit_of",
+                        cs->group_of >= 0 ? json_integer(cs->group_of)
                                           : json_null());
     return o;
 }
@@ -313,7 +330,7 @@ static json_t *container_json(const inspect_args *a, const elves_container *c)
     json_object_set_new(doc, "codecs", codecs);
     json_t *arr = json_array();
     for (size_t i = 0; i < c->nsegments; i++)
-        json_array_append_new(arr, container_segment_json(&c->segments[i]));
+        json_array_append_new(arr, container_segment_json(c, i));
     json_object_set_new(doc, "segments", arr);
     return doc;
 }
@@ -338,10 +355,12 @@ static void container_segments_text(const elves_container *c)
         if (cs->dedup_of >= 0 || cs->stored_bytes == 0)
             cli_table_cell(t, "-");
         else
-            cli_table_cell(t, "%.3f", ratio(cs->seg.length, cs->stored_bytes));
-        cli_table_cell(t, "%zu", cs->nblocks);
+            cli_table_cell(t, "%.3f", ratio(unit_raw(c, i), cs->stored_bytes));
+        cli_table_cell(t, "%zu", cs->group_of >= 0 ? (size_t)0 : cs->nblocks);
         if (cs->dedup_of >= 0)
             cli_table_cell(t, "= #%d", cs->dedup_of);
+        else if (cs->group_of >= 0)
+            cli_table_cell(t, "in #%d", cs->group_of);
         else
             cli_table_cell(t, "%s", "");
     }

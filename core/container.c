@@ -46,7 +46,8 @@
  *     96  u64 nblocks
  *    104  u32 dedup_of             segment whose blocks it reuses, or
  *                                  0xFFFFFFFF
- *    108  u32 flags                bit 0: has a name
+ *    108  u32 flags                bit 0: has a name; bit 1: member of
+ *                                  the unit the segment before it is in
  *    112  u32 name_off, 116 u32 name_len   in the name pool, no NUL
  *   nstored stored-block records, 16 bytes each, in container order
  *      0  u64 loc                  offset of the block in the container
@@ -64,10 +65,14 @@
  *     1 <= raw_len <= block_size and a plausible enc_len;
  *   - segments tile [0, file_size) in order; a segment that owns its blocks
  *     takes the next ceil(length / block_size) stored blocks, all
- *     block_size long but the last; together the owners take every stored
- *     block exactly once;
+ *     block_size long but the last, where length counts the members that
+ *     follow it (first = its first, nblocks = 0, same codec, not
+ *     deduplicated); together the owners take every stored block exactly
+ *     once;
  *   - a deduplicated segment points at an earlier owner TENSOR segment with
- *     the same dtype, shape, length, codec and blocks.
+ *     the same dtype, shape, length, codec and blocks, in no unit.
+ * Readers from before units refuse the member flag, so an old binary
+ * reports such a container as inconsistent rather than misreading it.
  * Every block in the map therefore decodes to a known slice of the file.
  */
 #include <stdlib.h>
@@ -94,6 +99,7 @@
 #define IDX_HASH_LEN 8u
 #define NO_DEDUP 0xFFFFFFFFu
 #define SEG_HAS_NAME 1u
+#define SEG_IN_GROUP 2u
 
 /* ------------------------------------------------------------------------ */
 /* Reading the index                                                        */
@@ -209,7 +215,7 @@ static int read_name(idx_reader *r, const uint8_t *p, elves_segment *s)
     uint32_t flags = es_load32(p + 108);
     uint64_t off = es_load32(p + 112), len = es_load32(p + 116);
 
-    if (flags & ~SEG_HAS_NAME)
+    if (flags & ~(SEG_HAS_NAME | SEG_IN_GROUP))
         return ELVES_E_CORRUPT;
     if (!(flags & SEG_HAS_NAME))
         return off || len ? ELVES_E_CORRUPT : ELVES_OK;
@@ -226,7 +232,8 @@ static int read_name(idx_reader *r, const uint8_t *p, elves_segment *s)
 
 /* Decodes the fixed fields of segment record i and checks them alone. */
 static int read_segment_fields(idx_reader *r, uint64_t i, uint64_t *first,
-                               uint64_t *nblocks, uint32_t *dedup_of)
+                               uint64_t *nblocks, uint32_t *dedup_of,
+                               int *member)
 {
     const uint8_t *p = r->segrecs + i * SEG_REC_LEN;
     elves_container_segment *cs = &r->c->segments[i];
@@ -252,16 +259,35 @@ static int read_segment_fields(idx_reader *r, uint64_t i, uint64_t *first,
     *first = es_load64(p + 88);
     *nblocks = es_load64(p + 96);
     *dedup_of = es_load32(p + 104);
+    *member = (es_load32(p + 108) & SEG_IN_GROUP) != 0;
     return read_name(r, p, s);
 }
 
-/* An owner segment takes the next stored blocks, each block_size long but
- * the last. */
+/* Bytes coded by the unit that segment record i starts: its own and those
+ * of the member records that follow it; 0 on overflow. */
+static uint64_t unit_length(const idx_reader *r, uint64_t i)
+{
+    uint64_t len = es_load64(r->segrecs + i * SEG_REC_LEN + 16);
+
+    for (uint64_t k = i + 1; k < r->nsegments; k++) {
+        const uint8_t *p = r->segrecs + k * SEG_REC_LEN;
+        uint64_t n = es_load64(p + 16);
+        if (!(es_load32(p + 108) & SEG_IN_GROUP))
+            break;
+        if (n > UINT64_MAX - len)
+            return 0;
+        len += n;
+    }
+    return len;
+}
+
+/* An owner segment takes the next stored blocks for the bytes of its unit,
+ * each block_size long but the last. */
 static int check_owner(idx_reader *r, elves_container_segment *cs,
-                       uint64_t first, uint64_t nblocks, uint64_t *next)
+                       uint64_t first, uint64_t nblocks, uint64_t len,
+                       uint64_t *next)
 {
     uint32_t bs = r->c->block_size;
-    uint64_t len = cs->seg.length;
 
     if (first != *next || nblocks != blocks_for(len, bs) ||
         nblocks > r->nstored - first)
@@ -287,12 +313,33 @@ static int check_dedup(idx_reader *r, uint64_t i, uint32_t of, uint64_t first,
     if (of >= i)
         return ELVES_E_CORRUPT;
     t = &r->c->segments[of];
-    if (t->dedup_of != -1 || t->seg.kind != ELVES_SEG_TENSOR ||
+    if (of + 1 < i && r->c->segments[of + 1].group_of == (int)of)
+        return ELVES_E_CORRUPT; /* its blocks hold more than the tensor */
+    if (t->dedup_of != -1 || t->group_of != -1 ||
+        t->seg.kind != ELVES_SEG_TENSOR ||
         cs->seg.kind != ELVES_SEG_TENSOR || t->seg.length != cs->seg.length ||
         t->seg.dtype != cs->seg.dtype || t->seg.ndim != cs->seg.ndim ||
         memcmp(t->seg.shape, cs->seg.shape, sizeof t->seg.shape) != 0 ||
         t->codec != cs->codec || r->seg_first[of] != first ||
         t->nblocks != nblocks)
+        return ELVES_E_CORRUPT;
+    return ELVES_OK;
+}
+
+/* A member of a unit: coded in the blocks of the segment that starts the
+ * unit (an owner, not deduplicated), with the same codec. */
+static int check_member(idx_reader *r, uint64_t i, uint32_t of,
+                        uint64_t first, uint64_t nblocks)
+{
+    const elves_container_segment *lead;
+
+    if (i == 0 || of != NO_DEDUP || nblocks != 0)
+        return ELVES_E_CORRUPT;
+    lead = &r->c->segments[i - 1];
+    if (lead->group_of != -1)
+        lead = &r->c->segments[lead->group_of];
+    if (lead->dedup_of != -1 || r->seg_first[lead - r->c->segments] != first ||
+        lead->codec != r->c->segments[i].codec)
         return ELVES_E_CORRUPT;
     return ELVES_OK;
 }
@@ -314,24 +361,38 @@ static int read_segments(idx_reader *r, elves_error *err)
         elves_container_segment *cs = &c->segments[i];
         uint64_t first, nblocks;
         uint32_t of;
+        int member;
         c->nsegments = i + 1; /* names so far are freed on failure */
         cs->dedup_of = -1;
-        int rc = read_segment_fields(r, i, &first, &nblocks, &of);
+        cs->group_of = -1;
+        int rc = read_segment_fields(r, i, &first, &nblocks, &of, &member);
         if (!rc &&
             (cs->seg.offset != pos || cs->seg.length > c->file_size - pos))
             rc = ELVES_E_CORRUPT;
-        if (!rc && of == NO_DEDUP)
-            rc = check_owner(r, cs, first, nblocks, &next_stored);
+        if (!rc && member)
+            rc = check_member(r, i, of, first, nblocks);
+        else if (!rc && of == NO_DEDUP)
+            rc = check_owner(r, cs, first, nblocks, unit_length(r, i),
+                             &next_stored);
         else if (!rc)
             rc = check_dedup(r, i, of, first, nblocks);
         if (rc)
             return es_fail(err, rc, "container: segment %llu is %s",
                            (unsigned long long)i,
                            rc == ELVES_E_NOMEM ? "too big" : "inconsistent");
+        r->seg_first[i] = first;
+        if (member) {
+            const elves_container_segment *lead = &c->segments[i - 1];
+            cs->group_of = lead->group_of == -1 ? (int)(i - 1) : lead->group_of;
+            lead = &c->segments[cs->group_of];
+            cs->first_block = lead->first_block;
+            cs->nblocks = lead->nblocks;
+            pos += cs->seg.length;
+            continue;
+        }
         cs->dedup_of = of == NO_DEDUP ? -1 : (int)of;
         cs->first_block = (size_t)nrefs; /* position in the file's map */
         cs->nblocks = (size_t)nblocks;
-        r->seg_first[i] = first;
         pos += cs->seg.length;
         if (nblocks > UINT64_MAX - nrefs)
             return es_fail(err, ELVES_E_CORRUPT, "container: too many blocks");
@@ -367,6 +428,8 @@ static int build_block_map(idx_reader *r, elves_error *err)
                        c->nblocks);
     for (size_t i = 0; i < c->nsegments; i++) {
         const elves_container_segment *cs = &c->segments[i];
+        if (cs->group_of != -1)
+            continue; /* its bytes are in its unit's blocks */
         for (size_t k = 0; k < cs->nblocks; k++) {
             const stored_block *b = &r->stored[r->seg_first[i] + k];
             elves_block_ref *ref = &c->blocks[cs->first_block + k];
@@ -517,7 +580,8 @@ typedef struct seg_out {
     elves_codec codec;
     uint64_t first, nblocks; /* stored blocks */
     uint32_t dedup_of;
-    int lossy; /* some block decodes to other bytes than the input */
+    int member; /* coded in the unit of the segment before it */
+    int lossy;  /* some block decodes to other bytes than the input */
 } seg_out;
 
 typedef struct builder {
@@ -532,7 +596,8 @@ typedef struct builder {
     size_t nstored, stored_cap;
     seg_out *out;
     uint8_t *scratch; /* ELF mode only: a decoded lossy block */
-    size_t cur;       /* segment being encoded */
+    size_t cur;       /* segment being encoded (a unit's first) */
+    const elves_segment *cur_seg; /* the byte range being encoded */
     int hash_only;    /* re-encoding a dedup'd lossy tensor to hash it */
     int rc;           /* why the sink stopped */
     elves_error err;
@@ -551,7 +616,7 @@ static int emit(builder *b, const uint8_t *p, size_t n)
 static int hash_block(builder *b, uint64_t raw_offset, uint32_t raw_len,
                       const uint8_t *block, size_t block_len)
 {
-    const uint8_t *src = b->data + b->segs->items[b->cur].offset + raw_offset;
+    const uint8_t *src = b->data + b->cur_seg->offset + raw_offset;
     elves_block_info info;
     size_t got;
     int rc;
@@ -605,12 +670,14 @@ static int block_sink(void *ctx, size_t index, uint64_t raw_offset,
     return rc;
 }
 
-static int encode_one(builder *b, size_t i, elves_error *err)
+/* Encodes s, the byte range of the unit starting at segment i. */
+static int encode_one(builder *b, size_t i, const elves_segment *s,
+                      elves_error *err)
 {
-    const elves_segment *s = &b->segs->items[i];
     seg_out *o = &b->out[i];
 
     b->cur = i;
+    b->cur_seg = s;
     b->rc = ELVES_OK;
     if (!b->hash_only) {
         o->first = b->nstored;
@@ -642,7 +709,7 @@ static int dedup_one(builder *b, size_t i, size_t j, elves_error *err)
     /* Encoding is deterministic, so encoding the same bytes again gives
      * the owner's blocks, whose decoded form we need for the hash. */
     b->hash_only = 1;
-    rc = encode_one(b, i, err);
+    rc = encode_one(b, i, s, err);
     b->hash_only = 0;
     o->codec = b->out[j].codec;
     return rc;
@@ -687,23 +754,48 @@ static size_t fp_find_or_add(fp_table *t, const builder *b, size_t i)
     return SIZE_MAX;
 }
 
+/* A run of segments coded as one: the first owns the blocks, the others
+ * are members of its unit. */
+static int encode_group(builder *b, const elves_unit *u, elves_error *err)
+{
+    int rc = encode_one(b, u->first, &u->seg, err);
+
+    for (size_t k = 1; !rc && k < u->count; k++) {
+        seg_out *m = &b->out[u->first + k];
+        *m = b->out[u->first];
+        m->nblocks = 0;
+        m->member = 1;
+    }
+    return rc;
+}
+
 static int compress_segments(builder *b, elves_error *err)
 {
     fp_table t = {0, NULL, NULL};
+    elves_unit *units = NULL;
+    size_t nunits = 0;
     int rc = fp_init(&t, b->segs->count);
 
     if (rc)
         es_fail(err, rc, "container: no memory");
-    for (size_t i = 0; !rc && i < b->segs->count; i++) {
+    else
+        rc = elves_plan_units(&units, &nunits, b->segs, b->data, err);
+    for (size_t k = 0; !rc && k < nunits; k++) {
+        size_t i = units[k].first, j = SIZE_MAX;
         const elves_segment *s = &b->segs->items[i];
-        size_t j = SIZE_MAX;
+        if (units[k].count > 1) {
+            rc = encode_group(b, &units[k], err);
+            continue;
+        }
         if (s->kind == ELVES_SEG_TENSOR && s->length) {
             elves_tensor_fingerprint(&t.fp[i], s->dtype, s->shape, s->ndim,
                                      b->data + s->offset, s->length);
             j = fp_find_or_add(&t, b, i);
         }
-        rc = j == SIZE_MAX ? encode_one(b, i, err) : dedup_one(b, i, j, err);
+        rc = j == SIZE_MAX ? encode_one(b, i, s, err)
+                           : dedup_one(b, i, j, err);
     }
+    elves_units_free(units);
     free(t.slot);
     free(t.fp);
     return rc;
@@ -728,7 +820,8 @@ static void put_segment(uint8_t *p, const elves_segment *s, const seg_out *o,
     es_store64(p + 88, o->first);
     es_store64(p + 96, o->nblocks);
     es_store32(p + 104, o->dedup_of);
-    es_store32(p + 108, s->name ? SEG_HAS_NAME : 0);
+    es_store32(p + 108, (s->name ? SEG_HAS_NAME : 0) |
+                            (o->member ? SEG_IN_GROUP : 0));
     es_store32(p + 112, name_off);
     es_store32(p + 116, name_len);
 }

@@ -192,6 +192,28 @@ void elves_segments_free(elves_segments *segs);
 int elves_segments_check(const elves_segments *segs, uint64_t file_size,
                          elves_error *err);
 
+/* A coding unit: segments [first, first + count) encoded together as one
+ * byte range.  Runs of consecutive small tensors of one dtype (at most
+ * 8 KiB each, up to 256 KiB per run) are grouped: one block header, one
+ * codec choice and one set of entropy tables instead of one per tiny
+ * tensor.  A tensor that occurs twice in the file is never grouped, so its
+ * copy can be stored as a reference.  `seg` is what to encode: the segment
+ * itself when count == 1 (its name borrowed from the list), else a run with
+ * no name, kind TENSOR with the members' dtype and shape [elements] (kind
+ * OPAQUE for sub-byte dtypes). */
+typedef struct elves_unit {
+    size_t first;
+    size_t count;
+    elves_segment seg;
+} elves_unit;
+
+/* Plans the units of a segmented file (data = the whole file); they cover
+ * every segment once, in order.  Free *out with elves_units_free. */
+int elves_plan_units(elves_unit **out, size_t *count_out,
+                     const elves_segments *segs, const uint8_t *data,
+                     elves_error *err);
+void elves_units_free(elves_unit *units);
+
 /* ------------------------------------------------------------------------ */
 /* Fingerprints                                                             */
 /* ------------------------------------------------------------------------ */
@@ -414,7 +436,8 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
  * encode mode, each segment (kind, dtype, shape, name, offset, length,
  * codec, block range) and each block's elves_block_ref (loc = offset in the
  * container).  Segments with the same fingerprint share blocks (tensor
- * dedup inside the file).
+ * dedup inside the file); runs of small segments share the blocks of their
+ * unit. 
  */
 
 typedef struct elves_container_segment {
@@ -425,6 +448,10 @@ typedef struct elves_container_segment {
     uint64_t stored_bytes; /* encoded bytes attributed (0 if deduplicated) */
     int dedup_of;          /* index of the segment whose blocks it reuses, or
                               -1 */
+    int group_of;          /* member of a unit (elves_plan_units): index of
+                              the unit's first segment, whose blocks hold
+                              this one's bytes too (first_block and nblocks
+                              are its), or -1 */
 } elves_container_segment;
 
 typedef struct elves_container {
