@@ -6,10 +6,11 @@
  *      (any repository) lends its manifest and nothing is compressed; it
  *      must have the same mode, or be lossless (exact bytes are within any
  *      ELF bound), never ELF-decoded bytes for a lossless repository;
- *   2. else the spool file is mapped and segmented by the core; each tensor
- *      is fingerprinted and, if the tensors table has it, its blocks are
- *      referenced; other segments and new tensors are encoded block by
- *      block straight into the chunk store;
+ *   2. else the spool file is mapped and segmented by the core, and the
+ *      segments grouped into units (runs of small tensors are coded as
+ *      one); each tensor unit is fingerprinted and, if the tensors table
+ *      has it, its blocks are referenced; other units and new tensors are
+ *      encoded block by block straight into the chunk store;
  *   3. the chunk store is synced, then every block is read back, decoded
  *      and checked: SHA-256 of the whole decoded file against the upload
  *      (lossless), or each value against the ELF bound (elf, where the
@@ -58,9 +59,13 @@ typedef struct new_chunk {
     int64_t id; /* once inserted */
 } new_chunk;
 
-/* What happens to one segment. */
+/* What happens to one segment.  Segments are coded in units (see
+ * elves_plan_units): a unit's first segment carries the unit's tensor row
+ * and blocks, the other members name the same tensor row and have none. */
 typedef struct seg_rec {
-    const elves_segment *seg;
+    const elves_segment *seg;  /* the file_segments row */
+    const elves_segment *unit; /* the bytes coded: seg, or its whole unit */
+    int member_of;             /* unit's first segment, or -1 */
     char codec[16];
     char fp[33];       /* TENSOR segments */
     int lossy;         /* some block written with ELF */
@@ -85,6 +90,8 @@ typedef struct ingest {
     int fd;
     const uint8_t *src;
     elves_segments *segs;
+    elves_unit *units;
+    size_t nunits;
 
     /* the result */
     seg_rec *recs;
@@ -279,6 +286,9 @@ static int map_source(ingest *in)
     if (rc != 0)
         return es_errf(in->err, 500, "segmenting: %s", elves_strerror(rc));
     in->segs = segs;
+    elves_error e = {0, ""};
+    if (elves_plan_units(&in->units, &in->nunits, segs, in->src, &e) != 0)
+        return es_errf(in->err, 500, "planning units: %s", e.msg);
     in->recs = calloc(segs->count ? segs->count : 1, sizeof *in->recs);
     if (!in->recs)
         return es_errf(in->err, 500, "out of memory");
@@ -292,6 +302,7 @@ static void unmap_source(ingest *in)
     if (in->fd >= 0)
         close(in->fd);
     elves_segments_free(in->segs);
+    elves_units_free(in->units);
     free(in->recs);
     free(in->blks);
     free(in->chunks);
@@ -403,7 +414,7 @@ static int reuse_locked(ingest *in, seg_rec *r)
     if (!s)
         return -1;
     db_bind_text(s, 1, r->fp);
-    db_bind_i64(s, 2, (int64_t)r->seg->length);
+    db_bind_i64(s, 2, (int64_t)r->unit->length);
     db_bind_i64(s, 3, in->mode == ELVES_MODE_ELF);
     int rc = db_step_row(d, s, in->err);
     if (rc == 1) {
@@ -421,7 +432,7 @@ static int reuse_locked(ingest *in, seg_rec *r)
     if (!s)
         return -1;
     db_bind_i64(s, 1, r->tensor_id);
-    rc = add_tensor_blocks(in, s, r->seg->offset);
+    rc = add_tensor_blocks(in, s, r->unit->offset);
     sqlite3_reset(s);
     return rc < 0 ? -1 : 1;
 }
@@ -444,7 +455,7 @@ static int reuse_own_tensor(ingest *in, size_t idx)
     for (size_t i = 0; i < idx; i++) {
         seg_rec *o = &in->recs[i];
         if (!o->fp[0] || o->tensor_id || o->dup_of >= 0 ||
-            strcmp(o->fp, r->fp) != 0 || o->seg->length != r->seg->length)
+            strcmp(o->fp, r->fp) != 0 || o->unit->length != r->unit->length)
             continue;
         r->dup_of = (int)i;
         r->lossy = o->lossy;
@@ -455,7 +466,8 @@ static int reuse_own_tensor(ingest *in, size_t idx)
             if (!b)
                 return es_errf(in->err, 500, "out of memory");
             *b = copy;
-            b->raw_offset = copy.raw_offset - o->seg->offset + r->seg->offset;
+            b->raw_offset =
+                copy.raw_offset - o->unit->offset + r->unit->offset;
         }
         return 1;
     }
@@ -507,10 +519,10 @@ static int put_block(void *arg, size_t index, uint64_t raw_offset,
     return 0;
 }
 
-/* Encodes one segment window by window. */
+/* Encodes one unit window by window. */
 static int encode_segment(ingest *in, seg_rec *r)
 {
-    const elves_segment *seg = r->seg;
+    const elves_segment *seg = r->unit;
     elves_encode_opts opts = ELVES_ENCODE_OPTS_INIT;
     opts.mode = in->mode;
     opts.threads = cpu_count();
@@ -534,24 +546,35 @@ static int encode_segment(ingest *in, seg_rec *r)
     return 0;
 }
 
-static int process_segment(ingest *in, size_t idx)
+static int process_unit(ingest *in, const elves_unit *u)
 {
+    size_t idx = u->first;
     seg_rec *r = &in->recs[idx];
     r->seg = &in->segs->items[idx];
+    r->unit = &u->seg;
+    r->member_of = -1;
     r->dup_of = -1;
     r->first_blk = in->nblks;
     int rc = 0;
-    if (r->seg->kind == ELVES_SEG_TENSOR && r->seg->length > 0) {
-        tensor_fp(in, r->seg, r->fp);
+    if (r->unit->kind == ELVES_SEG_TENSOR && r->unit->length > 0) {
+        tensor_fp(in, r->unit, r->fp);
         rc = reuse_own_tensor(in, idx);
         if (rc == 0)
             rc = reuse_stored_tensor(in, r);
         if (rc > 0)
-            atomic_fetch_add(in->progress, (int64_t)r->seg->length);
+            atomic_fetch_add(in->progress, (int64_t)r->unit->length);
     }
     if (rc == 0)
         rc = encode_segment(in, r);
     r->nblk = in->nblks - r->first_blk;
+    for (size_t k = 1; k < u->count; k++) {
+        seg_rec *m = &in->recs[idx + k];
+        m->seg = &in->segs->items[idx + k];
+        m->unit = &u->seg;
+        m->member_of = (int)idx;
+        m->dup_of = -1;
+        m->first_blk = in->nblks;
+    }
     return rc < 0 ? -1 : 0;
 }
 
@@ -734,7 +757,7 @@ static json_t *shape_json(const elves_segment *seg)
 static int insert_tensor(ingest *in, seg_rec *r, int *created)
 {
     db *d = in->st->db;
-    json_t *shape = shape_json(r->seg);
+    json_t *shape = shape_json(r->unit);
     char *shape_text = json_dumps(shape, JSON_COMPACT);
     json_decref(shape);
     sqlite3_stmt *s = db_prep(d,
@@ -746,9 +769,9 @@ static int insert_tensor(ingest *in, seg_rec *r, int *created)
     if (s) {
         db_bind_text(s, 1, r->fp);
         db_bind_i64(s, 2, r->lossy);
-        db_bind_text(s, 3, elves_dtype_name(r->seg->dtype));
+        db_bind_text(s, 3, elves_dtype_name(r->unit->dtype));
         db_bind_text(s, 4, shape_text ? shape_text : "[]");
-        db_bind_i64(s, 5, (int64_t)r->seg->length);
+        db_bind_i64(s, 5, (int64_t)r->unit->length);
         db_bind_text(s, 6, r->codec);
         rc = db_step_done(d, s, in->err);
     }
@@ -773,7 +796,7 @@ static int insert_tensor_blocks(ingest *in, const seg_rec *r)
             return -1;
         db_bind_i64(s, 1, r->tensor_id);
         db_bind_i64(s, 2, (int64_t)k);
-        db_bind_i64(s, 3, (int64_t)(b->raw_offset - r->seg->offset));
+        db_bind_i64(s, 3, (int64_t)(b->raw_offset - r->unit->offset));
         db_bind_i64(s, 4, b->raw_len);
         db_bind_i64(s, 5, b->chunk_id);
         if (db_step_done(in->st->db, s, in->err) < 0)
@@ -786,7 +809,11 @@ static int insert_tensor_blocks(ingest *in, const seg_rec *r)
 static int insert_segment(ingest *in, size_t idx)
 {
     seg_rec *r = &in->recs[idx];
-    if (r->fp[0] && !r->tensor_id) {
+    if (r->member_of >= 0) { /* coded in its unit's tensor */
+        const seg_rec *lead = &in->recs[r->member_of];
+        r->tensor_id = lead->tensor_id;
+        memcpy(r->codec, lead->codec, sizeof r->codec);
+    } else if (r->fp[0] && !r->tensor_id) {
         if (r->dup_of >= 0) {
             r->tensor_id = in->recs[r->dup_of].tensor_id;
         } else {
@@ -894,12 +921,12 @@ static int compress(ingest *in)
 {
     if (map_source(in) < 0)
         return -1;
-    for (size_t i = 0; i < in->segs->count; i++) {
+    for (size_t i = 0; i < in->nunits; i++) {
         if (atomic_load(&in->st->stopping)) {
             in->stopped = 1;
             return -1;
         }
-        if (process_segment(in, i) < 0)
+        if (process_unit(in, &in->units[i]) < 0)
             return -1;
     }
     /* Nothing is referenced before its bytes are durable. */

@@ -463,6 +463,59 @@ static void test_shared_tensors(void **state)
     free(dir);
 }
 
+/* Small tensors are coded in units (elves_plan_units): a unit is one
+ * tensors row named by each of its members, found again by its
+ * fingerprint when another file holds the same run of tensors. */
+static void test_shared_units(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("units");
+    es_store *st = tu_open(dir, 2);
+    make_repo(st, "org/m", NULL);
+    enum { NS = 10 };
+    char names[NS][8];
+    tensor_spec tx[NS + 1], ty[NS + 1];
+    tx[0] = (tensor_spec){"big", 50000, 40};
+    ty[0] = (tensor_spec){"other", 60000, 41};
+    for (int i = 0; i < NS; i++) {
+        snprintf(names[i], sizeof names[i], "s%d", i);
+        tx[i + 1] = ty[i + 1] = (tensor_spec){names[i], 256, 20 + (uint32_t)i};
+    }
+    size_t lx, ly;
+    uint8_t *x = make_safetensors(tx, NS + 1, &lx);
+    uint8_t *y = make_safetensors(ty, NS + 1, &ly);
+    upload(st, "org/m", "x.safetensors", x, lx);
+    store_wait_idle(st);
+    sqlite3 *db = open_db(dir);
+    /* header, big, and one chunk for the ten small tensors */
+    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 3);
+    assert_int_equal(q1(db, "SELECT count(*) FROM file_segments"), NS + 2);
+    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), NS);
+    upload(st, "org/m", "y.safetensors", y, ly);
+    store_wait_idle(st);
+    /* y wrote its header and "other" only */
+    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 5);
+    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), 2 * NS);
+    sqlite3_close(db);
+    expect_content(st, "org/m", "x.safetensors", x, lx);
+    expect_content(st, "org/m", "y.safetensors", y, ly);
+    check_refcounts(dir);
+    es_err err;
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
+    gc(st);
+    check_refcounts(dir);
+    expect_content(st, "org/m", "y.safetensors", y, ly);
+    assert_int_equal(
+        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
+    check_empty(st, dir);
+    free(x);
+    free(y);
+    store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* Upload / delete / re-upload sequences; refcounts exact after each step. */
 static void test_refcount_sequences(void **state)
 {
@@ -1015,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_same_file_two_repos),
         cmocka_unit_test(test_replace_frees_chunks),
         cmocka_unit_test(test_shared_tensors),
+        cmocka_unit_test(test_shared_units),
         cmocka_unit_test(test_refcount_sequences),
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_corrupt_chunk),
