@@ -187,6 +187,21 @@ static unsigned clamp_threads(unsigned threads, size_t tasks)
     return threads;
 }
 
+/* Decoding runs at 1-3 GB/s a thread, so starting and joining a helper
+ * thread (tens of microseconds) and handing blocks over costs more than it
+ * saves below about a MiB of output per thread: the shared checkpoints
+ * (0.1-4.7 MB, blocks of a few kB) decoded at half the one-thread speed
+ * on two. */
+#define DECODE_BYTES_PER_THREAD ((uint64_t)1 << 20)
+
+static unsigned clamp_decode_threads(unsigned threads, size_t tasks,
+                                     uint64_t bytes)
+{
+    uint64_t most = bytes / DECODE_BYTES_PER_THREAD + 1;
+    threads = clamp_threads(threads, tasks);
+    return most < threads ? (unsigned)most : threads;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Encoding a segment                                                       */
 /* ------------------------------------------------------------------------ */
@@ -198,7 +213,8 @@ typedef struct encode_batch {
     elves_dtype dtype;
     elves_codec codec;
     size_t first;     /* segment block number of task 0 */
-    size_t per_batch; /* blocks per batch (the last may have fewer) */
+    size_t per_batch; /* most blocks in a batch */
+    unsigned threads; /* blocks per batch (the last may have fewer) */
     uint8_t *bufs;    /* one slot of `cap` bytes per task */
     size_t cap;
     size_t *sizes; /* encoded size per task */
@@ -417,7 +433,10 @@ int elves_decode_blocks(const elves_decode_job *jobs, size_t n,
         return es_fail(err, ELVES_E_INVALID, "decode: no jobs");
     if (n == 0)
         return ELVES_OK;
-    rc = pool_start(&pool, clamp_threads(threads, n), err);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += jobs[i].dst_cap;
+    rc = pool_start(&pool, clamp_decode_threads(threads, n, bytes), err);
     if (rc)
         return rc;
     pool_submit(&pool, decode_task, (void *)jobs, n);
@@ -508,7 +527,8 @@ typedef struct range_dec {
     elves_fetch_fn fetch;
     void *ctx;
     uint8_t *edge[2]; /* decoded first/last block when only partly wanted */
-    size_t per_batch;
+    size_t per_batch; /* most blocks in a batch */
+    unsigned threads;
     range_set set[2]; /* one batch decoding while the next is fetched */
 } range_dec;
 
@@ -564,18 +584,24 @@ static int range_fetch(range_dec *rd, size_t k, uint8_t *buf, elves_error *err)
     return ELVES_OK;
 }
 
-/* Fetches blocks [b0, min(b0 + per_batch, end)) into set and lays out
- * their decode jobs. */
+/* Fetches the next batch from block b0 into set and lays out its decode
+ * jobs: at most per_batch blocks, and no more once there is
+ * DECODE_BYTES_PER_THREAD of output per thread, so a batch of small blocks
+ * still gives each thread enough to decode between two waits. */
 static int range_prepare(range_dec *rd, range_set *set, size_t b0,
                          elves_error *err)
 {
     size_t total = 0;
     int rc;
 
+    uint64_t raw = 0, enough = rd->threads * DECODE_BYTES_PER_THREAD;
     set->b0 = b0;
-    set->b1 = rd->end - b0 < rd->per_batch ? rd->end : b0 + rd->per_batch;
-    for (size_t k = set->b0; k < set->b1; k++)
-        total += rd->blocks[k].enc_len;
+    set->b1 = b0;
+    while (set->b1 < rd->end && set->b1 - b0 < rd->per_batch &&
+           (raw < enough || set->b1 - b0 < rd->threads)) {
+        raw += rd->blocks[set->b1].raw_len;
+        total += rd->blocks[set->b1++].enc_len;
+    }
     if (total > set->enc_cap) {
         uint8_t *p = realloc(set->enc, total);
         if (!p)
@@ -688,16 +714,18 @@ static int range_serial(range_dec *rd, elves_error *err)
 
 static int range_run(range_dec *rd, unsigned threads, elves_error *err)
 {
-    unsigned t = clamp_threads(threads, rd->end - rd->begin);
+    uint64_t bytes = rd->last - rd->first + 1;
+    unsigned t = clamp_decode_threads(threads, rd->end - rd->begin, bytes);
     es_pool pool;
     int rc;
 
     if (t == 1)
         return range_serial(rd, err);
 
-    rd->per_batch = t;
-    rd->set[0].jobs = calloc(t, sizeof(elves_decode_job));
-    rd->set[1].jobs = calloc(t, sizeof(elves_decode_job));
+    rd->threads = t;
+    rd->per_batch = (size_t)t * 64;
+    rd->set[0].jobs = calloc(rd->per_batch, sizeof(elves_decode_job));
+    rd->set[1].jobs = calloc(rd->per_batch, sizeof(elves_decode_job));
     if (!rd->set[0].jobs || !rd->set[1].jobs)
         return es_fail(err, ELVES_E_NOMEM, "range: no memory");
     rc = pool_start(&pool, t, err);
