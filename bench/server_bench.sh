@@ -18,6 +18,10 @@
 #     the nginx figure of those same turns.  Every source is read once
 #     first, so all read from the page cache: this compares servers, not
 #     disks.
+#   - CPU seconds elvesd spends per GB it serves (user + system, from
+#     /proc, best of the same downloads): on a loaded or small machine the
+#     client competes with the server for cores, so this decides the
+#     download rate more steadily than MB/s shows it;
 #   - upload time (curl -T until the 201) and upload-to-stored time (until
 #     the compression job is done), peak RSS (VmHWM) of elvesd during
 #     ingest and during downloads (reset in between through clear_refs);
@@ -92,24 +96,39 @@ upload() { # repo path file: prints the job id
   "${CURL[@]}" -T "$3" "$BASE/api/v1/repos/$1/files/$2" | json_field job_id
 }
 
-dl_mbps() { # url: MB/s of one download (1 MB = 1e6 bytes)
-  "${CURL[@]}" -o /dev/null -w '%{speed_download}' "$1" |
-    awk '{ printf "%.0f", $1 / 1000000 }'
+cpu_s() { # pid: CPU seconds it has used (user + system)
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# One download of url; prints its MB/s (1 MB = 1e6 bytes) and the CPU seconds
+# per GB that process pid spent meanwhile.
+dl_mbps_cpu() { # url pid
+  local c0 c1
+  c0=$(cpu_s "$2")
+  "${CURL[@]}" -o /dev/null -w '%{speed_download} %{size_download}\n' "$1" | {
+    read -r speed bytes
+    c1=$(cpu_s "$2")
+    awk -v s="$speed" -v b="$bytes" -v c="$(echo "$c1 - $c0" | bc -l)" \
+      'BEGIN { printf "%.0f %.3f\n", s / 1e6, (b > 0 ? c / (b / 1e9) : 0) }'
+  }
 }
 
 # Best of $runs downloads of two URLs taken in turns, so that a slow spell of
 # the machine (a shared VM: nginx alone has swung 2x between runs) hits both
-# sides alike.  Sets mbps[key_a] and mbps[key_b].
+# sides alike.  Sets mbps[key_a] and mbps[key_b], and cpu[key_a], the least
+# CPU-s/GB elvesd ($EPID, which serves url_a) spent on one of them.
 race() { # key_a url_a key_b url_b
-  local i r
+  local i r c
   mbps[$1]=0
   mbps[$3]=0
+  cpu[$1]=
   "${CURL[@]}" -o /dev/null "$2" # warm-up
   "${CURL[@]}" -o /dev/null "$4"
   for i in $(seq 1 "$runs"); do
-    r=$(dl_mbps "$2")
+    read -r r c < <(dl_mbps_cpu "$2" "$EPID")
     if [ "$r" -gt "${mbps[$1]}" ]; then mbps[$1]=$r; fi
-    r=$(dl_mbps "$4")
+    if [ -z "${cpu[$1]}" ] || [ "$(echo "$c < ${cpu[$1]}" | bc -l)" = 1 ]; then cpu[$1]=$c; fi
+    read -r r c < <(dl_mbps_cpu "$4" "$EPID")
     if [ "$r" -gt "${mbps[$3]}" ]; then mbps[$3]=$r; fi
   done
 }
@@ -194,7 +213,7 @@ big_stored=$("${CURL[@]}" "$BASE/api/v1/repos/bench/big/stats" | json_field stor
 stop_elvesd
 
 # ---- downloads --------------------------------------------------------------------
-declare -A mbps rss
+declare -A mbps rss cpu
 measure_elvesd() { # label flags...: elvesd and nginx in turns
   local label=$1; shift
   start_elvesd "$@"
@@ -226,12 +245,15 @@ done
 for row in threads pool; do
   printf '%-34s %14s %14s\n' "elvesd-$row / nginx-$row" "$(ratio "$row" big)" "$(ratio "$row" largest)"
 done
+for row in threads pool; do
+  printf '%-34s %14s %14s\n' "elvesd-$row CPU-s/GB" "${cpu[elvesd-$row,big]}" "${cpu[elvesd-$row,largest]}"
+done
 printf '\n%-34s %s\n' "upload $size (curl -T to 201)" "$(printf '%.1f s (%.0f MB/s)' "$upload_s" "$(echo "$big_bytes / $upload_s / 1000000" | bc -l)")"
 printf '%-34s %s\n' "upload to stored (job done)" "$(printf '%.1f s' "$stored_s")"
 printf '%-34s %s\n' "stored / logical, synthetic" "$(echo "$big_stored / $big_bytes" | bc -l | xargs printf '%.4f')"
 printf '%-34s %s MB\n' "peak RSS elvesd, ingest" "$ingest_rss"
 printf '%-34s %s MB / %s MB\n' "peak RSS elvesd, downloads" "${rss[threads]}" "${rss[pool]}"
 printf '%-34s %s / %s = %s\n' "stored / logical, shared/data" "$shared_stored" "$shared_logical" "$shared_ratio"
-printf '{"bench":"server","size_bytes":%s,"elvesd_threads_mbps":%s,"elvesd_pool_mbps":%s,"nginx_mbps":%s,"nginx_pool_mbps":%s,"cat_mbps":%s,"elvesd_largest_mbps":%s,"nginx_largest_mbps":%s,"upload_s":%.2f,"upload_to_stored_s":%.2f,"ingest_rss_mb":%s,"download_rss_mb":%s,"shared_stored_ratio":%s}\n' \
+printf '{"bench":"server","size_bytes":%s,"elvesd_threads_mbps":%s,"elvesd_pool_mbps":%s,"nginx_mbps":%s,"nginx_pool_mbps":%s,"cat_mbps":%s,"elvesd_largest_mbps":%s,"nginx_largest_mbps":%s,"elvesd_threads_cpu_s_per_gb":%s,"elvesd_pool_cpu_s_per_gb":%s,"upload_s":%.2f,"upload_to_stored_s":%.2f,"ingest_rss_mb":%s,"download_rss_mb":%s,"shared_stored_ratio":%s}\n' \
   "$big_bytes" "${mbps[elvesd-threads,big]}" "${mbps[elvesd-pool,big]}" "${mbps[nginx-threads,big]}" "${mbps[nginx-pool,big]}" "${mbps[cat,big]}" \
-  "${mbps[elvesd-threads,largest]}" "${mbps[nginx-threads,largest]}" "$upload_s" "$stored_s" "$ingest_rss" "${rss[threads]}" "$shared_ratio"
+  "${mbps[elvesd-threads,largest]}" "${mbps[nginx-threads,largest]}" "${cpu[elvesd-threads,big]}" "${cpu[elvesd-pool,big]}" "$upload_s" "$stored_s" "$ingest_rss" "${rss[threads]}" "$shared_ratio"
