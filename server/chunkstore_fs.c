@@ -12,6 +12,13 @@
  * Reads go through a small table of open pack descriptors (opening the
  * pack for every chunk was a measurable part of serving small files);
  * drop() closes a pack's descriptor once its last reader is done.
+ *
+ * Reads copy records out with pread rather than mapping the packs: a
+ * download decoding straight from mapped packs took about a quarter more
+ * CPU per GB than one decoding from the pread buffer (2 GB BF16 file, mean
+ * of 8 interleaved runs each), since the decoder then reads cold page-cache
+ * pages itself, page by page, which costs it more than the kernel's copy
+ * saved.
  */
 #include "chunkstore.h"
 

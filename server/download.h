@@ -16,7 +16,9 @@
 #include "http.h"
 #include "store.h"
 
-/* Size of the buffer libmicrohttpd fills from the reader per call. */
+/* Size of the buffer libmicrohttpd fills from the reader per call.  64 KiB
+ * served a 2 GB file at the same CPU per GB as 256 KiB (mean of 8
+ * interleaved runs each; 32 KiB too, in fewer runs). */
 #define DOWNLOAD_BLOCK (256 * 1024)
 
 /* Adds route-specific headers to every answer download_serve makes (200,
