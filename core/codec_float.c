@@ -69,7 +69,7 @@ ES_VECTORIZE static void merge_bf16_group(uint8_t *restrict d,
     }
 }
 
-ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *src,
+ES_CLONES ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *src,
                                     size_t n)
 {
     size_t i = 0;
@@ -78,7 +78,7 @@ ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *src,
     split_bf16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-ES_VECTORIZE static void merge_bf16(uint8_t *dst, const uint8_t *const *p,
+ES_CLONES ES_VECTORIZE static void merge_bf16(uint8_t *dst, const uint8_t *const *p,
                                     size_t n)
 {
     size_t i = 0;
@@ -108,7 +108,7 @@ ES_VECTORIZE static void merge_f16_group(uint8_t *restrict d,
         es_store16(d + 2 * i, (uint16_t)(a[i] << 8 | b[i]));
 }
 
-ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *src,
+ES_CLONES ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *src,
                                    size_t n)
 {
     size_t i = 0;
@@ -117,7 +117,7 @@ ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *src,
     split_f16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-ES_VECTORIZE static void merge_f16(uint8_t *dst, const uint8_t *const *p,
+ES_CLONES ES_VECTORIZE static void merge_f16(uint8_t *dst, const uint8_t *const *p,
                                    size_t n)
 {
     size_t i = 0;
@@ -155,7 +155,7 @@ ES_VECTORIZE static void merge_f32_group(uint8_t *restrict dst,
     }
 }
 
-ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *src,
+ES_CLONES ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *src,
                                    size_t n)
 {
     size_t i = 0;
@@ -165,7 +165,7 @@ ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *src,
     split_f32_group(p[0] + i, p[1] + i, p[2] + i, p[3] + i, src + 4 * i, n - i);
 }
 
-ES_VECTORIZE static void merge_f32(uint8_t *dst, const uint8_t *const *p,
+ES_CLONES ES_VECTORIZE static void merge_f32(uint8_t *dst, const uint8_t *const *p,
                                    size_t n)
 {
     size_t i = 0;
