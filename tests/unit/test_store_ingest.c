@@ -408,6 +408,20 @@ static void test_same_file_two_repos(void **state)
     free(dir);
 }
 
+/* Deletes `first`, checks that `second` (data, len) still downloads with
+ * exact reference counts, then deletes it and checks the store is empty. */
+static void delete_both(es_store *st, const char *dir, const char *first,
+                        const char *second, const uint8_t *data, size_t len)
+{
+    es_err err;
+    assert_int_equal(store_file_delete(st, "org/m", NULL, first, &err), 0);
+    gc(st);
+    check_refcounts(dir);
+    expect_content(st, "org/m", second, data, len);
+    assert_int_equal(store_file_delete(st, "org/m", NULL, second, &err), 0);
+    check_empty(st, dir);
+}
+
 static void test_shared_tensors(void **state)
 {
     (void)state;
@@ -434,28 +448,13 @@ static void test_shared_tensors(void **state)
     assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), 2);
     sqlite3_close(db);
     check_refcounts(dir);
-    es_err err;
     /* delete in the order x then y */
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
-    gc(st);
-    check_refcounts(dir);
-    expect_content(st, "org/m", "y.safetensors", y, ly);
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
-    check_empty(st, dir);
+    delete_both(st, dir, "x.safetensors", "y.safetensors", y, ly);
     /* again, deleting y first */
     upload(st, "org/m", "x.safetensors", x, lx);
     upload(st, "org/m", "y.safetensors", y, ly);
     store_wait_idle(st);
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
-    gc(st);
-    check_refcounts(dir);
-    expect_content(st, "org/m", "x.safetensors", x, lx);
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
-    check_empty(st, dir);
+    delete_both(st, dir, "y.safetensors", "x.safetensors", x, lx);
     free(x);
     free(y);
     store_close(st);
@@ -500,15 +499,7 @@ static void test_shared_units(void **state)
     expect_content(st, "org/m", "x.safetensors", x, lx);
     expect_content(st, "org/m", "y.safetensors", y, ly);
     check_refcounts(dir);
-    es_err err;
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "x.safetensors", &err), 0);
-    gc(st);
-    check_refcounts(dir);
-    expect_content(st, "org/m", "y.safetensors", y, ly);
-    assert_int_equal(
-        store_file_delete(st, "org/m", NULL, "y.safetensors", &err), 0);
-    check_empty(st, dir);
+    delete_both(st, dir, "x.safetensors", "y.safetensors", y, ly);
     free(x);
     free(y);
     store_close(st);
