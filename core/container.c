@@ -715,45 +715,6 @@ static int dedup_one(builder *b, size_t i, size_t j, elves_error *err)
     return rc;
 }
 
-/* Tensor fingerprints seen so far: open addressing on the first 8 bytes. */
-typedef struct fp_table {
-    size_t mask;
-    size_t *slot;    /* segment index + 1, 0 = empty */
-    elves_fp128 *fp; /* per segment */
-} fp_table;
-
-static int fp_init(fp_table *t, size_t nseg)
-{
-    size_t cap = 16;
-
-    while (cap < 2 * nseg)
-        cap *= 2;
-    t->mask = cap - 1;
-    t->slot = calloc(cap, sizeof *t->slot);
-    t->fp = calloc(nseg ? nseg : 1, sizeof *t->fp);
-    return t->slot && t->fp ? ELVES_OK : ELVES_E_NOMEM;
-}
-
-/* Returns the earlier segment holding the same tensor as i (same
- * fingerprint and, to be safe from collisions, the same bytes), or records
- * i and returns SIZE_MAX. */
-static size_t fp_find_or_add(fp_table *t, const builder *b, size_t i)
-{
-    const elves_segment *s = &b->segs->items[i];
-    size_t h = (size_t)es_load64(t->fp[i].b) & t->mask;
-
-    for (; t->slot[h]; h = (h + 1) & t->mask) {
-        size_t j = t->slot[h] - 1;
-        const elves_segment *o = &b->segs->items[j];
-        if (memcmp(&t->fp[j], &t->fp[i], sizeof t->fp[i]) == 0 &&
-            o->length == s->length &&
-            memcmp(b->data + o->offset, b->data + s->offset, s->length) == 0)
-            return j;
-    }
-    t->slot[h] = i + 1;
-    return SIZE_MAX;
-}
-
 /* A run of segments coded as one: the first owns the blocks, the others
  * are members of its unit. */
 static int encode_group(builder *b, const elves_unit *u, elves_error *err)
@@ -771,10 +732,10 @@ static int encode_group(builder *b, const elves_unit *u, elves_error *err)
 
 static int compress_segments(builder *b, elves_error *err)
 {
-    fp_table t = {0, NULL, NULL};
+    es_fp_table t;
     elves_unit *units = NULL;
     size_t nunits = 0;
-    int rc = fp_init(&t, b->segs->count);
+    int rc = es_fp_table_init(&t, b->segs->count);
 
     if (rc)
         es_fail(err, rc, "container: no memory");
@@ -787,17 +748,13 @@ static int compress_segments(builder *b, elves_error *err)
             rc = encode_group(b, &units[k], err);
             continue;
         }
-        if (s->kind == ELVES_SEG_TENSOR && s->length) {
-            elves_tensor_fingerprint(&t.fp[i], s->dtype, s->shape, s->ndim,
-                                     b->data + s->offset, s->length);
-            j = fp_find_or_add(&t, b, i);
-        }
+        if (s->kind == ELVES_SEG_TENSOR && s->length)
+            j = es_fp_table_find_or_add(&t, b->segs, b->data, i);
         rc = j == SIZE_MAX ? encode_one(b, i, s, err)
                            : dedup_one(b, i, j, err);
     }
     elves_units_free(units);
-    free(t.slot);
-    free(t.fp);
+    es_fp_table_free(&t);
     return rc;
 }
 

@@ -135,3 +135,48 @@ void elves_sha256_free(elves_sha256_ctx *ctx)
     EVP_MD_CTX_free(ctx->md);
     free(ctx);
 }
+
+/* ---- finding tensors again ---------------------------------------------- */
+
+int es_fp_table_init(es_fp_table *t, size_t nseg)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * nseg)
+        cap *= 2;
+    t->mask = cap - 1;
+    t->slot = calloc(cap, sizeof *t->slot);
+    t->fp = calloc(nseg ? nseg : 1, sizeof *t->fp);
+    if (t->slot && t->fp)
+        return ELVES_OK;
+    es_fp_table_free(t);
+    return ELVES_E_NOMEM;
+}
+
+void es_fp_table_free(es_fp_table *t)
+{
+    free(t->slot);
+    free(t->fp);
+    t->slot = NULL;
+    t->fp = NULL;
+}
+
+size_t es_fp_table_find_or_add(es_fp_table *t, const elves_segments *segs,
+                               const uint8_t *data, size_t i)
+{
+    const elves_segment *s = &segs->items[i];
+
+    elves_tensor_fingerprint(&t->fp[i], s->dtype, s->shape, s->ndim,
+                             data + s->offset, (size_t)s->length);
+    size_t h = (size_t)es_load64(t->fp[i].b) & t->mask;
+    for (; t->slot[h]; h = (h + 1) & t->mask) {
+        size_t j = t->slot[h] - 1;
+        const elves_segment *o = &segs->items[j];
+        if (memcmp(&t->fp[j], &t->fp[i], sizeof t->fp[i]) == 0 &&
+            o->length == s->length &&
+            memcmp(data + o->offset, data + s->offset, (size_t)s->length) == 0)
+            return j;
+    }
+    t->slot[h] = i + 1;
+    return SIZE_MAX;
+}

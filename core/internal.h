@@ -5,6 +5,7 @@
 #define ELVES_INTERNAL_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -62,6 +63,24 @@ static inline int es_mul_ok(uint64_t a, uint64_t b, uint64_t *out)
 {
     return !__builtin_mul_overflow(a, b, out);
 }
+
+/* Tensors of a segmented file found again by content: open addressing on
+ * each fingerprint's first 8 bytes.  Used for dedup inside a container and
+ * by the unit planner, which keeps repeated tensors out of units. */
+typedef struct es_fp_table {
+    size_t mask;
+    size_t *slot;    /* segment index + 1, 0 = empty */
+    elves_fp128 *fp; /* per segment, once added */
+} es_fp_table;
+
+int es_fp_table_init(es_fp_table *t, size_t nseg);
+void es_fp_table_free(es_fp_table *t);
+/* Fingerprints TENSOR segment i of segs (data = the whole file) and
+ * returns the earlier added segment holding the same tensor (same
+ * fingerprint and, to be safe from collisions, the same bytes), or records
+ * i and returns SIZE_MAX. */
+size_t es_fp_table_find_or_add(es_fp_table *t, const elves_segments *segs,
+                               const uint8_t *data, size_t i);
 
 /* elves_parse_safetensors; fast = 0 parses with jansson only, so the fuzzer
  * can check that the fast path gives exactly jansson's result. */

@@ -39,39 +39,18 @@ static int groupable(const elves_segment *s)
 static int mark_duplicates(uint8_t *dup, const elves_segments *segs,
                            const uint8_t *data)
 {
-    size_t n = segs->count, cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    size_t *slot = calloc(cap, sizeof *slot); /* segment index + 1 */
-    elves_fp128 *fp = malloc((n ? n : 1) * sizeof *fp);
-    if (!slot || !fp) {
-        free(slot);
-        free(fp);
+    es_fp_table t;
+
+    if (es_fp_table_init(&t, segs->count) != ELVES_OK)
         return ELVES_E_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const elves_segment *s = &segs->items[i];
-        if (s->kind != ELVES_SEG_TENSOR || !groupable(s))
+    for (size_t i = 0; i < segs->count; i++) {
+        if (!groupable(&segs->items[i]))
             continue;
-        elves_tensor_fingerprint(&fp[i], s->dtype, s->shape, s->ndim,
-                                 data + s->offset, (size_t)s->length);
-        size_t h = (size_t)es_load64(fp[i].b) & (cap - 1);
-        for (; slot[h]; h = (h + 1) & (cap - 1)) {
-            size_t j = slot[h] - 1;
-            const elves_segment *o = &segs->items[j];
-            if (memcmp(&fp[j], &fp[i], sizeof fp[i]) == 0 &&
-                o->length == s->length &&
-                memcmp(data + o->offset, data + s->offset,
-                       (size_t)s->length) == 0) {
-                dup[i] = dup[j] = 1;
-                break;
-            }
-        }
-        if (!slot[h])
-            slot[h] = i + 1;
+        size_t j = es_fp_table_find_or_add(&t, segs, data, i);
+        if (j != SIZE_MAX)
+            dup[i] = dup[j] = 1;
     }
-    free(slot);
-    free(fp);
+    es_fp_table_free(&t);
     return ELVES_OK;
 }
 
