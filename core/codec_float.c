@@ -69,8 +69,8 @@ ES_VECTORIZE static void merge_bf16_group(uint8_t *restrict d,
     }
 }
 
-ES_CLONES ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *src,
-                                    size_t n)
+ES_CLONES ES_VECTORIZE static void split_bf16(uint8_t *const *p,
+                                              const uint8_t *src, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -78,8 +78,8 @@ ES_CLONES ES_VECTORIZE static void split_bf16(uint8_t *const *p, const uint8_t *
     split_bf16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-ES_CLONES ES_VECTORIZE static void merge_bf16(uint8_t *dst, const uint8_t *const *p,
-                                    size_t n)
+ES_CLONES ES_VECTORIZE static void merge_bf16(uint8_t *dst,
+                                              const uint8_t *const *p, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -108,8 +108,8 @@ ES_VECTORIZE static void merge_f16_group(uint8_t *restrict d,
         es_store16(d + 2 * i, (uint16_t)(a[i] << 8 | b[i]));
 }
 
-ES_CLONES ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *src,
-                                   size_t n)
+ES_CLONES ES_VECTORIZE static void split_f16(uint8_t *const *p,
+                                             const uint8_t *src, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -117,8 +117,8 @@ ES_CLONES ES_VECTORIZE static void split_f16(uint8_t *const *p, const uint8_t *s
     split_f16_group(p[0] + i, p[1] + i, src + 2 * i, n - i);
 }
 
-ES_CLONES ES_VECTORIZE static void merge_f16(uint8_t *dst, const uint8_t *const *p,
-                                   size_t n)
+ES_CLONES ES_VECTORIZE static void merge_f16(uint8_t *dst,
+                                             const uint8_t *const *p, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -155,8 +155,8 @@ ES_VECTORIZE static void merge_f32_group(uint8_t *restrict dst,
     }
 }
 
-ES_CLONES ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *src,
-                                   size_t n)
+ES_CLONES ES_VECTORIZE static void split_f32(uint8_t *const *p,
+                                             const uint8_t *src, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -165,8 +165,8 @@ ES_CLONES ES_VECTORIZE static void split_f32(uint8_t *const *p, const uint8_t *s
     split_f32_group(p[0] + i, p[1] + i, p[2] + i, p[3] + i, src + 4 * i, n - i);
 }
 
-ES_CLONES ES_VECTORIZE static void merge_f32(uint8_t *dst, const uint8_t *const *p,
-                                   size_t n)
+ES_CLONES ES_VECTORIZE static void merge_f32(uint8_t *dst,
+                                             const uint8_t *const *p, size_t n)
 {
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)

@@ -30,7 +30,7 @@
  * picked at load time by the CPU (an ifunc).  The baseline x86-64 build only
  * has SSE2; on a 256 MB BF16 checkpoint the AVX2 merge took one-thread
  * decoding from 2510-2690 to 2880 MB/s (elves bench, same run). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&       \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&         \
     !defined(ES_NO_CLONES)
 #define ES_CLONES __attribute__((target_clones("avx2", "default")))
 #else

@@ -316,9 +316,9 @@ static int check_dedup(idx_reader *r, uint64_t i, uint32_t of, uint64_t first,
     if (of + 1 < i && r->c->segments[of + 1].group_of == (int)of)
         return ELVES_E_CORRUPT; /* its blocks hold more than the tensor */
     if (t->dedup_of != -1 || t->group_of != -1 ||
-        t->seg.kind != ELVES_SEG_TENSOR ||
-        cs->seg.kind != ELVES_SEG_TENSOR || t->seg.length != cs->seg.length ||
-        t->seg.dtype != cs->seg.dtype || t->seg.ndim != cs->seg.ndim ||
+        t->seg.kind != ELVES_SEG_TENSOR || cs->seg.kind != ELVES_SEG_TENSOR ||
+        t->seg.length != cs->seg.length || t->seg.dtype != cs->seg.dtype ||
+        t->seg.ndim != cs->seg.ndim ||
         memcmp(t->seg.shape, cs->seg.shape, sizeof t->seg.shape) != 0 ||
         t->codec != cs->codec || r->seg_first[of] != first ||
         t->nblocks != nblocks)
@@ -328,8 +328,8 @@ static int check_dedup(idx_reader *r, uint64_t i, uint32_t of, uint64_t first,
 
 /* A member of a unit: coded in the blocks of the segment that starts the
  * unit (an owner, not deduplicated), with the same codec. */
-static int check_member(idx_reader *r, uint64_t i, uint32_t of,
-                        uint64_t first, uint64_t nblocks)
+static int check_member(idx_reader *r, uint64_t i, uint32_t of, uint64_t first,
+                        uint64_t nblocks)
 {
     const elves_container_segment *lead;
 
@@ -750,8 +750,7 @@ static int compress_segments(builder *b, elves_error *err)
         }
         if (s->kind == ELVES_SEG_TENSOR && s->length)
             j = es_fp_table_find_or_add(&t, b->segs, b->data, i);
-        rc = j == SIZE_MAX ? encode_one(b, i, s, err)
-                           : dedup_one(b, i, j, err);
+        rc = j == SIZE_MAX ? encode_one(b, i, s, err) : dedup_one(b, i, j, err);
     }
     elves_units_free(units);
     es_fp_table_free(&t);
@@ -777,8 +776,8 @@ static void put_segment(uint8_t *p, const elves_segment *s, const seg_out *o,
     es_store64(p + 88, o->first);
     es_store64(p + 96, o->nblocks);
     es_store32(p + 104, o->dedup_of);
-    es_store32(p + 108, (s->name ? SEG_HAS_NAME : 0) |
-                            (o->member ? SEG_IN_GROUP : 0));
+    es_store32(p + 108,
+               (s->name ? SEG_HAS_NAME : 0) | (o->member ? SEG_IN_GROUP : 0));
     es_store32(p + 112, name_off);
     es_store32(p + 116, name_len);
 }

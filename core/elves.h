@@ -437,7 +437,7 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
  * codec, block range) and each block's elves_block_ref (loc = offset in the
  * container).  Segments with the same fingerprint share blocks (tensor
  * dedup inside the file); runs of small segments share the blocks of their
- * unit. 
+ * unit.
  */
 
 typedef struct elves_container_segment {

@@ -466,8 +466,7 @@ static int reuse_own_tensor(ingest *in, size_t idx)
             if (!b)
                 return es_errf(in->err, 500, "out of memory");
             *b = copy;
-            b->raw_offset =
-                copy.raw_offset - o->unit->offset + r->unit->offset;
+            b->raw_offset = copy.raw_offset - o->unit->offset + r->unit->offset;
         }
         return 1;
     }

@@ -44,7 +44,8 @@ static fixture *make_fixture(void)
 {
     fixture *x = calloc(1, sizeof *x);
     for (int k = 0; k < 6; k++)
-        th_weights(x->small[k], 256, 2 * (uint64_t)k + 11); /* odd: seeds are | 1 */
+        th_weights(x->small[k], 256,
+                   2 * (uint64_t)k + 11); /* odd: seeds are | 1 */
     for (int i = 0; i < 64; i++)
         x->ids[i] = i * 7;
     th_weights(x->big, 3072, 3);
@@ -179,12 +180,12 @@ static void test_container_units(void **state)
     th_buf b;
     elves_container *c = NULL;
 
-    assert_int_equal(th_compress(&b, NULL, x->file, x->len,
-                                 ELVES_MODE_LOSSLESS, 2, 0),
-                     ELVES_OK);
+    assert_int_equal(
+        th_compress(&b, NULL, x->file, x->len, ELVES_MODE_LOSSLESS, 2, 0),
+        ELVES_OK);
     assert_int_equal(th_open(&c, &b), ELVES_OK);
     assert_int_equal(c->nsegments, NSEG);
-    static const int group_of[NSEG] = {-1, -1, 1, 1, 1, -1,
+    static const int group_of[NSEG] = {-1, -1, 1,  1,  1,  -1,
                                        -1, 6,  -1, -1, -1, -1};
     for (size_t i = 0; i < NSEG; i++)
         assert_int_equal(c->segments[i].group_of, group_of[i]);
@@ -208,8 +209,8 @@ static void test_container_units(void **state)
     free(b.p);
 
     /* ELF mode: the F32 unit may be lossy; every value stays in bound. */
-    assert_int_equal(
-        th_compress(&b, &c, x->file, x->len, ELVES_MODE_ELF, 1, 0), ELVES_OK);
+    assert_int_equal(th_compress(&b, &c, x->file, x->len, ELVES_MODE_ELF, 1, 0),
+                     ELVES_OK);
     uint8_t *out = malloc(x->len);
     th_fetch f = {b.p, b.len, 0, NULL, 0};
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 0,
@@ -288,9 +289,8 @@ static uint8_t *seg_rec(uint8_t *body, size_t i)
     return body + (88 - 16) + i * 120;
 }
 
-static int open_edited(const th_buf *b, const uint8_t *body0,
-                       size_t body_len, uint64_t idx_off,
-                       void (*edit)(uint8_t *body))
+static int open_edited(const th_buf *b, const uint8_t *body0, size_t body_len,
+                       uint64_t idx_off, void (*edit)(uint8_t *body))
 {
     uint8_t *body = malloc(body_len);
     memcpy(body, body0, body_len);
@@ -367,20 +367,19 @@ static void test_index_rules(void **state)
     size_t body_len;
     uint64_t idx_off;
 
-    assert_int_equal(th_compress(&b, NULL, x->file, x->len,
-                                 ELVES_MODE_LOSSLESS, 1, 0),
-                     ELVES_OK);
+    assert_int_equal(
+        th_compress(&b, NULL, x->file, x->len, ELVES_MODE_LOSSLESS, 1, 0),
+        ELVES_OK);
     uint8_t *body = index_body(&b, &body_len, &idx_off);
     /* Segment 1's shape is [256] like the twin's: the dedup edit is only
      * refused for being a unit. */
     assert_int_equal(get64(seg_rec(body, 1) + 24), 256);
     assert_int_equal(get64(seg_rec(body, 10) + 24), 256);
 
-    assert_int_equal(open_edited(&b, body, body_len, idx_off, NULL),
-                     ELVES_OK);
+    assert_int_equal(open_edited(&b, body, body_len, idx_off, NULL), ELVES_OK);
     void (*const bad[])(uint8_t *) = {
-        edit_first_member,  edit_member_blocks,  edit_member_dedup,
-        edit_member_codec,  edit_member_dropped, edit_dedup_of_unit,
+        edit_first_member, edit_member_blocks,  edit_member_dedup,
+        edit_member_codec, edit_member_dropped, edit_dedup_of_unit,
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         assert_int_equal(open_edited(&b, body, body_len, idx_off, bad[k]),
