@@ -45,6 +45,9 @@ typedef struct bench_file {
     /* Lossless, one thread, codec only: elves_encode_segment over the unique
      * segments (no parse, dedup hashing, SHA-256, index or container). */
     double ll_codec_enc;
+    /* Lossless container, one thread, with the file's SHA-256 given
+     * (elves_encode_opts.sha256): all of ll.enc[0] but hashing the input. */
+    double ll_given_enc;
     /* Lossless container size with each unique float tensor's stored bytes
      * replaced by its order-0 bound (elves_entropy_bound). */
     double bound;

@@ -151,6 +151,8 @@ static void speed_row(cli_table *t, const char *name, const bench_file *f)
         for (int k = 0; k < 2; k++)
             mbps_cell(t, f->bytes, modes[m]->enc[k]);
         if (m == 0)
+            mbps_cell(t, f->bytes, f->ll_given_enc);
+        if (m == 0)
             mbps_cell(t, f->bytes, f->ll_codec_enc);
         for (int k = 0; k < 2; k++)
             mbps_cell(t, f->bytes, modes[m]->dec[k]);
@@ -158,6 +160,7 @@ static void speed_row(cli_table *t, const char *name, const bench_file *f)
     /* Single-thread lossless against zstd -3, per byte of the same input:
      * the full container figure (the official one), then codec only. */
     speedup_cell(t, f->z3.enc, f->ll.enc[0]);
+    speedup_cell(t, f->z3.enc, f->ll_given_enc);
     speedup_cell(t, f->z3.dec, f->ll.dec[0]);
     speedup_cell(t, f->z3.enc, f->ll_codec_enc);
 }
@@ -232,6 +235,12 @@ static const char footer[] =
     "             checksums (xxHash), per-tensor"
     " fingerprints and dedup, SHA-256 of the\n"
     "             file, index and container writing.\n"
+    "  ll enc*    the same container (checked byte for byte) with the file's "
+    "SHA-256 given by\n"
+    "             the caller (elves_encode_opts.sha256, hashed outside the "
+    "timing), as by a\n"
+    "             caller that hashed the file while receiving it: all of ll "
+    "enc but SHA-256.\n"
     "  ll codec   NOT the official figure: elves_encode_segment on one thread "
     "over the unique\n"
     "             units of the lossless container (codec choice, block "
@@ -245,6 +254,8 @@ static const char footer[] =
     "its own context).\n"
     "  ll/z3      lossless 1T container speed / zstd-3 speed: the official "
     "comparison.\n"
+    "  ll*/z3     lossless 1T container speed with the SHA-256 given / zstd-3 "
+    "encode speed.\n"
     "  codec/z3   lossless 1T codec-only encode speed / zstd-3 encode speed "
     "(for reference).\n"
     "  float      unique float tensors: lossless ratio, order-0 bound ratio, "
@@ -280,13 +291,12 @@ static void print_text(const bench_args *a, const bench_file *files,
         snprintf(h[2 * i], sizeof h[0], "%s 1T", what[i]);
         snprintf(h[2 * i + 1], sizeof h[0], "%s %s", what[i], nt);
     }
-    const char *speed_hdr[] = {"file",        "z3 enc",    "z3 dec",
-                               "z19 enc",     "z19 dec",   h[0],
-                               h[1],          "ll codec 1T", h[2],
-                               h[3],          h[4],        h[5],
-                               h[6],          h[7],        "ll/z3 enc",
-                               "ll/z3 dec",   "codec/z3 enc"};
-    print_table("Speed (MB/s)", "lrrrrrrrrrrrrrrrr", speed_hdr, speed_row,
+    const char *speed_hdr[] = {
+        "file",        "z3 enc",      "z3 dec",    "z19 enc",   "z19 dec",
+        h[0],          h[1],          "ll enc* 1T", "ll codec 1T", h[2],
+        h[3],          h[4],          h[5],        h[6],        h[7],
+        "ll/z3 enc",   "ll*/z3 enc",  "ll/z3 dec", "codec/z3 enc"};
+    print_table("Speed (MB/s)", "lrrrrrrrrrrrrrrrrrr", speed_hdr, speed_row,
                 files, a->nfiles, total);
     static const char *const float_hdr[] = {
         "file",      "float MB",  "float ll", "float bound",
@@ -335,6 +345,9 @@ static json_t *file_json(const char *name, const bench_file *f)
     json_object_set_new(json_object_get(o, "lossless"),
                         "codec_only_enc_mbps_1t",
                         num(cli_mbps(f->bytes, f->ll_codec_enc)));
+    json_object_set_new(json_object_get(o, "lossless"),
+                        "sha_given_enc_mbps_1t",
+                        num(cli_mbps(f->bytes, f->ll_given_enc)));
     json_object_set_new(json_object_get(o, "lossless"), "bound",
                         json_pack("{s:o, s:o}", "bytes", num(f->bound), "ratio",
                                   num(ratio((double)f->bytes, f->bound))));

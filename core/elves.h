@@ -347,11 +347,17 @@ typedef struct elves_encode_opts {
     elves_mode mode;
     unsigned threads;    /* 0/1: caller's thread only */
     uint32_t block_size; /* 0: ELVES_DEFAULT_BLOCK_SIZE */
+    /* elves_container_compress, lossless mode only: the input's SHA-256
+     * when the caller already has it (hashed while receiving it, or named
+     * by an LFS pointer).  It is recorded as given, not computed, so a
+     * wrong one is only caught when the container is decoded and checked.
+     * NULL: the encoder computes it. */
+    const uint8_t *sha256;
 } elves_encode_opts;
 
 #define ELVES_ENCODE_OPTS_INIT                                                 \
     {                                                                          \
-        ELVES_MODE_LOSSLESS, 1, 0                                              \
+        ELVES_MODE_LOSSLESS, 1, 0, NULL                                        \
     }
 
 /* Receives encoded blocks in order: index is the block number within the
@@ -476,7 +482,9 @@ typedef int (*elves_write_fn)(void *ctx, const uint8_t *data, size_t len);
  * Compresses a whole file held in memory into a container, written through
  * `write` in one forward pass.  Fills *out_info (if not NULL) with the
  * container's index (free with elves_container_free).  For ELF mode the
- * recorded sha256 is that of the decoded (lossy) file.
+ * recorded sha256 is that of the decoded (lossy) file.  In lossless mode
+ * with opts->threads >= 2 and no opts->sha256, one of the threads hashes
+ * the input while the others encode.
  */
 int elves_container_compress(elves_container **out_info, const uint8_t *data,
                              size_t len, const elves_encode_opts *opts,

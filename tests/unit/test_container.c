@@ -372,6 +372,59 @@ static void test_threads_same_bytes(void **state)
     free_names(names);
 }
 
+/* A SHA-256 given by the caller is recorded as given, in lossless mode
+ * only; the right one gives the container the encoder would have written
+ * after hashing the input itself (on its own thread or not). */
+static void test_given_sha256(void **state)
+{
+    char **names = data_files();
+    size_t len;
+    uint8_t *data = load(names[0], &len), digest[32], wrong[32];
+    elves_encode_opts o = ELVES_ENCODE_OPTS_INIT;
+    elves_error err = {0, ""};
+    elves_container *info = NULL;
+    th_buf own, given, bad;
+
+    (void)state;
+    sha(digest, data, len);
+    memcpy(wrong, digest, 32);
+    wrong[31] ^= 1;
+    assert_int_equal(
+        th_compress(&own, NULL, data, len, ELVES_MODE_LOSSLESS, 1, 32768),
+        ELVES_OK);
+    o.block_size = 32768;
+    o.sha256 = digest;
+    memset(&given, 0, sizeof given);
+    assert_int_equal(elves_container_compress(NULL, data, len, &o, th_write,
+                                              &given, &err),
+                     ELVES_OK);
+    assert_int_equal(own.len, given.len);
+    assert_memory_equal(own.p, given.p, own.len);
+
+    o.sha256 = wrong;
+    o.threads = 2;
+    memset(&bad, 0, sizeof bad);
+    assert_int_equal(
+        elves_container_compress(&info, data, len, &o, th_write, &bad, &err),
+        ELVES_OK);
+    assert_memory_equal(info->sha256, wrong, 32);
+    elves_container_free(info);
+
+    o.mode = ELVES_MODE_ELF;
+    o.sha256 = digest;
+    th_buf elf = {0};
+    assert_int_equal(
+        elves_container_compress(NULL, data, len, &o, th_write, &elf, &err),
+        ELVES_E_INVALID);
+    assert_non_null(strstr(err.msg, "lossless"));
+    free(elf.p);
+    free(own.p);
+    free(given.p);
+    free(bad.p);
+    free(data);
+    free_names(names);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Hostile containers                                                       */
 /* ------------------------------------------------------------------------ */
@@ -608,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_opaque_file),
         cmocka_unit_test(test_dedup_in_file),
         cmocka_unit_test(test_threads_same_bytes),
+        cmocka_unit_test(test_given_sha256),
         cmocka_unit_test(test_truncated_containers),
         cmocka_unit_test(test_bitflips_over_index),
         cmocka_unit_test(test_bitflips_with_valid_hash),
