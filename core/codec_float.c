@@ -267,7 +267,8 @@ int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
         return ELVES_E_NOMEM;
     split(p, src, n, dt);
     for (unsigned k = 0; k < esz && rc == 0; k++)
-        rc = es_stream_put(sc, dst, cap, &pos, p[k], n, ES_ENTROPY);
+        rc = es_stream_put(sc, dst, cap, &pos, p[k], n,
+                           k == 0 ? ES_ENTROPY_SPLIT : ES_ENTROPY);
     if (rc == 0)
         rc = es_bytes_put(dst, cap, &pos, src + n * esz, len % esz);
     if (rc == 0)

@@ -204,21 +204,6 @@ static void hist_add(uint32_t h[4][256], int tables, const uint8_t *p, size_t n)
         h[0][p[i]]++;
 }
 
-/* log2(x) for x >= 1 to about 1.5e-3: exponent bits plus a cubic fit on
- * the mantissa; libm's log2 would cost more than the rest of the
- * estimate on short streams. */
-static float fast_log2(float x)
-{
-    uint32_t b;
-    float m, e;
-    memcpy(&b, &x, 4);
-    e = (float)((int)(b >> 23) - 127);
-    b = (b & 0x7fffffu) | 0x3f800000u;
-    memcpy(&m, &b, 4);
-    return e + ((0.15392465f * m - 1.02955839f) * m + 3.01085099f) * m -
-           2.13388663f;
-}
-
 typedef enum { LOOK_CONST, LOOK_RAW, LOOK_CODE } look;
 
 /* A glance at a sample of the stream: constant, not worth coding, or
@@ -236,14 +221,14 @@ static look sample_look(const uint8_t *p, size_t n)
         hist_add(h, tables,
                  p + (chunks == 1 ? 0 : (n - len) / (chunks - 1) * c), len);
     total = (double)sampled;
-    log_total = fast_log2((float)sampled);
+    log_total = es_fast_log2((float)sampled);
     for (int s = 0; s < 256; s++) {
         uint32_t k = h[0][s];
         if (tables == 4)
             k += h[1][s] + h[2][s] + h[3][s];
         if (k) {
             distinct++;
-            bits -= k * (fast_log2((float)k) - log_total);
+            bits -= k * (es_fast_log2((float)k) - log_total);
         }
     }
     if (distinct == 1)
@@ -576,6 +561,11 @@ static int put_best(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
 int es_stream_put(es_stream_ctx *sc, uint8_t *dst, size_t cap, size_t *pos,
                   const uint8_t *src, size_t n, int level)
 {
+    if (level == ES_ENTROPY_SPLIT) {
+        size_t start = *pos;
+        int rc = es_stream_put(sc, dst, cap, pos, src, n, ES_ENTROPY);
+        return rc ? rc : es_split_try(sc, dst, start, pos, src, n);
+    }
     look l = n == 0 ? LOOK_RAW : sample_look(src, n);
     pack pk = {0, 0, 0, 1 + n};
     if (l == LOOK_CONST) {
@@ -654,6 +644,8 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
         return get_packed(dst, n, src, len, pos);
     case ES_TAG_BASE:
         return get_based(sc, dst, n, src, len, pos);
+    case ES_TAG_SPLIT:
+        return es_split_get(sc, dst, n, src, len, pos);
     default:
         return ELVES_E_CORRUPT;
     }

@@ -16,6 +16,9 @@
  *                     and block headers (blen <= 4096)
  *   u8 tag 5 (BASE)   then u8 base, then a ZSTD or ZBLOCK stream of the
  *                     n values minus base (n <= 16384)
+ *   u8 tag 6 (SPLIT)  the stream in groups of 32 bytes, each sent by a
+ *                     selector to one of 2..8 parts coded on their own
+ *                     (n <= 65536; stream_split.c)
  * whichever is smallest.  The ZSTD form is used either as a plain order-0
  * entropy coder (Huffman literals, match search mostly skipped: ES_ENTROPY)
  * or as a full LZ coder at a given level (level > 0).
@@ -54,6 +57,9 @@ enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1, ES_SCRATCH_SEGMENT = 2 };
  * that and LZ at ES_BEST_LZ_LEVEL" (for streams with runs: indices). */
 #define ES_ENTROPY (-1000)
 #define ES_BEST (-1001)
+/* The order-0 setting, or the SPLIT form when it is smaller (for the
+ * exponent planes of floats). */
+#define ES_ENTROPY_SPLIT (-1002)
 #define ES_BEST_LZ_LEVEL 3
 
 /* Returned by encoders when the output would not fit in the capacity. */
@@ -65,7 +71,8 @@ enum {
     ES_TAG_ZSTD = 2,
     ES_TAG_PACK = 3,
     ES_TAG_ZBLOCK = 4,
-    ES_TAG_BASE = 5
+    ES_TAG_BASE = 5,
+    ES_TAG_SPLIT = 6
 };
 
 void es_stream_ctx_init(es_stream_ctx *sc);
@@ -102,6 +109,14 @@ int es_stream_get(es_stream_ctx *sc, uint8_t *dst, size_t n, const uint8_t *src,
  * src.  Other forms are decoded into buf (n bytes) and *out = buf. */
 int es_stream_view(es_stream_ctx *sc, const uint8_t **out, uint8_t *buf,
                    size_t n, const uint8_t *src, size_t len, size_t *pos);
+
+/* stream_split.c: replaces the stream written at dst[start..*pos) by its
+ * SPLIT form if that is smaller (0, or an error), and reads a SPLIT
+ * stream whose tag byte has been consumed. */
+int es_split_try(es_stream_ctx *sc, uint8_t *dst, size_t start, size_t *pos,
+                 const uint8_t *p, size_t n);
+int es_split_get(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                 const uint8_t *src, size_t len, size_t *pos);
 
 /* Appends n bytes as they are (no tag): tails and tables. */
 int es_bytes_put(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,

@@ -563,6 +563,95 @@ static void test_stream_forms(void **state)
     free(src);
 }
 
+/* The SPLIT form: a stream of short runs from four value ranges (as the
+ * exponents of a unit of batch-norm tensors) is cut into groups sent to
+ * parts coded on their own and comes out smaller than order-0; an i.i.d.
+ * stream is not split; hand-made SPLIT streams that break a rule are
+ * refused. */
+static size_t put_len(es_stream_ctx *sc, const uint8_t *src, size_t n,
+                      int level, uint8_t *tag)
+{
+    size_t cap = n + 64, pos = 0;
+    uint8_t *enc = xmalloc(cap);
+    assert_int_equal(es_stream_put(sc, enc, cap, &pos, src, n, level), 0);
+    *tag = enc[0];
+    free(enc);
+    return pos;
+}
+
+static int get_hand(es_stream_ctx *sc, const uint8_t *s, size_t len,
+                    uint8_t *dec, size_t n)
+{
+    size_t pos = 0;
+    int rc = es_stream_get(sc, dec, n, s, len, &pos);
+    return rc == 0 && pos != len ? -1 : rc;
+}
+
+static void test_stream_split(void **state)
+{
+    static const size_t lens[] = {256, 1000, 20000, 65536};
+    es_stream_ctx sc;
+    uint8_t *src = xmalloc(65536), tag, dec[40];
+    (void)state;
+    es_stream_ctx_init(&sc);
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t n = lens[k];
+        for (size_t i = 0; i < n;) {
+            size_t run = 64 + rng() % 200;
+            int centre = 100 + 9 * (int)(rng() % 4);
+            for (; run-- && i < n; i++)
+                src[i] = (uint8_t)(centre + (int)(gauss() * 1.5));
+        }
+        size_t plain = put_len(&sc, src, n, ES_ENTROPY, &tag);
+        size_t split = put_len(&sc, src, n, ES_ENTROPY_SPLIT, &tag);
+        assert_int_equal(tag, ES_TAG_SPLIT);
+        /* 256 bytes hold only two or three runs: smaller, not by much. */
+        if (split >= plain - (n > 256 ? plain / 10 : 0))
+            fail_msg("%zu bytes: split %zu, plain %zu", n, split, plain);
+        stream_case(&sc, src, n, ES_ENTROPY_SPLIT, ES_TAG_SPLIT);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)(120 - (int)fabs(gauss() * 3));
+        (void)put_len(&sc, src, n, ES_ENTROPY_SPLIT, &tag);
+        assert_int_not_equal(tag, ES_TAG_SPLIT);
+        stream_case(&sc, src, n, ES_ENTROPY_SPLIT, -1);
+    }
+    /* 40 bytes: groups of 32 and 8, the first to part 1, the second to
+     * part 0; selectors and parts as RAW streams. */
+    uint8_t ok[2 + 3 + 9 + 33];
+    size_t at = 0;
+    ok[at++] = ES_TAG_SPLIT;
+    ok[at++] = 2;
+    ok[at++] = ES_TAG_RAW, ok[at++] = 1, ok[at++] = 0; /* selectors */
+    ok[at++] = ES_TAG_RAW;                             /* part 0: 8 bytes */
+    for (int i = 0; i < 8; i++)
+        ok[at++] = (uint8_t)(100 + i);
+    ok[at++] = ES_TAG_RAW; /* part 1: 32 bytes */
+    for (int i = 0; i < 32; i++)
+        ok[at++] = (uint8_t)i;
+    assert_int_equal(get_hand(&sc, ok, at, dec, 40), 0);
+    assert_int_equal(dec[0], 0);
+    assert_int_equal(dec[31], 31);
+    assert_int_equal(dec[32], 100);
+    assert_int_equal(dec[39], 107);
+    uint8_t bad[sizeof ok];
+    memcpy(bad, ok, at);
+    bad[3] = 2; /* a selector naming a part past k */
+    assert_int_equal(get_hand(&sc, bad, at, dec, 40), ELVES_E_CORRUPT);
+    for (uint8_t kk = 0; kk < 12; kk += 11) { /* 0 and 11 parts */
+        memcpy(bad, ok, at);
+        bad[1] = kk;
+        assert_int_equal(get_hand(&sc, bad, at, dec, 40), ELVES_E_CORRUPT);
+    }
+    memcpy(bad, ok, at);
+    bad[2] = ES_TAG_SPLIT; /* selectors in the SPLIT form */
+    assert_int_equal(get_hand(&sc, bad, at, dec, 40), ELVES_E_CORRUPT);
+    memcpy(bad, ok, at);
+    bad[3] = 0; /* both groups to part 0: it holds 8 bytes, not 40 */
+    assert_int_not_equal(get_hand(&sc, bad, at, dec, 40), 0);
+    es_stream_ctx_free(&sc);
+    free(src);
+}
+
 /* ---- chooser and bounds
  * -------------------------------------------------------- */
 
@@ -741,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_hostile_blocks),
         cmocka_unit_test(test_garbage_blocks),
         cmocka_unit_test(test_stream_forms),
+        cmocka_unit_test(test_stream_split),
         cmocka_unit_test(test_choose),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_threads),
