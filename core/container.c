@@ -595,14 +595,6 @@ typedef struct seg_out {
  */
 enum { HASH_IN_SINK, HASH_GIVEN, HASH_THREAD };
 
-typedef struct hasher {
-    pthread_t thread;
-    elves_sha256_ctx *sha;
-    const uint8_t *data;
-    size_t len;
-    int rc;
-} hasher;
-
 typedef struct builder {
     const uint8_t *data;
     size_t len;
@@ -612,9 +604,10 @@ typedef struct builder {
     void *wctx;
     uint64_t pos; /* container bytes written */
     int hash_how;
-    int hasher_running;
-    hasher hs;
     elves_sha256_ctx *sha; /* HASH_IN_SINK and HASH_THREAD */
+    pthread_t hasher;      /* HASH_THREAD: hashes data[0..len) into sha */
+    int hasher_running;
+    int hasher_rc;
     stored_block *stored;
     size_t nstored, stored_cap;
     seg_out *out;
@@ -919,14 +912,10 @@ static int build_index(uint8_t **out, size_t *out_len, const builder *b,
     return ELVES_OK;
 }
 
-/* Writes index and footer; fills *out_info if asked, through the
- * validation a reader applies to the version 1 bytes (the compressed
- * frame is not decoded back: that cost 1% of the encode time of the
- * shared checkpoints and checks only zstd). */
 static void *hasher_main(void *arg)
 {
-    hasher *h = arg;
-    h->rc = elves_sha256_update(h->sha, h->data, h->len);
+    builder *b = arg;
+    b->hasher_rc = elves_sha256_update(b->sha, b->data, b->len);
     return NULL;
 }
 
@@ -935,9 +924,9 @@ static int hasher_join(builder *b)
 {
     if (!b->hasher_running)
         return ELVES_OK;
-    pthread_join(b->hs.thread, NULL);
+    pthread_join(b->hasher, NULL);
     b->hasher_running = 0;
-    return b->hs.rc;
+    return b->hasher_rc;
 }
 
 /* The file's SHA-256, however it is had (see hash_how). */
@@ -953,6 +942,10 @@ static int file_sha(builder *b, uint8_t sha[32])
     return rc ? rc : elves_sha256_final(b->sha, sha);
 }
 
+/* Writes index and footer; fills *out_info if asked, through the
+ * validation a reader applies to the version 1 bytes (the compressed
+ * frame is not decoded back: that cost 1% of the encode time of the
+ * shared checkpoints and checks only zstd). */
 static int finish(builder *b, elves_container **out_info, elves_error *err)
 {
     uint8_t sha[32], *plain = NULL, *tail = NULL;
@@ -1017,9 +1010,12 @@ static int builder_init(builder *b, const uint8_t *data, size_t len,
     b->opts = o;
     b->write = write;
     b->wctx = ctx;
-    b->hash_how = o.sha256                                     ? HASH_GIVEN
-                  : o.mode == ELVES_MODE_LOSSLESS && o.threads >= 2 ? HASH_THREAD
-                                                                    : HASH_IN_SINK;
+    if (o.sha256)
+        b->hash_how = HASH_GIVEN;
+    else if (o.mode == ELVES_MODE_LOSSLESS && o.threads >= 2)
+        b->hash_how = HASH_THREAD;
+    else
+        b->hash_how = HASH_IN_SINK;
     if (b->hash_how != HASH_GIVEN && elves_sha256_new(&b->sha) != ELVES_OK)
         return es_fail(err, ELVES_E_NOMEM, "container: no memory");
     if (o.mode == ELVES_MODE_ELF && !(b->scratch = malloc(o.block_size)))
@@ -1033,8 +1029,7 @@ static void hasher_start(builder *b)
 {
     if (b->hash_how != HASH_THREAD)
         return;
-    b->hs = (hasher){.sha = b->sha, .data = b->data, .len = b->len};
-    if (pthread_create(&b->hs.thread, NULL, hasher_main, &b->hs) != 0) {
+    if (pthread_create(&b->hasher, NULL, hasher_main, b) != 0) {
         b->hash_how = HASH_IN_SINK;
         return;
     }
