@@ -30,7 +30,7 @@
 #include "stream.h"
 
 #define GROUP 32
-#define SPLIT_MAX 8
+#define SPLIT_MAX 8u
 /* Streams tried (and accepted by the decoder): up to 64 Ki bytes, the
  * exponent plane of a 256 KiB float unit. */
 #define SPLIT_MAX_N ((size_t)64 << 10)
@@ -81,18 +81,6 @@ static uint32_t hist_total(const uint32_t *h)
     for (unsigned s = 0; s < 256; s++)
         t += h[s];
     return t;
-}
-
-/* Estimated bits of the plan: every part, and the selectors. */
-static float plan_bits(const split_plan *pl)
-{
-    uint32_t hs[256] = {0};
-    float bits = 0;
-    for (unsigned c = 0; c < pl->k; c++)
-        bits += coded_bits(pl->hist[c], hist_total(pl->hist[c]));
-    for (size_t g = 0; g < pl->ngroups; g++)
-        hs[pl->sel[g]]++;
-    return bits + coded_bits(hs, (uint32_t)pl->ngroups);
 }
 
 static void plan_hist(split_plan *pl, const uint8_t *p, size_t n)
@@ -164,7 +152,7 @@ static void parts_by_mean(split_plan *pl)
 static void merge_parts(split_plan *pl, unsigned k)
 {
     unsigned shift = 0;
-    while ((SPLIT_MAX >> shift) > (int)k)
+    while ((SPLIT_MAX >> shift) > k)
         shift++;
     for (unsigned c = 0; c < SPLIT_MAX; c++)
         if (c >> shift != c)
@@ -177,21 +165,37 @@ static void merge_parts(split_plan *pl, unsigned k)
     pl->k = k;
 }
 
+/* Estimated bits of the SPLIT_MAX-part plan with its parts merged 1 <<
+ * shift at a time (neighbouring ranges together): every part, and the
+ * selectors.  The plan itself is left as it is. */
+static float merged_bits(const split_plan *pl, unsigned shift)
+{
+    uint32_t h[256], hs[256] = {0};
+    float bits = 0;
+    for (unsigned c = 0; c < SPLIT_MAX >> shift; c++) {
+        memset(h, 0, sizeof h);
+        for (unsigned j = c << shift; j < (c + 1) << shift; j++)
+            for (unsigned s = 0; s < 256; s++)
+                h[s] += pl->hist[j][s];
+        bits += coded_bits(h, hist_total(h));
+    }
+    for (size_t g = 0; g < pl->ngroups; g++)
+        hs[pl->sel[g] >> shift]++;
+    return bits + coded_bits(hs, (uint32_t)pl->ngroups);
+}
+
 /* The number of parts whose first assignment promises most, or 0 if none
  * saves 1/GAIN_DIV over order-0: tables cost more than eight parts save
  * on short streams. */
-static unsigned best_parts(split_plan *pl, float plain)
+static unsigned best_parts(const split_plan *pl, float plain)
 {
-    split_plan trial = *pl;
     float best = plain - plain / GAIN_DIV;
     unsigned best_k = 0;
-    for (unsigned k = SPLIT_MAX; k >= 2; k /= 2) {
-        if (k < SPLIT_MAX)
-            merge_parts(&trial, k);
-        float bits = plan_bits(&trial);
+    for (unsigned shift = 0; SPLIT_MAX >> shift >= 2; shift++) {
+        float bits = merged_bits(pl, shift);
         if (bits < best) {
             best = bits;
-            best_k = k;
+            best_k = SPLIT_MAX >> shift;
         }
     }
     return best_k;
