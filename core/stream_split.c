@@ -105,16 +105,10 @@ ES_VECTORIZE static int group_means(split_plan *pl, const uint8_t *p, size_t n)
         const uint8_t *q = p + g * GROUP;
         size_t m = group_len(n, g);
         uint32_t s1 = 0, s2 = 0;
-        if (m == GROUP) /* a fixed count, unrolled and vectorised */
-            for (size_t i = 0; i < GROUP; i++) {
-                s1 += q[i];
-                s2 += (uint32_t)q[i] * q[i];
-            }
-        else
-            for (size_t i = 0; i < m; i++) {
-                s1 += q[i];
-                s2 += (uint32_t)q[i] * q[i];
-            }
+        for (size_t i = 0; i < m; i++) {
+            s1 += q[i];
+            s2 += (uint32_t)q[i] * q[i];
+        }
         double mean = (double)s1 / (double)m;
         pl->sel[g] = (uint8_t)(s1 / m);
         sum += s1;
@@ -148,35 +142,43 @@ static void parts_by_mean(split_plan *pl)
         pl->sel[g] = range[pl->sel[g]];
 }
 
-/* Merges the SPLIT_MAX parts into k (neighbouring ranges together). */
+/* Part c of the SPLIT_MAX parts merged 1 << shift at a time (neighbouring
+ * ranges together), into h. */
+static void merged_hist(uint32_t h[256], const split_plan *pl, unsigned shift,
+                        unsigned c)
+{
+    memset(h, 0, 256 * sizeof *h);
+    for (unsigned j = c << shift; j < (c + 1) << shift; j++)
+        for (unsigned s = 0; s < 256; s++)
+            h[s] += pl->hist[j][s];
+}
+
+/* Merges the SPLIT_MAX parts into k. */
 static void merge_parts(split_plan *pl, unsigned k)
 {
+    uint32_t h[256];
     unsigned shift = 0;
     while ((SPLIT_MAX >> shift) > k)
         shift++;
-    for (unsigned c = 0; c < SPLIT_MAX; c++)
-        if (c >> shift != c)
-            for (unsigned s = 0; s < 256; s++) {
-                pl->hist[c >> shift][s] += pl->hist[c][s];
-                pl->hist[c][s] = 0;
-            }
+    /* Part c reads parts c << shift and up: none written yet. */
+    for (unsigned c = 0; c < k; c++) {
+        merged_hist(h, pl, shift, c);
+        memcpy(pl->hist[c], h, sizeof h);
+    }
+    memset(pl->hist[k], 0, (SPLIT_MAX - k) * sizeof pl->hist[0]);
     for (size_t g = 0; g < pl->ngroups; g++)
         pl->sel[g] = (uint8_t)(pl->sel[g] >> shift);
     pl->k = k;
 }
 
-/* Estimated bits of the SPLIT_MAX-part plan with its parts merged 1 <<
- * shift at a time (neighbouring ranges together): every part, and the
- * selectors.  The plan itself is left as it is. */
+/* Estimated bits of the SPLIT_MAX-part plan merged 1 << shift at a time:
+ * every part, and the selectors.  The plan itself is left as it is. */
 static float merged_bits(const split_plan *pl, unsigned shift)
 {
     uint32_t h[256], hs[256] = {0};
     float bits = 0;
     for (unsigned c = 0; c < SPLIT_MAX >> shift; c++) {
-        memset(h, 0, sizeof h);
-        for (unsigned j = c << shift; j < (c + 1) << shift; j++)
-            for (unsigned s = 0; s < 256; s++)
-                h[s] += pl->hist[j][s];
+        merged_hist(h, pl, shift, c);
         bits += coded_bits(h, hist_total(h));
     }
     for (size_t g = 0; g < pl->ngroups; g++)
