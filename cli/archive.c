@@ -174,7 +174,7 @@ static size_t slice_end(const elves_container *c, size_t i, size_t end,
 }
 
 int cli_decode_slices(const elves_container *c, uint64_t first, uint64_t last,
-                      elves_fetch_fn fetch, void *fetch_ctx, unsigned threads,
+                      const cli_blocks *src, unsigned threads,
                       cli_slicebuf *buf, cli_slice_fn sink, void *sink_ctx,
                       elves_error *err)
 {
@@ -193,8 +193,12 @@ int cli_decode_slices(const elves_container *c, uint64_t first, uint64_t last,
         size_t len = (size_t)(to - from + 1);
         if (slicebuf_reserve(buf, len) != 0)
             return ELVES_E_NOMEM;
-        rc = elves_decode_range(buf->data, c->blocks, c->nblocks, from, to,
-                                fetch, fetch_ctx, threads, err);
+        rc = src->mem
+                 ? elves_decode_range_mem(buf->data, c->blocks, c->nblocks,
+                                          from, to, src->mem, src->mem_len,
+                                          threads, err)
+                 : elves_decode_range(buf->data, c->blocks, c->nblocks, from,
+                                      to, src->fetch, src->ctx, threads, err);
         if (rc != ELVES_OK)
             return rc;
         if (sink(sink_ctx, from, buf->data, len) != 0)

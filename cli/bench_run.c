@@ -37,13 +37,10 @@ static int mem_write(void *ctx, const uint8_t *data, size_t len)
     return 0;
 }
 
-static int mem_fetch(void *ctx, const elves_block_ref *ref, uint8_t *buf)
+/* The encoded container's blocks, read where they lie. */
+static cli_blocks mem_blocks(const membuf *m)
 {
-    const membuf *m = ctx;
-    if (ref->loc > m->len || ref->enc_len > m->len - ref->loc)
-        return -1;
-    memcpy(buf, m->data + ref->loc, ref->enc_len);
-    return 0;
+    return (cli_blocks){NULL, NULL, m->data, m->len};
 }
 
 /* Sizes the sink for a container of about `want` bytes and touches every
@@ -212,8 +209,9 @@ static int decode_once(void *ctx, double *secs)
     const elves_container *c = *r->info;
     elves_error err = {0};
     double t0 = cli_now();
-    int rc = cli_decode_slices(c, 0, c->file_size - 1, mem_fetch, r->enc,
-                               r->threads, r->buf, ignore_slice, NULL, &err);
+    cli_blocks src = mem_blocks(r->enc);
+    int rc = cli_decode_slices(c, 0, c->file_size - 1, &src, r->threads, r->buf,
+                               ignore_slice, NULL, &err);
     *secs = cli_now() - t0;
     return rc == ELVES_OK ? 0 : cli_fail_lib(r->path, rc, &err);
 }
@@ -365,8 +363,9 @@ static int check_straddling(verify_state *v, uint64_t off)
 {
     uint8_t dec[4];
     elves_error err = {0};
-    int rc = elves_decode_range(dec, v->c->blocks, v->c->nblocks, off, off + 3,
-                                mem_fetch, v->enc, 1, &err);
+    int rc =
+        elves_decode_range_mem(dec, v->c->blocks, v->c->nblocks, off, off + 3,
+                               v->enc->data, v->enc->len, 1, &err);
     if (rc != ELVES_OK) {
         v->failed = 1;
         return cli_fail_lib(v->path, rc, &err);
@@ -438,8 +437,9 @@ static int verify(bench_file *r, const cli_map *m, const elves_container *c,
                       .path = path,
                       .lossy = c->mode == ELVES_MODE_ELF};
     elves_error err = {0};
-    int rc = cli_decode_slices(c, 0, c->file_size - 1, mem_fetch, enc, threads,
-                               buf, verify_slice, &v, &err);
+    cli_blocks src = mem_blocks(enc);
+    int rc = cli_decode_slices(c, 0, c->file_size - 1, &src, threads, buf,
+                               verify_slice, &v, &err);
     if (rc == ELVES_E_CALLBACK && v.failed)
         return CLI_EXIT_FAIL;
     return rc == ELVES_OK ? 0 : cli_fail_lib(path, rc, &err);

@@ -166,13 +166,23 @@ typedef struct cli_slicebuf {
 /* How many decoded bytes one slice aims at: memory stays bounded. */
 #define CLI_SLICE_BYTES ((uint64_t)64 << 20)
 
+/* Where the slice decoder finds a container's blocks: where they lie in
+ * memory when mem is set (elves_decode_range_mem, no copy), else through
+ * fetch(ctx, ...). */
+typedef struct cli_blocks {
+    elves_fetch_fn fetch;
+    void *ctx;
+    const uint8_t *mem;
+    uint64_t mem_len;
+} cli_blocks;
+
 /*
  * Decodes bytes [first, last] of the file described by c, in slices of whole
  * blocks of about CLI_SLICE_BYTES, handing each to `sink` in order.  A
  * non-zero return from sink stops with ELVES_E_CALLBACK.
  */
 int cli_decode_slices(const elves_container *c, uint64_t first, uint64_t last,
-                      elves_fetch_fn fetch, void *fetch_ctx, unsigned threads,
+                      const cli_blocks *src, unsigned threads,
                       cli_slicebuf *buf, cli_slice_fn sink, void *sink_ctx,
                       elves_error *err);
 void cli_slicebuf_free(cli_slicebuf *buf);

@@ -155,8 +155,9 @@ int cmd_cat(int argc, char **argv)
         cli_slicebuf buf = {0};
         stdout_sink s = {0};
         elves_error err = {0};
-        int lrc = cli_decode_slices(a.c, first, last, cli_archive_fetch, &a,
-                                    ca.threads, &buf, to_stdout, &s, &err);
+        cli_blocks src = {cli_archive_fetch, &a, NULL, 0};
+        int lrc = cli_decode_slices(a.c, first, last, &src, ca.threads, &buf,
+                                    to_stdout, &s, &err);
         cli_slicebuf_free(&buf);
         if (lrc == ELVES_E_CALLBACK && s.failed)
             rc = CLI_EXIT_FAIL;

@@ -106,10 +106,11 @@ static int decode_all(const decompress_args *da, cli_archive *a,
     int rc = ELVES_OK;
     elves_error err = {0};
     cli_slicebuf buf = {0};
+    cli_blocks src = {cli_archive_fetch, a, NULL, 0};
     cli_progress_start(&s.progress, "decompress", c->file_size);
     if (c->file_size > 0)
-        rc = cli_decode_slices(c, 0, c->file_size - 1, cli_archive_fetch, a,
-                               da->threads, &buf, sink, &s, &err);
+        rc = cli_decode_slices(c, 0, c->file_size - 1, &src, da->threads, &buf,
+                               sink, &s, &err);
     cli_progress_end(&s.progress);
     cli_slicebuf_free(&buf);
     int status = 0;

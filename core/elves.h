@@ -427,6 +427,17 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
                        uint64_t first, uint64_t last, elves_fetch_fn fetch,
                        void *ctx, unsigned threads, elves_error *err);
 
+/*
+ * elves_decode_range for blocks already in memory (a container read whole
+ * or mapped): block `ref` is the enc_len bytes at mem + ref->loc, decoded
+ * where it lies, with no copy.  A block reaching past mem_len is
+ * ELVES_E_CORRUPT.
+ */
+int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
+                           size_t n, uint64_t first, uint64_t last,
+                           const uint8_t *mem, uint64_t mem_len,
+                           unsigned threads, elves_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Container: one self-describing file                                      */
 /* ------------------------------------------------------------------------ */

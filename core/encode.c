@@ -524,8 +524,10 @@ typedef struct range_dec {
     size_t begin, end; /* covering blocks */
     uint64_t first, last;
     uint8_t *out;
-    elves_fetch_fn fetch;
+    elves_fetch_fn fetch; /* NULL: blocks are read where they lie in mem */
     void *ctx;
+    const uint8_t *mem;
+    uint64_t mem_len;
     uint8_t *edge[2]; /* decoded first/last block when only partly wanted */
     size_t per_batch; /* most blocks in a batch */
     unsigned threads;
@@ -565,23 +567,35 @@ static int range_dst(range_dec *rd, size_t k, uint8_t **dst, elves_error *err)
     return ELVES_OK;
 }
 
-/* Fetches block k into buf (on the calling thread) and checks that its
- * header agrees with the map. */
-static int range_fetch(range_dec *rd, size_t k, uint8_t *buf, elves_error *err)
+/* Block k's bytes: fetched into buf (on the calling thread), or where they
+ * lie in rd->mem; *out points at them once their header agrees with the
+ * map. */
+static int range_fetch(range_dec *rd, size_t k, uint8_t *buf,
+                       const uint8_t **out, elves_error *err)
 {
     const elves_block_ref *r = &rd->blocks[k];
+    const uint8_t *p = buf;
     elves_block_info info;
 
-    if (rd->fetch(rd->ctx, r, buf))
+    if (rd->mem) {
+        if (r->loc > rd->mem_len || rd->mem_len - r->loc < r->enc_len)
+            return es_fail(err, ELVES_E_CORRUPT,
+                           "range: the block at %llu lies past the end of "
+                           "the container",
+                           (unsigned long long)r->raw_offset);
+        p = rd->mem + r->loc;
+    } else if (rd->fetch(rd->ctx, r, buf)) {
         return es_fail(err, ELVES_E_CALLBACK,
                        "range: fetching the block at %llu failed",
                        (unsigned long long)r->raw_offset);
-    if (elves_block_info_read(&info, buf, r->enc_len) != ELVES_OK ||
+    }
+    if (elves_block_info_read(&info, p, r->enc_len) != ELVES_OK ||
         info.raw_len != r->raw_len ||
         (uint64_t)info.enc_len + ELVES_BLOCK_HEADER_SIZE != r->enc_len)
         return es_fail(err, ELVES_E_CORRUPT,
                        "range: the block at %llu does not match its map entry",
                        (unsigned long long)r->raw_offset);
+    *out = p;
     return ELVES_OK;
 }
 
@@ -645,7 +659,7 @@ static int range_prepare(range_dec *rd, range_set *set, size_t b0,
 
     set->b0 = b0;
     set->b1 = range_batch_end(rd, b0, &total);
-    if (total > set->enc_cap) {
+    if (!rd->mem && total > set->enc_cap) {
         uint8_t *p = realloc(set->enc, total);
         if (!p)
             return es_fail(err, ELVES_E_NOMEM, "range: no memory for blocks");
@@ -655,12 +669,12 @@ static int range_prepare(range_dec *rd, range_set *set, size_t b0,
     total = 0;
     for (size_t k = set->b0; k < set->b1; k++) {
         elves_decode_job *j = &set->jobs[k - set->b0];
-        j->block = set->enc + total;
         j->block_len = rd->blocks[k].enc_len;
         j->dst_cap = rd->blocks[k].raw_len;
         rc = range_dst(rd, k, &j->dst, err);
         if (!rc)
-            rc = range_fetch(rd, k, set->enc + total, err);
+            rc = range_fetch(rd, k, rd->mem ? NULL : set->enc + total,
+                             &j->block, err);
         if (rc)
             return rc;
         total += j->block_len;
@@ -728,28 +742,29 @@ static int range_serial(range_dec *rd, elves_error *err)
     size_t got;
     int rc = ELVES_OK;
 
-    size_t most = 0;
-    for (size_t k = rd->begin; k < rd->end; k++)
-        if (rd->blocks[k].enc_len > most)
-            most = rd->blocks[k].enc_len;
-    range_take_scratch(rd, 1, most);
-    if (!set->enc) {
-        set->enc_cap = most;
-        set->enc = malloc(most ? most : 1);
+    if (!rd->mem) {
+        size_t most = 0;
+        for (size_t k = rd->begin; k < rd->end; k++)
+            if (rd->blocks[k].enc_len > most)
+                most = rd->blocks[k].enc_len;
+        range_take_scratch(rd, 1, most);
+        if (!set->enc) {
+            set->enc_cap = most;
+            set->enc = malloc(most ? most : 1);
+        }
+        if (!set->enc)
+            return es_fail(err, ELVES_E_NOMEM, "range: no memory for blocks");
     }
-    if (!set->enc)
-        return es_fail(err, ELVES_E_NOMEM, "range: no memory for blocks");
     set->jobs = &(elves_decode_job){0};
     for (size_t k = rd->begin; k < rd->end && !rc; k++) {
         elves_decode_job *j = set->jobs;
         set->b0 = k;
         set->b1 = k + 1;
-        j->block = set->enc;
         j->block_len = rd->blocks[k].enc_len;
         j->dst_cap = rd->blocks[k].raw_len;
         rc = range_dst(rd, k, &j->dst, err);
         if (!rc)
-            rc = range_fetch(rd, k, set->enc, err);
+            rc = range_fetch(rd, k, set->enc, &j->block, err);
         if (!rc)
             rc = elves_block_decode(&got, j->dst, j->dst_cap, j->block,
                                     j->block_len, err);
@@ -781,7 +796,8 @@ static int range_run(range_dec *rd, unsigned threads, elves_error *err)
         b0 = range_batch_end(rd, b0, &enc);
         most = enc > most ? enc : most;
     }
-    range_take_scratch(rd, 2, most);
+    if (!rd->mem)
+        range_take_scratch(rd, 2, most);
     rc = pool_start(&pool, t, err);
     if (rc)
         return rc;
@@ -790,38 +806,64 @@ static int range_run(range_dec *rd, unsigned threads, elves_error *err)
     return rc;
 }
 
-int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
-                       uint64_t first, uint64_t last, elves_fetch_fn fetch,
-                       void *ctx, unsigned threads, elves_error *err)
+/* Both entry points: rd carries the source of the blocks (fetch or mem). */
+static int decode_range(range_dec *rd, uint8_t *out,
+                        const elves_block_ref *blocks, size_t n, uint64_t first,
+                        uint64_t last, unsigned threads, elves_error *err)
 {
-    range_dec rd;
     int rc;
 
-    if (!out || !fetch || (!blocks && n))
+    if (!out || (!blocks && n))
         return es_fail(err, ELVES_E_INVALID, "range: missing argument");
-    memset(&rd, 0, sizeof rd);
-    rc = elves_blocks_cover(&rd.begin, &rd.end, blocks, n, first, last);
+    rc = elves_blocks_cover(&rd->begin, &rd->end, blocks, n, first, last);
     if (rc == ELVES_E_RANGE)
         return es_fail(err, rc, "range %llu-%llu is outside the data",
                        (unsigned long long)first, (unsigned long long)last);
     if (rc)
         return es_fail(err, rc, "range: the block map is inconsistent");
-    for (size_t k = rd.begin; k < rd.end; k++)
+    for (size_t k = rd->begin; k < rd->end; k++)
         if ((rc = check_ref(&blocks[k], err)) != ELVES_OK)
             return rc;
-    rd.blocks = blocks;
-    rd.first = first;
-    rd.last = last;
-    rd.out = out;
+    rd->blocks = blocks;
+    rd->first = first;
+    rd->last = last;
+    rd->out = out;
+    rc = range_run(rd, threads, err);
+    range_give_scratch(rd);
+    for (int i = 0; i < 2; i++) {
+        free(rd->set[i].jobs);
+        free(rd->set[i].enc);
+    }
+    free(rd->edge[0]);
+    free(rd->edge[1]);
+    return rc;
+}
+
+int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
+                       uint64_t first, uint64_t last, elves_fetch_fn fetch,
+                       void *ctx, unsigned threads, elves_error *err)
+{
+    range_dec rd;
+
+    if (!fetch)
+        return es_fail(err, ELVES_E_INVALID, "range: missing argument");
+    memset(&rd, 0, sizeof rd);
     rd.fetch = fetch;
     rd.ctx = ctx;
-    rc = range_run(&rd, threads, err);
-    range_give_scratch(&rd);
-    for (int i = 0; i < 2; i++) {
-        free(rd.set[i].jobs);
-        free(rd.set[i].enc);
-    }
-    free(rd.edge[0]);
-    free(rd.edge[1]);
-    return rc;
+    return decode_range(&rd, out, blocks, n, first, last, threads, err);
+}
+
+int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
+                           size_t n, uint64_t first, uint64_t last,
+                           const uint8_t *mem, uint64_t mem_len,
+                           unsigned threads, elves_error *err)
+{
+    range_dec rd;
+
+    if (!mem)
+        return es_fail(err, ELVES_E_INVALID, "range: missing argument");
+    memset(&rd, 0, sizeof rd);
+    rd.mem = mem;
+    rd.mem_len = mem_len;
+    return decode_range(&rd, out, blocks, n, first, last, threads, err);
 }

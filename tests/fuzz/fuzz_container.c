@@ -1,8 +1,9 @@
 /*
  * fuzz_container.c - libFuzzer target for the container reader: the input
  * is a whole container; it is opened with elves_container_open and, if
- * that succeeds, some byte ranges are decoded with blocks fetched from the
- * input.  The input is tried twice: as it is, and with its index hash
+ * that succeeds, some byte ranges are decoded twice, with blocks fetched
+ * from the input and where they lie in it (elves_decode_range_mem): both
+ * must agree.  The input is tried twice: as it is, and with its index hash
  * recomputed so that mutations reach the structural checks behind it.
  * Hostile input must give errors, never a crash, a leak or UB.
  */
@@ -35,16 +36,27 @@ static void decode(const elves_container *c, const input *in, uint64_t a,
                    uint64_t z, unsigned threads)
 {
     elves_error err;
-    uint8_t *out;
+    uint8_t *out, *out_mem;
+    size_t n;
 
     if (c->file_size == 0 || a > z || z >= c->file_size || z - a >= MAX_OUT)
         return;
-    out = malloc((size_t)(z - a + 1));
-    if (!out)
-        return;
-    (void)elves_decode_range(out, c->blocks, c->nblocks, a, z, fetch,
-                             (void *)in, threads, &err);
+    n = (size_t)(z - a + 1);
+    out = malloc(n);
+    out_mem = malloc(n);
+    if (out && out_mem) {
+        int rc = elves_decode_range(out, c->blocks, c->nblocks, a, z, fetch,
+                                    (void *)in, threads, &err);
+        int rc_mem = elves_decode_range_mem(out_mem, c->blocks, c->nblocks, a,
+                                            z, in->p, in->len, threads, &err);
+        /* A block out of the input is a fetch failure on one side and
+         * corrupt on the other; otherwise the two read the same bytes. */
+        if ((rc == ELVES_OK) != (rc_mem == ELVES_OK) ||
+            (rc == ELVES_OK && memcmp(out, out_mem, n) != 0))
+            abort();
+    }
     free(out);
+    free(out_mem);
 }
 
 /* Ranges picked from the file's ends, block edges and the input's own

@@ -3,7 +3,8 @@
  * elves_decode_range on real containers at every boundary (first and last
  * byte, block edges, single bytes, across segments, through dedup'd and
  * empty segments), with a fetch counter that proves only the covering
- * blocks are read; plus elves_encode_segment and elves_decode_blocks.
+ * blocks are read, and the same ranges through elves_decode_range_mem;
+ * plus elves_encode_segment and elves_decode_blocks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,8 +131,30 @@ static const elves_container_segment *seg_named(const elves_container *c,
     return NULL;
 }
 
+/* [a, z] decoded from the container in memory, without fetches, must be
+ * the original too, with nothing written past the end. */
+static void check_range_mem(const fixture *fx, uint64_t a, uint64_t z,
+                            unsigned threads)
+{
+    const elves_container *c = fx->c;
+    elves_error err = {0, ""};
+    size_t n = (size_t)(z - a + 1);
+    uint8_t *out = malloc(n + 1);
+
+    out[n] = 0xC3;
+    int rc = elves_decode_range_mem(out, c->blocks, c->nblocks, a, z, fx->box.p,
+                                    fx->box.len, threads, &err);
+    if (rc)
+        fail_msg("in memory, range %llu-%llu: %s", (unsigned long long)a,
+                 (unsigned long long)z, err.msg);
+    assert_memory_equal(out, fx->file + a, n);
+    assert_int_equal(out[n], 0xC3);
+    free(out);
+}
+
 /* Decodes [a, z] on `threads` threads, compares with the original and
- * checks that exactly the covering blocks were fetched, each once. */
+ * checks that exactly the covering blocks were fetched, each once; then
+ * the same range from memory. */
 static void check_range(const fixture *fx, uint64_t a, uint64_t z,
                         unsigned threads)
 {
@@ -162,6 +185,7 @@ static void check_range(const fixture *fx, uint64_t a, uint64_t z,
     }
     assert_int_equal(f.calls, want);
     free(out);
+    check_range_mem(fx, a, z, threads);
 }
 
 static void test_first_and_last_byte(void **state)
@@ -300,6 +324,55 @@ static void test_fetch_failure_and_bad_map(void **state)
     assert_int_equal(
         elves_decode_range(out, m, c->nblocks, 0, 0, th_fetch_fn, &f, 1, &err),
         ELVES_E_CORRUPT);
+    free(m);
+}
+
+/* Maps whose blocks reach past the memory given are refused before any
+ * byte past it is read (ASan would see such a read); a mislaid block is
+ * caught by its header check. */
+static void test_mem_bad_map(void **state)
+{
+    fixture *fx = *state;
+    const elves_container *c = fx->c;
+    const elves_block_ref *last = &c->blocks[c->nblocks - 1];
+    uint64_t end = last->loc + last->enc_len;
+    uint8_t out[64];
+    elves_error err = {0, ""};
+    elves_block_ref *m = malloc(c->nblocks * sizeof *m);
+
+    /* The memory ends one byte before the last block does. */
+    assert_int_equal(elves_decode_range_mem(out, c->blocks, c->nblocks,
+                                            last->raw_offset, last->raw_offset,
+                                            fx->box.p, end - 1, 1, &err),
+                     ELVES_E_CORRUPT);
+    assert_non_null(strstr(err.msg, "past the end"));
+    /* A block placed past the end, and one whose end wraps around. */
+    memcpy(m, c->blocks, c->nblocks * sizeof *m);
+    m[0].loc = fx->box.len;
+    assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0, fx->box.p,
+                                            fx->box.len, 2, &err),
+                     ELVES_E_CORRUPT);
+    m[0].loc = UINT64_MAX - 2;
+    assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0, fx->box.p,
+                                            fx->box.len, 1, &err),
+                     ELVES_E_CORRUPT);
+    /* A block pointing at the next block's bytes. */
+    memcpy(m, c->blocks, c->nblocks * sizeof *m);
+    m[0].loc = m[1].loc;
+    if (m[0].raw_len != m[1].raw_len || m[0].enc_len != m[1].enc_len)
+        assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0,
+                                                fx->box.p, fx->box.len, 1,
+                                                &err),
+                         ELVES_E_CORRUPT);
+    assert_int_equal(elves_decode_range_mem(out, c->blocks, c->nblocks, 0, 0,
+                                            NULL, 0, 1, &err),
+                     ELVES_E_INVALID);
+    assert_int_equal(elves_decode_range_mem(NULL, c->blocks, c->nblocks, 0, 0,
+                                            fx->box.p, fx->box.len, 1, &err),
+                     ELVES_E_INVALID);
+    /* The whole file, on 1 and 4 threads, with the exact memory. */
+    check_range_mem(fx, 0, fx->len - 1, 1);
+    check_range_mem(fx, 0, fx->len - 1, 4);
     free(m);
 }
 
@@ -517,6 +590,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_failure_and_bad_map, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_mem_bad_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_ranges, setup, teardown),
         cmocka_unit_test(test_real_file_ranges_threads),
         cmocka_unit_test(test_encode_segment_order_and_threads),
