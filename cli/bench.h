@@ -55,10 +55,13 @@ typedef struct bench_file {
     uint64_t float_raw;
     uint64_t float_stored;
     double float_bound;
-    /* Unique F32 tensors in elf mode: raw, stored, ELF plane bound. */
+    /* Unique F32 tensors in elf mode: raw, stored, ELF plane bound, and the
+     * Huffman floor: each plane of each tensor in its optimal Huffman code
+     * with no table, or raw when that is smaller. */
     uint64_t f32_raw;
     uint64_t f32_stored;
     double f32_plane_bound;
+    double f32_huffman_floor;
     /* Every F32 value decoded from the elf container vs the original. */
     uint64_t f32_values;
     uint64_t f32_over_bound;

@@ -468,7 +468,56 @@ static void lossless_bounds(bench_file *r, const cli_map *m,
     }
 }
 
-/* The F32 sums and ELF plane bound, from the elf index. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Bits of the optimal (unlimited-length) Huffman code of a 256-symbol
+ * histogram, tables not counted: the sum of the weights of the merged
+ * nodes, by the two-queue method over the sorted counts.  One symbol or
+ * none: 0 (a constant stream). */
+static double huffman_bits(const uint64_t hist[256])
+{
+    uint64_t leaf[256], node[256];
+    size_t nl = 0, il = 0, in = 0, nn = 0;
+    double bits = 0;
+
+    for (int s = 0; s < 256; s++)
+        if (hist[s])
+            leaf[nl++] = hist[s];
+    qsort(leaf, nl, sizeof leaf[0], cmp_u64);
+    while ((nl - il) + (nn - in) > 1) {
+        uint64_t pick[2];
+        for (int k = 0; k < 2; k++)
+            pick[k] = in == nn || (il < nl && leaf[il] <= node[in])
+                          ? leaf[il++]
+                          : node[in++];
+        node[nn++] = pick[0] + pick[1];
+        bits += (double)(pick[0] + pick[1]);
+    }
+    return bits;
+}
+
+/* The Huffman floor of one F32 tensor in ELF mode: counted as
+ * elves_elf_entropy_bound counts, with each plane's entropy replaced by
+ * the smaller of its optimal Huffman code and its raw bytes. */
+static double elf_huffman_floor(const uint8_t *data, size_t len)
+{
+    uint64_t hist[3][256], outliers;
+    double bytes = 0;
+
+    elves_elf_plane_hist(hist, &outliers, data, len);
+    for (int p = 0; p < 3; p++) {
+        double raw = (double)(len / 4 - outliers);
+        double huf = huffman_bits(hist[p]) / 8;
+        bytes += huf < raw ? huf : raw;
+    }
+    return bytes + 8.0 * (double)outliers + (double)(len % 4);
+}
+
+/* The F32 sums, ELF plane bound and Huffman floor, from the elf index. */
 static void elf_bounds(bench_file *r, const cli_map *m,
                        const elves_container *c)
 {
@@ -481,6 +530,8 @@ static void elf_bounds(bench_file *r, const cli_map *m,
         r->f32_stored += cs->stored_bytes;
         r->f32_plane_bound +=
             elves_elf_entropy_bound(m->data + s->offset, (size_t)s->length);
+        r->f32_huffman_floor +=
+            elf_huffman_floor(m->data + s->offset, (size_t)s->length);
     }
 }
 
@@ -576,6 +627,7 @@ void bench_add(bench_file *t, const bench_file *f)
     t->f32_raw += f->f32_raw;
     t->f32_stored += f->f32_stored;
     t->f32_plane_bound += f->f32_plane_bound;
+    t->f32_huffman_floor += f->f32_huffman_floor;
     t->f32_values += f->f32_values;
     t->f32_over_bound += f->f32_over_bound;
     if (f->max_abs_err > t->max_abs_err)

@@ -176,6 +176,8 @@ static void float_row(cli_table *t, const char *name, const bench_file *f)
     ratio_cell(t, (double)f->f32_raw, (double)f->f32_stored);
     ratio_cell(t, (double)f->f32_raw, f->f32_plane_bound);
     percent_cell(t, f->f32_plane_bound, (double)f->f32_stored);
+    ratio_cell(t, (double)f->f32_raw, f->f32_huffman_floor);
+    percent_cell(t, f->f32_huffman_floor, (double)f->f32_stored);
     if (f->f32_values)
         cli_table_cell(t, "%.3g", f->max_abs_err);
     else
@@ -266,6 +268,10 @@ static const char footer[] =
     "entropy of the three byte\n"
     "             planes of the ELF words (elves_elf_entropy_bound, outliers "
     "at 8 bytes).\n"
+    "  huf floor  the same with each plane of each tensor in its optimal "
+    "Huffman code (no table,\n"
+    "             no length limit) or raw if smaller: the best any per-plane "
+    "Huffman coder can do.\n"
     "  max |err|  largest |decoded - original| over every F32 value of the "
     "elf container;\n"
     "             >2^-24 counts values outside the ELF bound (must be 0).  "
@@ -301,11 +307,11 @@ static void print_text(const bench_args *a, const bench_file *files,
     print_table("Speed (MB/s)", "lrrrrrrrrrrrrrrrrrr", speed_hdr, speed_row,
                 files, a->nfiles, total);
     static const char *const float_hdr[] = {
-        "file",      "float MB",  "float ll", "float bound",
-        "ll/bound",  "F32 MB",    "F32 elf",  "plane bound",
-        "elf/bound", "max |err|", ">2^-24"};
-    print_table("Float tensors (lossless) and F32 tensors (elf)", "lrrrrrrrrrr",
-                float_hdr, float_row, files, a->nfiles, total);
+        "file",      "float MB",  "float ll",    "float bound", "ll/bound",
+        "F32 MB",    "F32 elf",   "plane bound", "elf/bound",   "huf floor",
+        "elf/floor", "max |err|", ">2^-24"};
+    print_table("Float tensors (lossless) and F32 tensors (elf)",
+                "lrrrrrrrrrrrr", float_hdr, float_row, files, a->nfiles, total);
     fputs(footer, stdout);
 }
 
@@ -362,9 +368,10 @@ static json_t *file_json(const char *name, const bench_file *f)
             "bound_ratio", num(ratio((double)f->float_raw, f->float_bound))));
     json_object_set_new(
         o, "f32_elf",
-        json_pack("{s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:o}", "bytes",
+        json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "bytes",
                   (json_int_t)f->f32_raw, "stored", (json_int_t)f->f32_stored,
-                  "plane_bound", num(f->f32_plane_bound), "ratio",
+                  "plane_bound", num(f->f32_plane_bound), "huffman_floor",
+                  num(f->f32_huffman_floor), "ratio",
                   num(ratio((double)f->f32_raw, (double)f->f32_stored)),
                   "plane_bound_ratio",
                   num(ratio((double)f->f32_raw, f->f32_plane_bound)), "values",

@@ -295,19 +295,19 @@ double elves_entropy_bound(const uint8_t *data, size_t len, elves_dtype dt)
     return hist_bits(hist, 256, len) / 8;
 }
 
-double elves_elf_entropy_bound(const uint8_t *data, size_t len)
+void elves_elf_plane_hist(uint64_t hist[3][256], uint64_t *outliers,
+                          const uint8_t *data, size_t len)
 {
-    uint64_t hist[3][256] = {{0}}, inliers = 0, outliers = 0;
-    size_t n = len / 4, i;
-    if (!data || len == 0)
-        return 0;
-    for (i = 0; i < n; i++) {
+    size_t n = data ? len / 4 : 0;
+    memset(hist, 0, 3 * sizeof hist[0]);
+    *outliers = 0;
+    for (size_t i = 0; i < n; i++) {
         uint32_t bits = es_load32(data + i * 4), m, w;
         float p, a;
         memcpy(&p, &bits, 4);
         a = fabsf(p);
         if (!(a < 1.0f - 0x1p-23f) || bits == 0x80000000u) {
-            outliers++;
+            (*outliers)++;
             continue;
         }
         a += 1.0f;
@@ -316,8 +316,16 @@ double elves_elf_entropy_bound(const uint8_t *data, size_t len)
         hist[0][w >> 16]++;
         hist[1][(w >> 8) & 0xff]++;
         hist[2][w & 0xff]++;
-        inliers++;
     }
+}
+
+double elves_elf_entropy_bound(const uint8_t *data, size_t len)
+{
+    uint64_t hist[3][256], outliers, inliers;
+    if (!data || len == 0)
+        return 0;
+    elves_elf_plane_hist(hist, &outliers, data, len);
+    inliers = len / 4 - outliers;
     return (hist_bits(hist[0], 256, inliers) +
             hist_bits(hist[1], 256, inliers) +
             hist_bits(hist[2], 256, inliers)) /

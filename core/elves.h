@@ -339,6 +339,12 @@ double elves_entropy_bound(const uint8_t *data, size_t len, elves_dtype dt);
  * (values that are ELF outliers counted at 4 bytes + 4 bytes of position). */
 double elves_elf_entropy_bound(const uint8_t *data, size_t len);
 
+/* The histograms that bound is made of: hist[0..2] count the top, middle
+ * and low byte of the ELF word (sign << 23 | mantissa of |p| + 1) of every
+ * F32 value that is not an ELF outlier; *outliers counts the others. */
+void elves_elf_plane_hist(uint64_t hist[3][256], uint64_t *outliers,
+                          const uint8_t *data, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Segment encoding and parallel decoding                                   */
 /* ------------------------------------------------------------------------ */

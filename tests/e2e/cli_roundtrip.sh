@@ -4,7 +4,8 @@
 # gen_checkpoint tool is built): compress/decompress must give back the same
 # SHA-256 (1 and 2 threads), `cat` must return exactly the bytes of the
 # original for edge and random ranges, elf mode must restore a file of the
-# same size, and `inspect` must work in text and JSON.
+# same size, `inspect` must work in text and JSON, and `bench --json` must
+# give a round-tripped report whose bounds are ordered as they must be.
 set -euo pipefail
 
 elves=${ELVES_BUILD:?ELVES_BUILD not set}/elves
@@ -132,6 +133,22 @@ ln -s "$tmp/target" "$tmp/link"
 [ -L "$tmp/link" ] || fail "the symlink was replaced by a plain file"
 [ "$(sha256sum <"$tmp/target")" = "$(sha256sum <"$f")" ] || fail "bytes through the symlink differ"
 rm -f "$tmp/fifo" "$tmp/link" "$tmp/target" "$tmp/from-fifo" "$tmp/p.elv"
+pass
+
+# elves bench on one real file with F32 tensors: the container round trips
+# (bench checks it), and for the F32 tensors in elf mode the order-0 plane
+# bound <= the Huffman floor (optimal codes cost at least the entropy) <=
+# the raw bytes, so a wrong floor or bound shows.
+live=$data/human-liveness.safetensors
+[ -f "$live" ] || fail "$live missing"
+"$elves" bench --json "$live" >"$tmp/bench.json" || fail "bench on $live"
+python3 - "$tmp/bench.json" <<'PY' || fail "bench report of $live"
+import json, sys
+f = json.load(open(sys.argv[1]))["files"][0]["f32_elf"]
+b, h, raw = f["plane_bound"], f["huffman_floor"], f["bytes"]
+assert 0 < b <= h <= raw, (b, h, raw)
+assert f["over_bound"] == 0 and f["values"] == raw // 4, f
+PY
 pass
 
 gen=${ELVES_BUILD}/gen_checkpoint

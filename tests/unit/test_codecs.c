@@ -719,6 +719,39 @@ static void test_bounds(void **state)
     free(r);
 }
 
+/* The planes of ELF words, value by value: sign << 23 | mantissa of
+ * |p| + 1, top byte first; outliers counted apart. */
+static void test_elf_plane_hist(void **state)
+{
+    const float v[] = {
+        0.5f, -0.25f, 0x1p-30f, 1.0f - 0x1p-22f, 0.0f,
+        2.0f, -0.0f,  NAN,      1.0f - 0x1p-23f, 1.0f - 0x1p-24f};
+    uint8_t buf[sizeof v + 3] = {0};
+    uint64_t h[3][256], outliers = 99;
+    (void)state;
+    memcpy(buf, v, sizeof v);
+    elves_elf_plane_hist(h, &outliers, buf, sizeof buf);
+    /* 2.0, -0.0, NaN, and 1 - 2^-23 (the threshold) and above. */
+    assert_int_equal(outliers, 5);
+    /* 0.5 -> 0x400000, -0.25 -> 0xA00000, 1 - 2^-22 -> 0x7FFFFE, 0.0 and
+     * 2^-30 -> 0 (2^-30 is lost in 1 + |p|, within 2^-24). */
+    assert_int_equal(h[0][0x40], 1);
+    assert_int_equal(h[0][0xA0], 1);
+    assert_int_equal(h[0][0x7F], 1);
+    assert_int_equal(h[0][0x00], 2);
+    assert_int_equal(h[1][0xFF], 1);
+    assert_int_equal(h[1][0x00], 4);
+    assert_int_equal(h[2][0xFE], 1);
+    assert_int_equal(h[2][0x00], 4);
+    uint64_t sum = 0;
+    for (int s = 0; s < 256; s++)
+        sum += h[0][s];
+    assert_int_equal(sum, 5);
+    elves_elf_plane_hist(h, &outliers, NULL, 0);
+    assert_int_equal(outliers, 0);
+    assert_int_equal(h[0][0], 0);
+}
+
 /* ---- threads
  * ----------------------------------------------------------------------- */
 
@@ -833,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_stream_split),
         cmocka_unit_test(test_choose),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_elf_plane_hist),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_real_files),
     };
