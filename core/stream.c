@@ -390,6 +390,28 @@ static int put_plain(uint8_t *dst, size_t cap, size_t *pos, const uint8_t *src,
     return 0;
 }
 
+/* Eight values of `bits` bits from the `bits` bytes at p (value k at bit
+ * k * bits, little-endian).  Inlined with a constant width, the shifts are
+ * constants and the eight values independent, where a bit-by-bit reader
+ * is one serial chain through its accumulator. */
+static inline __attribute__((always_inline)) void
+unpack8(uint8_t *d, const uint8_t *p, unsigned bits, uint8_t base)
+{
+    uint64_t v = 0;
+    memcpy(&v, p, bits); /* little-endian hosts only (see dtype.c) */
+#pragma GCC unroll 8
+    for (unsigned k = 0; k < 8; k++)
+        d[k] = (uint8_t)(base + ((v >> (k * bits)) & ((1u << bits) - 1)));
+}
+
+static inline __attribute__((always_inline)) void
+unpack_groups(uint8_t *d, const uint8_t *p, size_t groups, unsigned bits,
+              uint8_t base)
+{
+    for (size_t g = 0; g < groups; g++)
+        unpack8(d + 8 * g, p + bits * g, bits, base);
+}
+
 static int get_packed(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
                       size_t *pos)
 {
@@ -397,6 +419,7 @@ static int get_packed(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
     uint64_t acc = 0;
     unsigned have = 0;
     const uint8_t *p;
+    size_t groups = n / 8, i;
     if (len - *pos < 2)
         return ELVES_E_CORRUPT;
     base = src[*pos];
@@ -406,8 +429,32 @@ static int get_packed(uint8_t *dst, size_t n, const uint8_t *src, size_t len,
         len - *pos < packed_bytes(n, bits))
         return ELVES_E_CORRUPT;
     p = src + *pos;
+    switch (bits) { /* whole groups of 8 values = `bits` bytes each */
+    case 1:
+        unpack_groups(dst, p, groups, 1, base);
+        break;
+    case 2:
+        unpack_groups(dst, p, groups, 2, base);
+        break;
+    case 3:
+        unpack_groups(dst, p, groups, 3, base);
+        break;
+    case 4:
+        unpack_groups(dst, p, groups, 4, base);
+        break;
+    case 5:
+        unpack_groups(dst, p, groups, 5, base);
+        break;
+    case 6:
+        unpack_groups(dst, p, groups, 6, base);
+        break;
+    default:
+        unpack_groups(dst, p, groups, 7, base);
+        break;
+    }
+    p += groups * bits;
     mask = (uint8_t)((1u << bits) - 1);
-    for (size_t i = 0; i < n; i++) {
+    for (i = groups * 8; i < n; i++) { /* the last n % 8 values */
         if (have < bits) {
             acc |= (uint64_t)*p++ << have;
             have += 8;

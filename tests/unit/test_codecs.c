@@ -559,6 +559,18 @@ static void test_stream_forms(void **state)
         stream_case(&sc, src, n, ES_ENTROPY, n >= 64 ? ES_TAG_RAW : -1);
     }
     stream_case(&sc, src, 0, ES_ENTROPY, ES_TAG_RAW);
+    /* The packed form at every width 1..4 and every tail (n % 8) past
+     * whole groups of eight values; 5..7 bits where packing pays. */
+    for (unsigned bits = 1; bits <= 7; bits++)
+        for (size_t n = 24; n < 64; n++) {
+            for (size_t i = 0; i < n; i++)
+                src[i] = (uint8_t)(100 + rng() % (1u << bits));
+            src[n / 2] = 100; /* both ends of the range occur */
+            src[n / 3] = (uint8_t)(100 + (1u << bits) - 1);
+            stream_case(&sc, src, n, ES_ENTROPY,
+                        3 + (n * bits + 7) / 8 < 1 + n ? ES_TAG_PACK
+                                                       : ES_TAG_RAW);
+        }
     es_stream_ctx_free(&sc);
     free(src);
 }
