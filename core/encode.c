@@ -519,15 +519,21 @@ typedef struct range_set {
     elves_decode_job *jobs;
 } range_set;
 
+/* Where the blocks come from: fetch(ctx, ...) into a buffer, or, when
+ * mem is set, where they lie in memory. */
+typedef struct range_src {
+    elves_fetch_fn fetch;
+    void *ctx;
+    const uint8_t *mem;
+    uint64_t mem_len;
+} range_src;
+
 typedef struct range_dec {
     const elves_block_ref *blocks;
     size_t begin, end; /* covering blocks */
     uint64_t first, last;
     uint8_t *out;
-    elves_fetch_fn fetch; /* NULL: blocks are read where they lie in mem */
-    void *ctx;
-    const uint8_t *mem;
-    uint64_t mem_len;
+    range_src src;
     uint8_t *edge[2]; /* decoded first/last block when only partly wanted */
     size_t per_batch; /* most blocks in a batch */
     unsigned threads;
@@ -568,7 +574,7 @@ static int range_dst(range_dec *rd, size_t k, uint8_t **dst, elves_error *err)
 }
 
 /* Block k's bytes: fetched into buf (on the calling thread), or where they
- * lie in rd->mem; *out points at them once their header agrees with the
+ * lie in rd->src.mem; *out points at them once their header agrees with the
  * map. */
 static int range_fetch(range_dec *rd, size_t k, uint8_t *buf,
                        const uint8_t **out, elves_error *err)
@@ -577,14 +583,14 @@ static int range_fetch(range_dec *rd, size_t k, uint8_t *buf,
     const uint8_t *p = buf;
     elves_block_info info;
 
-    if (rd->mem) {
-        if (r->loc > rd->mem_len || rd->mem_len - r->loc < r->enc_len)
+    if (rd->src.mem) {
+        if (r->loc > rd->src.mem_len || rd->src.mem_len - r->loc < r->enc_len)
             return es_fail(err, ELVES_E_CORRUPT,
                            "range: the block at %llu lies past the end of "
                            "the container",
                            (unsigned long long)r->raw_offset);
-        p = rd->mem + r->loc;
-    } else if (rd->fetch(rd->ctx, r, buf)) {
+        p = rd->src.mem + r->loc;
+    } else if (rd->src.fetch(rd->src.ctx, r, buf)) {
         return es_fail(err, ELVES_E_CALLBACK,
                        "range: fetching the block at %llu failed",
                        (unsigned long long)r->raw_offset);
@@ -659,7 +665,7 @@ static int range_prepare(range_dec *rd, range_set *set, size_t b0,
 
     set->b0 = b0;
     set->b1 = range_batch_end(rd, b0, &total);
-    if (!rd->mem && total > set->enc_cap) {
+    if (!rd->src.mem && total > set->enc_cap) {
         uint8_t *p = realloc(set->enc, total);
         if (!p)
             return es_fail(err, ELVES_E_NOMEM, "range: no memory for blocks");
@@ -673,7 +679,7 @@ static int range_prepare(range_dec *rd, range_set *set, size_t b0,
         j->dst_cap = rd->blocks[k].raw_len;
         rc = range_dst(rd, k, &j->dst, err);
         if (!rc)
-            rc = range_fetch(rd, k, rd->mem ? NULL : set->enc + total,
+            rc = range_fetch(rd, k, rd->src.mem ? NULL : set->enc + total,
                              &j->block, err);
         if (rc)
             return rc;
@@ -742,7 +748,7 @@ static int range_serial(range_dec *rd, elves_error *err)
     size_t got;
     int rc = ELVES_OK;
 
-    if (!rd->mem) {
+    if (!rd->src.mem) {
         size_t most = 0;
         for (size_t k = rd->begin; k < rd->end; k++)
             if (rd->blocks[k].enc_len > most)
@@ -791,13 +797,14 @@ static int range_run(range_dec *rd, unsigned threads, elves_error *err)
     rd->set[1].jobs = calloc(rd->per_batch, sizeof(elves_decode_job));
     if (!rd->set[0].jobs || !rd->set[1].jobs)
         return es_fail(err, ELVES_E_NOMEM, "range: no memory");
-    size_t most = 0, enc;
-    for (size_t b0 = rd->begin; b0 < rd->end;) {
-        b0 = range_batch_end(rd, b0, &enc);
-        most = enc > most ? enc : most;
-    }
-    if (!rd->mem)
+    if (!rd->src.mem) {
+        size_t most = 0, enc;
+        for (size_t b0 = rd->begin; b0 < rd->end;) {
+            b0 = range_batch_end(rd, b0, &enc);
+            most = enc > most ? enc : most;
+        }
         range_take_scratch(rd, 2, most);
+    }
     rc = pool_start(&pool, t, err);
     if (rc)
         return rc;
@@ -806,36 +813,39 @@ static int range_run(range_dec *rd, unsigned threads, elves_error *err)
     return rc;
 }
 
-/* Both entry points: rd carries the source of the blocks (fetch or mem). */
-static int decode_range(range_dec *rd, uint8_t *out,
+/* Both entry points, with the blocks' source. */
+static int decode_range(const range_src *src, uint8_t *out,
                         const elves_block_ref *blocks, size_t n, uint64_t first,
                         uint64_t last, unsigned threads, elves_error *err)
 {
+    range_dec rd;
     int rc;
 
-    if (!out || (!blocks && n))
+    if (!out || (!src->fetch && !src->mem) || (!blocks && n))
         return es_fail(err, ELVES_E_INVALID, "range: missing argument");
-    rc = elves_blocks_cover(&rd->begin, &rd->end, blocks, n, first, last);
+    memset(&rd, 0, sizeof rd);
+    rc = elves_blocks_cover(&rd.begin, &rd.end, blocks, n, first, last);
     if (rc == ELVES_E_RANGE)
         return es_fail(err, rc, "range %llu-%llu is outside the data",
                        (unsigned long long)first, (unsigned long long)last);
     if (rc)
         return es_fail(err, rc, "range: the block map is inconsistent");
-    for (size_t k = rd->begin; k < rd->end; k++)
+    for (size_t k = rd.begin; k < rd.end; k++)
         if ((rc = check_ref(&blocks[k], err)) != ELVES_OK)
             return rc;
-    rd->blocks = blocks;
-    rd->first = first;
-    rd->last = last;
-    rd->out = out;
-    rc = range_run(rd, threads, err);
-    range_give_scratch(rd);
+    rd.src = *src;
+    rd.blocks = blocks;
+    rd.first = first;
+    rd.last = last;
+    rd.out = out;
+    rc = range_run(&rd, threads, err);
+    range_give_scratch(&rd);
     for (int i = 0; i < 2; i++) {
-        free(rd->set[i].jobs);
-        free(rd->set[i].enc);
+        free(rd.set[i].jobs);
+        free(rd.set[i].enc);
     }
-    free(rd->edge[0]);
-    free(rd->edge[1]);
+    free(rd.edge[0]);
+    free(rd.edge[1]);
     return rc;
 }
 
@@ -843,14 +853,8 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
                        uint64_t first, uint64_t last, elves_fetch_fn fetch,
                        void *ctx, unsigned threads, elves_error *err)
 {
-    range_dec rd;
-
-    if (!fetch)
-        return es_fail(err, ELVES_E_INVALID, "range: missing argument");
-    memset(&rd, 0, sizeof rd);
-    rd.fetch = fetch;
-    rd.ctx = ctx;
-    return decode_range(&rd, out, blocks, n, first, last, threads, err);
+    range_src src = {fetch, ctx, NULL, 0};
+    return decode_range(&src, out, blocks, n, first, last, threads, err);
 }
 
 int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
@@ -858,12 +862,6 @@ int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
                            const uint8_t *mem, uint64_t mem_len,
                            unsigned threads, elves_error *err)
 {
-    range_dec rd;
-
-    if (!mem)
-        return es_fail(err, ELVES_E_INVALID, "range: missing argument");
-    memset(&rd, 0, sizeof rd);
-    rd.mem = mem;
-    rd.mem_len = mem_len;
-    return decode_range(&rd, out, blocks, n, first, last, threads, err);
+    range_src src = {NULL, NULL, mem, mem_len};
+    return decode_range(&src, out, blocks, n, first, last, threads, err);
 }
