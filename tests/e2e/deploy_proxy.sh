@@ -14,7 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init deploy_proxy 600
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-[ -x "$NGINX" ] || fail "nginx not installed (deploy/install-deps.sh installs it)"
+need "$NGINX" bc
 SIZE_MB=${DEPLOY_PROXY_MB:-1024}
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

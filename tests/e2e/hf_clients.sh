@@ -5,15 +5,15 @@
 #     fileDownloadInfo, downloadFile whole and by ranges, an old commit,
 #     AutoConfig + AutoTokenizer with env.remoteHost), installed with npm
 #     from tests/hf-clients/package-lock.json into the build directory;
-#   - aria2c (or, without it, curl) fetching one file as many parallel
-#     ranges, like hfd does, compared by SHA-256.
+#   - aria2c, and curl, fetching one file as many parallel ranges, like hfd
+#     does, compared by SHA-256.
 # Only when npm cannot install the packages (no registry reachable) does the
 # JS part print a SKIP line; everything else is a real failure.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 e2e_init hf_clients 600
 
-command -v node >/dev/null || fail "node is not installed (deploy/install-deps.sh)"
+need node npm aria2c
 big=$DATA/human-movenet-lightning.safetensors
 
 start_server
@@ -26,13 +26,11 @@ expect_status "$s" 200 "create acme/ranges"
 s=$(req PUT "$BASE/api/v1/repos/acme/ranges/files/model.safetensors" "${AUTH[@]}" -T "$big")
 expect_status "$s" 201 "upload the big file"
 url=$BASE/acme/ranges/resolve/main/model.safetensors
-if command -v aria2c >/dev/null; then
-  aria2c -q -x 16 -s 16 -k 1M --max-tries=1 --timeout=60 \
-    --header="Authorization: Bearer $TOKEN" -d "$T" -o aria.bin "$url" ||
-    fail "aria2c download"
-  [ "$(sha "$T/aria.bin")" = "$(sha "$big")" ] || fail "aria2c bytes differ"
-  pass
-fi
+aria2c -q -x 16 -s 16 -k 1M --max-tries=1 --timeout=60 \
+  --header="Authorization: Bearer $TOKEN" -d "$T" -o aria.bin "$url" ||
+  fail "aria2c download"
+[ "$(sha "$T/aria.bin")" = "$(sha "$big")" ] || fail "aria2c bytes differ"
+pass
 size=$(fsize "$big"); parts=24; step=$(( (size + parts - 1) / parts )); pids=()
 for i in $(seq 0 $((parts - 1))); do
   a=$((i * step)); b=$((a + step - 1)); [ $b -ge $size ] && b=$((size - 1))

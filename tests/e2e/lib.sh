@@ -1,6 +1,5 @@
 # lib.sh - shared helpers for the end-to-end tests that run a real elvesd
-# (sourced, not run: it has no test of its own and is skipped by ctest's
-# glob only because it does nothing when executed).
+# (sourced, not run: CMakeLists.txt leaves it out of the e2e tests).
 #
 #   e2e_init NAME [SECONDS]   temp dir $T, cleanup trap, a watchdog that
 #                             ends the test after SECONDS (default 600)
@@ -19,10 +18,11 @@
 #   expect_json_error STATUS WHAT   the last req answered STATUS with a
 #                             JSON {"error": "..."} body
 #   sha FILE, fail MSG, pass, finish
+#   need TOOL...              fails at once, naming a tool not on PATH
 #
 # Every curl call has a time limit; every server started is stopped on exit.
 
-# Runs only when sourced; executed directly (ctest globs *.sh) it passes.
+# Runs only when sourced; executed directly it says so and does nothing.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "lib.sh: helpers only"
   exit 0
@@ -43,6 +43,14 @@ fail() {
   exit 1
 }
 pass() { checks=$((checks + 1)); }
+# need TOOL...: fails at once, naming the first tool that is not on PATH.
+need() {
+  local t
+  for t; do
+    command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] ||
+      fail "missing tool: $t (deploy/install-deps.sh --test installs it)"
+  done
+}
 finish() { echo "ok: $checks checks"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 fsize() { stat -c %s "$1"; }
@@ -55,19 +63,24 @@ e2e_cleanup() {
 }
 
 e2e_init() { # name [seconds]
+  need curl sha256sum pkill "$PY"
   [ -x "$ELVESD" ] || { echo "FAIL: $ELVESD not built" >&2; exit 1; }
   T=$(mktemp -d "${TMPDIR:-/tmp}/elves-$1.XXXXXX")
   trap e2e_cleanup EXIT
   trap 'exit 1' TERM INT
   local self=$$
-  # the sleep is killed with its subshell, so it cannot hold a pipe open
+  # The watchdog waits with bash's own `read -t` on a FIFO nobody writes,
+  # so it is one process with no child: killing it leaves nothing behind
+  # (a `sleep` child outlived it and held ctest's output pipe open).
+  mkfifo "$T/.watchdog"
   (
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "${2:-600}" &
-    sp=$!
-    wait "$sp"
+    exec 3<>"$T/.watchdog"
+    read -r -t "${2:-600}" -u 3 _ || true
     echo "FAIL: $1 ran out of time" >&2
     kill -TERM "$self"
+    # and what it waits for (this watchdog included), so the test's EXIT
+    # trap runs now rather than when its current command would end
+    pkill -TERM -P "$self"
   ) &
   watchdog=$!
   disown "$watchdog" 2>/dev/null || true
