@@ -12,8 +12,8 @@
 #      0, "stopped" logged); a new container on the same volume still
 #      serves the file;
 #   5. the docker client against `podman system service`, when installed.
-# Packages podman buildah debootstrap runc are installed with apt if
-# missing.  Only a machine that cannot run containers at all (not root and
+# podman, buildah, debootstrap, runc and npm come from
+# deploy/install-deps.sh --test; a missing one fails at once.  Only a machine that cannot run containers at all (not root and
 # no user namespaces) makes it SKIP, with the reason; everything else that
 # goes wrong fails.
 set -euo pipefail
@@ -35,16 +35,7 @@ if [ "$(id -u)" != 0 ]; then
   unshare -U true 2>/dev/null || skip "not root and the kernel refuses user namespaces (unshare -U failed): podman cannot run here"
   grep -q "^$(id -un):" /etc/subuid 2>/dev/null || skip "not root and no /etc/subuid entry for $(id -un): rootless podman cannot map users"
 fi
-need=()
-for tool in podman:podman buildah:buildah debootstrap:debootstrap runc:runc; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || fail "missing ${need[*]} and not root to install them"
-  step "installing ${need[*]}"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${need[@]}" >"$T/apt.log" 2>&1 || { tail -20 "$T/apt.log" >&2; fail "apt-get install ${need[*]}"; }
-fi
+need podman buildah debootstrap runc npx
 export PATH=$PATH:/usr/sbin:/sbin
 export CONTAINERS_CONF=$T/containers.conf
 cat >"$CONTAINERS_CONF" <<'CONF'
@@ -70,23 +61,10 @@ step "dockerfilelint"
 pass
 
 # ---- 2. base image -------------------------------------------------------------------
-mirror() { # the Debian mirror apt uses here
-  local m
-  m=$(grep -hsE '^(deb |URIs:)' /etc/apt/sources.list /etc/apt/sources.list.d/* |
-      grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -1 | tr -d ' ')
-  echo "${m:-http://deb.debian.org/debian}"
-}
 ROOTFS=$CACHE/rootfs-bookworm
 if [ "$(podman image inspect --format '{{index .Labels "elves.base"}}' "$BASE_TAG" 2>/dev/null)" != "$BASE_MARK" ]; then
-  if [ ! -f "$ROOTFS/etc/debian_version" ]; then # moved here only when complete
-    step "debootstrap --variant=minbase bookworm from $(mirror)"
-    mkdir -p "$CACHE"
-    rm -rf "$ROOTFS.tmp.$$"
-    debootstrap --variant=minbase bookworm "$ROOTFS.tmp.$$" "$(mirror)" >"$T/debootstrap.log" 2>&1 ||
-      { tail -20 "$T/debootstrap.log" >&2; rm -rf "$ROOTFS.tmp.$$"; fail "debootstrap"; }
-    rm -rf "$ROOTFS"
-    mv "$ROOTFS.tmp.$$" "$ROOTFS"
-  fi
+  step "minbase root file system in $ROOTFS"
+  "$SRC/tests/tools/minbase-rootfs.sh" "$ROOTFS" || fail "debootstrap"
   if [ ! -f "$ROOTFS/.elves-slim" ]; then
     # what the official -slim image leaves out: docs, man pages, locales
     rm -rf "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* \
