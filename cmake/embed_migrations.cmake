@@ -1,10 +1,10 @@
-# embed_migrations.cmake - compiles migrations/NNNN_name.sql into elvesd.
+# embed_migrations.cmake - compiles migrations/NNNN_name.sql into elvesd-meta.
 #
-# Included from CMakeLists.txt after elvesd-lib is defined.  At build time a
+# Included from CMakeLists.txt after elvesd-meta is defined.  At build time a
 # cmake -P step (this same file, run in script mode) turns every migration
 # into a C string in ${CMAKE_BINARY_DIR}/generated/migrations_embedded.c, so
 # an installed elvesd applies its migrations without the source tree.  The
-# table it defines is declared in server/db.h (db_migrations).
+# table it defines is declared in server/meta/sqlite/db.h (db_migrations).
 
 if(CMAKE_SCRIPT_MODE_FILE)
   # Script mode: -DSRC_DIR=<migrations dir> -DOUT=<generated .c>
@@ -49,4 +49,4 @@ add_custom_command(
   DEPENDS ${ELVES_MIGRATIONS} ${CMAKE_SOURCE_DIR}/cmake/embed_migrations.cmake
   COMMENT "Embedding migrations/*.sql"
   VERBATIM)
-target_sources(elvesd-lib PRIVATE ${ELVES_MIGRATIONS_C})
+target_sources(elvesd-meta PRIVATE ${ELVES_MIGRATIONS_C})

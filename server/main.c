@@ -22,9 +22,10 @@
 #include "elves.h"
 #include "http.h"
 #include "log.h"
+#include "hf.h"
 #include "mirror.h"
 #include "proxy.h"
-#include "routes.h"
+#include "routes_api.h"
 #include "store.h"
 
 static const char *env_lookup(const char *name)

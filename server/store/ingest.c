@@ -1,0 +1,968 @@
+/*
+ * ingest.c - one compression job: a spooled file version becomes a
+ * manifest of blocks in the chunk store.
+ *
+ *   1. whole-file dedup: a stored version with the same upload SHA-256
+ *      (any repository) lends its manifest and nothing is compressed; it
+ *      must have the same mode, or be lossless (exact bytes are within any
+ *      ELF bound), never ELF-decoded bytes for a lossless repository;
+ *   2. else the spool file is mapped and segmented by the core, and the
+ *      segments grouped into units (runs of small tensors are coded as
+ *      one); each tensor unit is fingerprinted and, if the tensors table
+ *      has it, its blocks are referenced; other units and new tensors are
+ *      encoded block by block straight into the chunk store;
+ *   3. the chunk store is synced, then every block is read back, decoded
+ *      and checked: SHA-256 of the whole decoded file against the upload
+ *      (lossless), or each value against the ELF bound (elf, where the
+ *      served SHA-256 becomes the decoded file's);
+ *   4. one transaction writes chunks, tensors, segments, blocks (triggers
+ *      count the references) and state=stored; the spool file goes last.
+ *
+ * Memory stays bounded whatever the file size: the source is mapped and
+ * walked in windows that are dropped (MADV_DONTNEED) once used, blocks are
+ * encoded and verified a batch at a time, and only the block map (a few
+ * dozen bytes per MiB) grows with the file.
+ *
+ * The job holds gc_lock shared from its first lookup to its commit, so the
+ * tensors and chunks it found cannot be collected or moved meanwhile.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+#define WINDOW ((uint64_t)64 << 20) /* source bytes touched before a drop */
+#define VERIFY_BATCH 16             /* blocks decoded together */
+
+/* One block of the manifest, in file order. */
+typedef struct blk {
+    uint64_t raw_offset; /* in the file */
+    uint32_t raw_len;
+    int64_t chunk_id; /* existing chunk, or 0 for new_chunks[new_idx] */
+    size_t new_idx;
+    chunk_loc loc; /* where to read it back for verification */
+} blk;
+
+typedef struct new_chunk {
+    chunk_loc loc;
+    uint32_t raw_len;
+    int codec;
+    int64_t id; /* once inserted */
+} new_chunk;
+
+/* What happens to one segment.  Segments are coded in units (see
+ * elves_plan_units): a unit's first segment carries the unit's tensor row
+ * and blocks, the other members name the same tensor row and have none. */
+typedef struct seg_rec {
+    const elves_segment *seg;  /* the file_segments row */
+    const elves_segment *unit; /* the bytes coded: seg, or its whole unit */
+    int member_of;             /* unit's first segment, or -1 */
+    char codec[16];
+    char fp[33];       /* TENSOR segments */
+    int lossy;         /* some block written with ELF */
+    int64_t tensor_id; /* existing tensor reused (> 0) */
+    int dup_of;        /* earlier segment of this file with the same tensor */
+    size_t first_blk, nblk;
+} seg_rec;
+
+typedef struct ingest {
+    es_store *st;
+    int64_t job_id, file_id;
+    _Atomic int64_t *progress;
+    es_err *err;
+    int stopped;
+
+    /* the file row */
+    char spool[80], mode_name[16], upload_sha[65];
+    uint64_t size;
+    elves_mode mode;
+
+    /* the source */
+    int fd;
+    const uint8_t *src;
+    elves_segments *segs;
+    elves_unit *units;
+    size_t nunits;
+
+    /* the result */
+    seg_rec *recs;
+    blk *blks;
+    size_t nblks, cap_blks;
+    new_chunk *chunks;
+    size_t nchunks, cap_chunks;
+    uint64_t new_bytes;
+    char served_sha[65];
+} ingest;
+
+static unsigned cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Drops source pages we are done with from our address space (they stay
+ * in the page cache), so RSS does not grow with the file. */
+static void drop_window(const ingest *in, uint64_t from, uint64_t to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t a = from / (uint64_t)page * (uint64_t)page;
+    if (!in->src || to <= a)
+        return;
+    madvise((void *)(in->src + a), (size_t)(to - a), MADV_DONTNEED);
+}
+
+/* ---- the file row
+ * ------------------------------------------------------------ */
+
+static int load_file(ingest *in)
+{
+    es_store *st = in->st;
+    db_lock(st->db);
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT spool, upload_size, upload_sha256, mode "
+                              "FROM files WHERE id = ?",
+                              in->err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_i64(s, 1, in->file_id);
+        rc = db_step_row(st->db, s, in->err);
+        if (rc == 1) {
+            db_col_text(s, 0, in->spool, sizeof in->spool);
+            in->size = (uint64_t)sqlite3_column_int64(s, 1);
+            db_col_text(s, 2, in->upload_sha, sizeof in->upload_sha);
+            db_col_text(s, 3, in->mode_name, sizeof in->mode_name);
+            rc = 0;
+        } else if (rc == 0) {
+            rc = es_errf(in->err, 404, "file deleted before compression");
+        }
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    if (rc == 0 && !in->spool[0])
+        rc = es_errf(in->err, 500, "file has no spool file");
+    in->mode = strcmp(in->mode_name, "elf") == 0 ? ELVES_MODE_ELF
+                                                 : ELVES_MODE_LOSSLESS;
+    return rc;
+}
+
+/* ---- whole-file dedup
+ * ------------------------------------------------------------ */
+
+static int find_twin(ingest *in, int64_t *twin)
+{
+    es_store *st = in->st;
+    *twin = 0;
+    db_lock(st->db);
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT id FROM files WHERE upload_sha256 = ? "
+                              "AND mode IN (?, 'lossless') AND state = "
+                              "'stored' AND id != ? ORDER BY mode = "
+                              "'lossless' LIMIT 1",
+                              in->err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_text(s, 1, in->upload_sha);
+        db_bind_text(s, 2, in->mode_name);
+        db_bind_i64(s, 3, in->file_id);
+        rc = db_step_row(st->db, s, in->err);
+        if (rc == 1)
+            *twin = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    return rc < 0 ? -1 : 0;
+}
+
+static int exec_ids(ingest *in, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *s = db_prep(in->st->db, sql, in->err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, a);
+    db_bind_i64(s, 2, b);
+    return db_step_done(in->st->db, s, in->err);
+}
+
+static int mark_done(ingest *in)
+{
+    sqlite3_stmt *s = db_prep(in->st->db,
+                              "UPDATE jobs SET state = 'done', error = NULL, "
+                              "progress_bytes = total_bytes, finished = ? "
+                              "WHERE id = ?",
+                              in->err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, es_now());
+    db_bind_i64(s, 2, in->job_id);
+    return db_step_done(in->st->db, s, in->err);
+}
+
+/* Returns 1 if the twin was gone (nothing done), 0 when linked. */
+static int link_twin_tx(ingest *in, int64_t twin)
+{
+    db *d = in->st->db;
+    if (exec_ids(in,
+                 "UPDATE files SET state = 'stored', error = NULL, spool = "
+                 "NULL, stored_bytes = 0, size = t.size, sha256 = t.sha256, "
+                 "format = t.format FROM (SELECT size, sha256, format FROM "
+                 "files WHERE id = ?2 AND state = 'stored') AS t WHERE "
+                 "files.id = ?1 AND files.state = 'compressing'",
+                 in->file_id, twin) < 0)
+        return -1;
+    if (db_changes(d) == 0)
+        return 1;
+    if (exec_ids(in,
+                 "INSERT INTO file_blocks (file_id, seq, raw_offset, raw_len, "
+                 "chunk_id) SELECT ?1, seq, raw_offset, raw_len, chunk_id "
+                 "FROM file_blocks WHERE file_id = ?2",
+                 in->file_id, twin) < 0 ||
+        exec_ids(in,
+                 "INSERT INTO file_segments (file_id, seq, kind, name, dtype, "
+                 "offset, length, codec, tensor_id) SELECT ?1, seq, kind, "
+                 "name, dtype, offset, length, codec, tensor_id FROM "
+                 "file_segments WHERE file_id = ?2",
+                 in->file_id, twin) < 0 ||
+        mark_done(in) < 0)
+        return -1;
+    return 0;
+}
+
+/* 1 if the file was stored as a reference to its twin. */
+static int try_whole_file_dedup(ingest *in)
+{
+    int64_t twin;
+    if (find_twin(in, &twin) < 0)
+        return -1;
+    if (!twin)
+        return 0;
+    if (db_tx_begin(in->st->db, in->err) < 0)
+        return -1;
+    int rc = link_twin_tx(in, twin);
+    if (rc != 0) {
+        db_tx_rollback(in->st->db);
+        return rc < 0 ? -1 : 0; /* twin gone or we were deleted: compress */
+    }
+    if (db_tx_commit(in->st->db, in->err) < 0)
+        return -1;
+    atomic_store(in->progress, (int64_t)in->size);
+    metrics_dedup_file();
+    return 1;
+}
+
+/* ---- the source
+ * --------------------------------------------------------------------- */
+
+static int map_source(ingest *in)
+{
+    char path[4096];
+    store_spool_path(in->st, in->spool, path, sizeof path);
+    in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0)
+        return es_errf(in->err, 500, "open spool: %s", strerror(errno));
+    struct stat stt;
+    if (fstat(in->fd, &stt) < 0 || (uint64_t)stt.st_size != in->size)
+        return es_errf(in->err, 500, "spool file has the wrong size");
+    if (in->size == 0) {
+        in->src = (const uint8_t *)"";
+    } else {
+        void *p = mmap(NULL, in->size, PROT_READ, MAP_SHARED, in->fd, 0);
+        if (p == MAP_FAILED)
+            return es_errf(in->err, 500, "mmap spool: %s", strerror(errno));
+        in->src = p;
+    }
+    elves_error why = {0, ""};
+    elves_segments *segs = NULL;
+    /* Parsing touches headers only; the data pages come later. */
+    int rc = elves_segment_file(&segs, in->src, in->size, &why);
+    if (rc != 0)
+        return es_errf(in->err, 500, "segmenting: %s", elves_strerror(rc));
+    in->segs = segs;
+    elves_error e = {0, ""};
+    if (elves_plan_units(&in->units, &in->nunits, segs, in->src, &e) != 0)
+        return es_errf(in->err, 500, "planning units: %s", e.msg);
+    in->recs = calloc(segs->count ? segs->count : 1, sizeof *in->recs);
+    if (!in->recs)
+        return es_errf(in->err, 500, "out of memory");
+    return 0;
+}
+
+static void unmap_source(ingest *in)
+{
+    if (in->src && in->size > 0)
+        munmap((void *)in->src, in->size);
+    if (in->fd >= 0)
+        close(in->fd);
+    elves_segments_free(in->segs);
+    elves_units_free(in->units);
+    free(in->recs);
+    free(in->blks);
+    free(in->chunks);
+}
+
+/* ---- block map building
+ * --------------------------------------------------------- */
+
+static blk *add_blk(ingest *in)
+{
+    if (in->nblks == in->cap_blks) {
+        size_t cap = in->cap_blks ? in->cap_blks * 2 : 256;
+        blk *grown = realloc(in->blks, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        in->blks = grown;
+        in->cap_blks = cap;
+    }
+    blk *b = &in->blks[in->nblks++];
+    memset(b, 0, sizeof *b);
+    return b;
+}
+
+static new_chunk *add_chunk(ingest *in)
+{
+    if (in->nchunks == in->cap_chunks) {
+        size_t cap = in->cap_chunks ? in->cap_chunks * 2 : 256;
+        new_chunk *grown = realloc(in->chunks, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        in->chunks = grown;
+        in->cap_chunks = cap;
+    }
+    new_chunk *c = &in->chunks[in->nchunks++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+/* ---- fingerprints
+ * ------------------------------------------------------------------ */
+
+/* A tensor's fingerprint.  Tensors larger than a window hash window by
+ * window (each a fingerprint of its bytes), then the list of window
+ * fingerprints with the real dtype and shape, so a single huge tensor never
+ * has to be resident at once.  Deterministic in (dtype, shape, bytes). */
+static void tensor_fp(ingest *in, const elves_segment *seg, char out[33])
+{
+    const uint8_t *data = in->src + seg->offset;
+    elves_fp128 fp;
+    if (seg->length <= WINDOW) {
+        elves_tensor_fingerprint(&fp, seg->dtype, seg->shape, seg->ndim, data,
+                                 (size_t)seg->length);
+        drop_window(in, seg->offset, seg->offset + seg->length);
+        elves_fp128_hex(out, &fp);
+        return;
+    }
+    size_t n = (size_t)((seg->length + WINDOW - 1) / WINDOW);
+    elves_fp128 *parts = malloc(n * sizeof *parts);
+    if (!parts) { /* fall back to the one-shot hash */
+        elves_tensor_fingerprint(&fp, seg->dtype, seg->shape, seg->ndim, data,
+                                 (size_t)seg->length);
+        elves_fp128_hex(out, &fp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off = (uint64_t)i * WINDOW;
+        uint64_t len = seg->length - off < WINDOW ? seg->length - off : WINDOW;
+        uint64_t shape = len;
+        elves_tensor_fingerprint(&parts[i], ELVES_DT_OPAQUE, &shape, 1,
+                                 data + off, (size_t)len);
+        drop_window(in, seg->offset + off, seg->offset + off + len);
+    }
+    elves_tensor_fingerprint(&fp, seg->dtype, seg->shape, seg->ndim,
+                             (const uint8_t *)parts, n * sizeof *parts);
+    free(parts);
+    elves_fp128_hex(out, &fp);
+}
+
+/* ---- reusing stored tensors
+ * ---------------------------------------------------------- */
+
+static int add_tensor_blocks(ingest *in, sqlite3_stmt *s, uint64_t base)
+{
+    int rc;
+    while ((rc = db_step_row(in->st->db, s, in->err)) == 1) {
+        blk *b = add_blk(in);
+        if (!b)
+            return es_errf(in->err, 500, "out of memory");
+        b->raw_offset = base + (uint64_t)sqlite3_column_int64(s, 0);
+        b->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
+        b->chunk_id = sqlite3_column_int64(s, 2);
+        b->loc.container = (uint64_t)sqlite3_column_int64(s, 3);
+        b->loc.offset = (uint64_t)sqlite3_column_int64(s, 4);
+        b->loc.length = (uint32_t)sqlite3_column_int64(s, 5);
+        b->loc.checksum = (uint64_t)sqlite3_column_int64(s, 6);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* Looks the tensor up; if stored, appends its blocks.  1 = reused. */
+static int reuse_locked(ingest *in, seg_rec *r)
+{
+    db *d = in->st->db;
+    sqlite3_stmt *s = db_prep(d,
+                              "SELECT id, codec FROM tensors WHERE "
+                              "fingerprint = ? AND raw_len = ? AND (lossy = 0 "
+                              "OR ? = 1) ORDER BY lossy DESC LIMIT 1",
+                              in->err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, r->fp);
+    db_bind_i64(s, 2, (int64_t)r->unit->length);
+    db_bind_i64(s, 3, in->mode == ELVES_MODE_ELF);
+    int rc = db_step_row(d, s, in->err);
+    if (rc == 1) {
+        r->tensor_id = sqlite3_column_int64(s, 0);
+        db_col_text(s, 1, r->codec, sizeof r->codec);
+    }
+    sqlite3_reset(s);
+    if (rc <= 0)
+        return rc;
+    s = db_prep(d,
+                "SELECT tb.raw_offset, tb.raw_len, c.id, c.pack, c.offset, "
+                "c.length, c.checksum FROM tensor_blocks tb JOIN chunks c ON "
+                "c.id = tb.chunk_id WHERE tb.tensor_id = ? ORDER BY tb.seq",
+                in->err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, r->tensor_id);
+    rc = add_tensor_blocks(in, s, r->unit->offset);
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 1;
+}
+
+static int reuse_stored_tensor(ingest *in, seg_rec *r)
+{
+    db_lock(in->st->db);
+    int rc = reuse_locked(in, r);
+    db_unlock(in->st->db);
+    if (rc == 1)
+        metrics_dedup_tensor();
+    return rc;
+}
+
+/* An earlier segment of this file with the same new tensor: copy its
+ * blocks.  1 = done. */
+static int reuse_own_tensor(ingest *in, size_t idx)
+{
+    seg_rec *r = &in->recs[idx];
+    for (size_t i = 0; i < idx; i++) {
+        seg_rec *o = &in->recs[i];
+        if (!o->fp[0] || o->tensor_id || o->dup_of >= 0 ||
+            strcmp(o->fp, r->fp) != 0 || o->unit->length != r->unit->length)
+            continue;
+        r->dup_of = (int)i;
+        r->lossy = o->lossy;
+        memcpy(r->codec, o->codec, sizeof r->codec);
+        for (size_t k = 0; k < o->nblk; k++) {
+            blk copy = in->blks[o->first_blk + k];
+            blk *b = add_blk(in);
+            if (!b)
+                return es_errf(in->err, 500, "out of memory");
+            *b = copy;
+            b->raw_offset = copy.raw_offset - o->unit->offset + r->unit->offset;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- encoding
+ * ---------------------------------------------------------------------- */
+
+typedef struct sink_ctx {
+    ingest *in;
+    seg_rec *rec;
+    uint64_t base; /* file offset of the window */
+} sink_ctx;
+
+static int put_block(void *arg, size_t index, uint64_t raw_offset,
+                     uint32_t raw_len, const uint8_t *block, size_t block_len)
+{
+    sink_ctx *c = arg;
+    ingest *in = c->in;
+    (void)index;
+    if (atomic_load(&in->st->stopping)) {
+        in->stopped = 1;
+        return 1;
+    }
+    elves_block_info info;
+    if (elves_block_info_read(&info, block, block_len) != 0) {
+        es_errf(in->err, 500, "encoder produced an unreadable block");
+        return 1;
+    }
+    new_chunk *nc = add_chunk(in);
+    blk *b = nc ? add_blk(in) : NULL;
+    if (!b) {
+        es_errf(in->err, 500, "out of memory");
+        return 1;
+    }
+    if (chunkstore_put(&in->st->cs, block, block_len, &nc->loc, in->err) < 0)
+        return 1;
+    nc->raw_len = raw_len;
+    nc->codec = (int)info.codec;
+    if (info.flags & ELVES_BLOCK_FLAG_LOSSY)
+        c->rec->lossy = 1;
+    b->raw_offset = c->base + raw_offset;
+    b->raw_len = raw_len;
+    b->new_idx = in->nchunks - 1;
+    b->loc = nc->loc;
+    in->new_bytes += block_len;
+    atomic_fetch_add(in->progress, (int64_t)raw_len);
+    return 0;
+}
+
+/* Encodes one unit window by window. */
+static int encode_segment(ingest *in, seg_rec *r)
+{
+    const elves_segment *seg = r->unit;
+    elves_encode_opts opts = ELVES_ENCODE_OPTS_INIT;
+    opts.mode = in->mode;
+    opts.threads = cpu_count();
+    for (uint64_t off = 0; off < seg->length; off += WINDOW) {
+        uint64_t len = seg->length - off < WINDOW ? seg->length - off : WINDOW;
+        elves_segment part = *seg;
+        sink_ctx ctx = {in, r, seg->offset + off};
+        elves_codec codec;
+        elves_error e = {0, ""};
+        int rc = elves_encode_segment(&codec, in->src + seg->offset + off, len,
+                                      &part, &opts, put_block, &ctx, &e);
+        drop_window(in, seg->offset + off, seg->offset + off + len);
+        if (rc == ELVES_E_CALLBACK)
+            return -1; /* in->err or in->stopped says why */
+        if (rc != 0)
+            return es_errf(in->err, 500, "encoding %s: %s",
+                           seg->name ? seg->name : "a segment", e.msg);
+        if (off == 0)
+            snprintf(r->codec, sizeof r->codec, "%s", elves_codec_name(codec));
+    }
+    return 0;
+}
+
+static int process_unit(ingest *in, const elves_unit *u)
+{
+    size_t idx = u->first;
+    seg_rec *r = &in->recs[idx];
+    r->seg = &in->segs->items[idx];
+    r->unit = &u->seg;
+    r->member_of = -1;
+    r->dup_of = -1;
+    r->first_blk = in->nblks;
+    int rc = 0;
+    if (r->unit->kind == ELVES_SEG_TENSOR && r->unit->length > 0) {
+        tensor_fp(in, r->unit, r->fp);
+        rc = reuse_own_tensor(in, idx);
+        if (rc == 0)
+            rc = reuse_stored_tensor(in, r);
+        if (rc > 0)
+            atomic_fetch_add(in->progress, (int64_t)r->unit->length);
+    }
+    if (rc == 0)
+        rc = encode_segment(in, r);
+    r->nblk = in->nblks - r->first_blk;
+    for (size_t k = 1; k < u->count; k++) {
+        seg_rec *m = &in->recs[idx + k];
+        m->seg = &in->segs->items[idx + k];
+        m->unit = &u->seg;
+        m->member_of = (int)idx;
+        m->dup_of = -1;
+        m->first_blk = in->nblks;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- verification
+ * --------------------------------------------------------------------- */
+
+/* ELF: every value of a lossy block within 2^-24 of the original, or
+ * bit-identical. */
+static int elf_close(const uint8_t *got, const uint8_t *want, size_t len)
+{
+    size_t n = len / 4;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a, b;
+        memcpy(&a, got + 4 * i, 4);
+        memcpy(&b, want + 4 * i, 4);
+        if (a == b)
+            continue;
+        float x, y;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        if (!isfinite(x) || !isfinite(y) ||
+            fabs((double)x - (double)y) > ldexp(1.0, -24))
+            return 0;
+    }
+    return memcmp(got + 4 * n, want + 4 * n, len - 4 * n) == 0;
+}
+
+typedef struct verify_buf {
+    uint8_t *enc[VERIFY_BATCH];
+    uint8_t *dec[VERIFY_BATCH];
+    size_t enc_cap[VERIFY_BATCH], dec_cap[VERIFY_BATCH];
+} verify_buf;
+
+static int ensure(uint8_t **p, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    uint8_t *grown = realloc(*p, need ? need : 1);
+    if (!grown)
+        return -1;
+    *p = grown;
+    *cap = need;
+    return 0;
+}
+
+static int fetch_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
+                       elves_decode_job *jobs)
+{
+    for (size_t i = 0; i < n; i++) {
+        const blk *b = &in->blks[first + i];
+        if (ensure(&vb->enc[i], &vb->enc_cap[i], b->loc.length) < 0 ||
+            ensure(&vb->dec[i], &vb->dec_cap[i], b->raw_len) < 0)
+            return es_errf(in->err, 500, "out of memory");
+        if (chunkstore_get(&in->st->cs, &b->loc, 0, b->loc.length, vb->enc[i],
+                           in->err) < 0)
+            return -1;
+        jobs[i] = (elves_decode_job){vb->enc[i], b->loc.length, vb->dec[i],
+                                     b->raw_len};
+    }
+    return 0;
+}
+
+static int check_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
+                       elves_sha256_ctx *sha)
+{
+    for (size_t i = 0; i < n; i++) {
+        const blk *b = &in->blks[first + i];
+        elves_sha256_update(sha, vb->dec[i], b->raw_len);
+        if (in->mode != ELVES_MODE_ELF)
+            continue;
+        const uint8_t *orig = in->src + b->raw_offset;
+        elves_block_info info;
+        elves_block_info_read(&info, vb->enc[i], b->loc.length);
+        int ok = (info.flags & ELVES_BLOCK_FLAG_LOSSY)
+                     ? elf_close(vb->dec[i], orig, b->raw_len)
+                     : memcmp(vb->dec[i], orig, b->raw_len) == 0;
+        drop_window(in, b->raw_offset, b->raw_offset + b->raw_len);
+        if (!ok)
+            return es_errf(in->err, 500,
+                           "verification failed at byte %llu: decoded block "
+                           "differs from the upload",
+                           (unsigned long long)b->raw_offset);
+    }
+    return 0;
+}
+
+static int verify_blocks(ingest *in, elves_sha256_ctx *sha, verify_buf *vb)
+{
+    unsigned threads = cpu_count();
+    for (size_t first = 0; first < in->nblks; first += VERIFY_BATCH) {
+        size_t n =
+            in->nblks - first < VERIFY_BATCH ? in->nblks - first : VERIFY_BATCH;
+        elves_decode_job jobs[VERIFY_BATCH];
+        elves_error e = {0, ""};
+        if (fetch_batch(in, vb, first, n, jobs) < 0)
+            return -1;
+        if (elves_decode_blocks(jobs, n, threads, &e) != 0)
+            return es_errf(in->err, 500, "verification: %s", e.msg);
+        if (check_batch(in, vb, first, n, sha) < 0)
+            return -1;
+        if (atomic_load(&in->st->stopping)) {
+            in->stopped = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads every block back from the chunk store and checks it. */
+static int verify(ingest *in)
+{
+    elves_sha256_ctx *sha;
+    if (elves_sha256_new(&sha) != 0)
+        return es_errf(in->err, 500, "out of memory");
+    verify_buf vb;
+    memset(&vb, 0, sizeof vb);
+    int rc = verify_blocks(in, sha, &vb);
+    for (size_t i = 0; i < VERIFY_BATCH; i++) {
+        free(vb.enc[i]);
+        free(vb.dec[i]);
+    }
+    uint8_t digest[32];
+    elves_sha256_final(sha, digest);
+    elves_sha256_free(sha);
+    if (rc < 0)
+        return -1;
+    elves_hex(in->served_sha, digest, 32);
+    if (in->mode != ELVES_MODE_ELF &&
+        strcmp(in->served_sha, in->upload_sha) != 0)
+        return es_errf(in->err, 500,
+                       "verification failed: decoded SHA-256 %s differs from "
+                       "the upload's",
+                       in->served_sha);
+    return 0;
+}
+
+/* ---- the commit
+ * ------------------------------------------------------------------------ */
+
+static int insert_chunks(ingest *in)
+{
+    db *d = in->st->db;
+    for (size_t i = 0; i < in->nchunks; i++) {
+        new_chunk *c = &in->chunks[i];
+        sqlite3_stmt *s = db_prep(d,
+                                  "INSERT INTO chunks (pack, offset, length, "
+                                  "checksum, raw_len, codec) VALUES (?, ?, "
+                                  "?, ?, ?, ?)",
+                                  in->err);
+        if (!s)
+            return -1;
+        db_bind_i64(s, 1, (int64_t)c->loc.container);
+        db_bind_i64(s, 2, (int64_t)c->loc.offset);
+        db_bind_i64(s, 3, c->loc.length);
+        db_bind_i64(s, 4, (int64_t)c->loc.checksum);
+        db_bind_i64(s, 5, c->raw_len);
+        db_bind_i64(s, 6, c->codec);
+        if (db_step_done(d, s, in->err) < 0)
+            return -1;
+        c->id = db_last_id(d);
+    }
+    for (size_t i = 0; i < in->nblks; i++)
+        if (!in->blks[i].chunk_id)
+            in->blks[i].chunk_id = in->chunks[in->blks[i].new_idx].id;
+    return 0;
+}
+
+static json_t *shape_json(const elves_segment *seg)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < seg->ndim; i++)
+        json_array_append_new(a, json_integer((json_int_t)seg->shape[i]));
+    return a;
+}
+
+/* Inserts the tensor row.  If a concurrent job stored the same tensor
+ * first, this segment stays unlinked (tensor_id 0): its blocks are our own
+ * chunks, and a tensor row must only be named by files that hold its
+ * chunks, or freeing the other file would strand the tensor's blocks. */
+static int insert_tensor(ingest *in, seg_rec *r, int *created)
+{
+    db *d = in->st->db;
+    json_t *shape = shape_json(r->unit);
+    char *shape_text = json_dumps(shape, JSON_COMPACT);
+    json_decref(shape);
+    sqlite3_stmt *s = db_prep(d,
+                              "INSERT INTO tensors (fingerprint, lossy, dtype, "
+                              "shape, raw_len, codec) VALUES (?, ?, ?, ?, ?, "
+                              "?) ON CONFLICT (fingerprint, lossy) DO NOTHING",
+                              in->err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_text(s, 1, r->fp);
+        db_bind_i64(s, 2, r->lossy);
+        db_bind_text(s, 3, elves_dtype_name(r->unit->dtype));
+        db_bind_text(s, 4, shape_text ? shape_text : "[]");
+        db_bind_i64(s, 5, (int64_t)r->unit->length);
+        db_bind_text(s, 6, r->codec);
+        rc = db_step_done(d, s, in->err);
+    }
+    free(shape_text);
+    if (rc < 0)
+        return -1;
+    *created = db_changes(d) > 0;
+    r->tensor_id = *created ? db_last_id(d) : 0;
+    return 0;
+}
+
+static int insert_tensor_blocks(ingest *in, const seg_rec *r)
+{
+    for (size_t k = 0; k < r->nblk; k++) {
+        const blk *b = &in->blks[r->first_blk + k];
+        sqlite3_stmt *s = db_prep(in->st->db,
+                                  "INSERT INTO tensor_blocks (tensor_id, seq, "
+                                  "raw_offset, raw_len, chunk_id) VALUES (?, "
+                                  "?, ?, ?, ?)",
+                                  in->err);
+        if (!s)
+            return -1;
+        db_bind_i64(s, 1, r->tensor_id);
+        db_bind_i64(s, 2, (int64_t)k);
+        db_bind_i64(s, 3, (int64_t)(b->raw_offset - r->unit->offset));
+        db_bind_i64(s, 4, b->raw_len);
+        db_bind_i64(s, 5, b->chunk_id);
+        if (db_step_done(in->st->db, s, in->err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+static int insert_segment(ingest *in, size_t idx)
+{
+    seg_rec *r = &in->recs[idx];
+    if (r->member_of >= 0) { /* coded in its unit's tensor */
+        const seg_rec *lead = &in->recs[r->member_of];
+        r->tensor_id = lead->tensor_id;
+        memcpy(r->codec, lead->codec, sizeof r->codec);
+    } else if (r->fp[0] && !r->tensor_id) {
+        if (r->dup_of >= 0) {
+            r->tensor_id = in->recs[r->dup_of].tensor_id;
+        } else {
+            int created;
+            if (insert_tensor(in, r, &created) < 0 ||
+                (created && insert_tensor_blocks(in, r) < 0))
+                return -1;
+        }
+    }
+    sqlite3_stmt *s = db_prep(in->st->db,
+                              "INSERT INTO file_segments (file_id, seq, kind, "
+                              "name, dtype, offset, length, codec, tensor_id) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              in->err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, in->file_id);
+    db_bind_i64(s, 2, (int64_t)idx);
+    db_bind_text(s, 3, elves_seg_kind_name(r->seg->kind));
+    db_bind_text(s, 4, r->seg->name);
+    db_bind_text(s, 5, elves_dtype_name(r->seg->dtype));
+    db_bind_i64(s, 6, (int64_t)r->seg->offset);
+    db_bind_i64(s, 7, (int64_t)r->seg->length);
+    db_bind_text(s, 8, r->codec[0] ? r->codec : NULL);
+    if (r->tensor_id)
+        db_bind_i64(s, 9, r->tensor_id);
+    return db_step_done(in->st->db, s, in->err);
+}
+
+static int insert_blocks(ingest *in)
+{
+    for (size_t i = 0; i < in->nblks; i++) {
+        sqlite3_stmt *s = db_prep(in->st->db,
+                                  "INSERT INTO file_blocks (file_id, seq, "
+                                  "raw_offset, raw_len, chunk_id) VALUES (?, "
+                                  "?, ?, ?, ?)",
+                                  in->err);
+        if (!s)
+            return -1;
+        db_bind_i64(s, 1, in->file_id);
+        db_bind_i64(s, 2, (int64_t)i);
+        db_bind_i64(s, 3, (int64_t)in->blks[i].raw_offset);
+        db_bind_i64(s, 4, in->blks[i].raw_len);
+        db_bind_i64(s, 5, in->blks[i].chunk_id);
+        if (db_step_done(in->st->db, s, in->err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *format_name(elves_format f)
+{
+    return f == ELVES_FMT_SAFETENSORS ? "safetensors"
+           : f == ELVES_FMT_GGUF      ? "gguf"
+                                      : "opaque";
+}
+
+static int mark_stored(ingest *in)
+{
+    sqlite3_stmt *s = db_prep(in->st->db,
+                              "UPDATE files SET state = 'stored', error = "
+                              "NULL, spool = NULL, sha256 = ?, format = ?, "
+                              "stored_bytes = ? WHERE id = ? AND state = "
+                              "'compressing'",
+                              in->err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, in->served_sha);
+    db_bind_text(s, 2, format_name(in->segs->format));
+    db_bind_i64(s, 3, (int64_t)in->new_bytes);
+    db_bind_i64(s, 4, in->file_id);
+    if (db_step_done(in->st->db, s, in->err) < 0)
+        return -1;
+    if (db_changes(in->st->db) == 0)
+        return es_errf(in->err, 404, "file deleted while compressing");
+    return 0;
+}
+
+static int commit_tx(ingest *in)
+{
+    if (mark_stored(in) < 0 || insert_chunks(in) < 0)
+        return -1;
+    for (size_t i = 0; i < in->segs->count; i++)
+        if (insert_segment(in, i) < 0)
+            return -1;
+    return insert_blocks(in) < 0 || mark_done(in) < 0 ? -1 : 0;
+}
+
+static int commit_manifest(ingest *in)
+{
+    if (db_tx_begin(in->st->db, in->err) < 0)
+        return -1;
+    if (commit_tx(in) < 0) {
+        db_tx_rollback(in->st->db);
+        return -1;
+    }
+    return db_tx_commit(in->st->db, in->err);
+}
+
+/* ---- the job
+ * ----------------------------------------------------------------------------
+ */
+
+static int compress(ingest *in)
+{
+    if (map_source(in) < 0)
+        return -1;
+    for (size_t i = 0; i < in->nunits; i++) {
+        if (atomic_load(&in->st->stopping)) {
+            in->stopped = 1;
+            return -1;
+        }
+        if (process_unit(in, &in->units[i]) < 0)
+            return -1;
+    }
+    /* Nothing is referenced before its bytes are durable. */
+    if (chunkstore_sync(&in->st->cs, in->err) < 0 || verify(in) < 0)
+        return -1;
+    return commit_manifest(in);
+}
+
+static void remove_spool(ingest *in)
+{
+    char path[4096];
+    store_spool_path(in->st, in->spool, path, sizeof path);
+    unlink(path);
+}
+
+int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
+                _Atomic int64_t *progress, es_err *err)
+{
+    ingest in;
+    memset(&in, 0, sizeof in);
+    in.st = st;
+    in.job_id = job_id;
+    in.file_id = file_id;
+    in.progress = progress;
+    in.err = err;
+    in.fd = -1;
+    if (load_file(&in) < 0)
+        return INGEST_FAILED;
+    pthread_rwlock_rdlock(&st->gc_lock);
+    int rc = try_whole_file_dedup(&in);
+    if (rc == 0)
+        rc = compress(&in) < 0 ? -1 : 1;
+    pthread_rwlock_unlock(&st->gc_lock);
+    unmap_source(&in);
+    if (rc > 0) {
+        remove_spool(&in);
+        return INGEST_OK;
+    }
+    return in.stopped ? INGEST_STOPPED : INGEST_FAILED;
+}

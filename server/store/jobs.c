@@ -1,0 +1,452 @@
+/*
+ * jobs.c - the durable job queue (rows of the jobs table) and the fixed
+ * pool of worker threads that claims and runs them (ingest.c does the
+ * work).  Idle workers also run garbage collection when a delete asked for
+ * it.
+ *
+ * States: queued -> running -> done | failed.  A job found 'running' at
+ * start-up belonged to a process that died: it is requeued.  A job cut
+ * short by shutdown goes back to 'queued' the same way.  Progress of
+ * running jobs lives in memory (no write per block) and is saved when the
+ * job ends.
+ */
+#include "store_internal.h"
+
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ATTEMPTS 3
+
+typedef struct job_slot {
+    int64_t job_id; /* 0 when idle */
+    _Atomic int64_t progress;
+} job_slot;
+
+struct jobs_pool {
+    es_store *st;
+    pthread_t *threads;
+    unsigned n;
+    job_slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* a job was queued, gc asked, or stop */
+    pthread_cond_t idle; /* a worker finished something */
+    uint64_t seq;        /* bumped on every wake-up reason */
+    unsigned active;     /* workers inside a claim/job/gc */
+    int gc_requested;
+    int stop;
+};
+
+/* ---- the queue ----------------------------------------------------------- */
+
+int jobs_requeue_running(es_store *st, es_err *err)
+{
+    if (db_tx_begin(st->db, err) < 0)
+        return -1;
+    if (db_exec(st->db,
+                "UPDATE jobs SET state = 'queued' WHERE state = 'running';"
+                "UPDATE files SET state = 'spooled' "
+                " WHERE state = 'compressing';",
+                err) < 0) {
+        db_tx_rollback(st->db);
+        return -1;
+    }
+    return db_tx_commit(st->db, err);
+}
+
+/* 1 and the job if one was claimed, 0 if the queue is empty. */
+static int claim_tx(es_store *st, int64_t *job_id, int64_t *file_id,
+                    es_err *err)
+{
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT id, file_id FROM jobs WHERE state = "
+                              "'queued' ORDER BY id LIMIT 1",
+                              err);
+    if (!s)
+        return -1;
+    int rc = db_step_row(st->db, s, err);
+    if (rc == 1) {
+        *job_id = sqlite3_column_int64(s, 0);
+        *file_id = sqlite3_column_int64(s, 1); /* 0 if NULL: file deleted */
+    }
+    sqlite3_reset(s);
+    if (rc <= 0)
+        return rc;
+    s = db_prep(st->db,
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
+                "started = ? WHERE id = ?",
+                err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, es_now());
+    db_bind_i64(s, 2, *job_id);
+    if (db_step_done(st->db, s, err) < 0)
+        return -1;
+    s = db_prep(st->db,
+                "UPDATE files SET state = 'compressing', error = NULL "
+                "WHERE id = ?",
+                err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, *file_id);
+    return db_step_done(st->db, s, err) < 0 ? -1 : 1;
+}
+
+static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
+{
+    if (db_tx_begin(st->db, err) < 0)
+        return -1;
+    int rc = claim_tx(st, job_id, file_id, err);
+    if (rc <= 0) {
+        db_tx_rollback(st->db);
+        return rc;
+    }
+    return db_tx_commit(st->db, err) < 0 ? -1 : 1;
+}
+
+/* Records how a job that did not commit its own result ended. */
+static int finish_tx(es_store *st, int64_t job_id, int64_t file_id,
+                     const char *job_state, const char *file_state,
+                     const char *error, int64_t progress, es_err *err)
+{
+    sqlite3_stmt *s = db_prep(st->db,
+                              "UPDATE jobs SET state = ?, error = ?, "
+                              "progress_bytes = ?, finished = CASE WHEN ? = "
+                              "'queued' THEN NULL ELSE ? END WHERE id = ?",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, job_state);
+    db_bind_text(s, 2, error);
+    db_bind_i64(s, 3, progress);
+    db_bind_text(s, 4, job_state);
+    db_bind_i64(s, 5, es_now());
+    db_bind_i64(s, 6, job_id);
+    if (db_step_done(st->db, s, err) < 0)
+        return -1;
+    s = db_prep(st->db, "UPDATE files SET state = ?, error = ? WHERE id = ?",
+                err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, file_state);
+    db_bind_text(s, 2, error);
+    db_bind_i64(s, 3, file_id);
+    return db_step_done(st->db, s, err);
+}
+
+static void finish(es_store *st, int64_t job_id, int64_t file_id,
+                   const char *job_state, const char *file_state,
+                   const char *error, int64_t progress)
+{
+    es_err err;
+    if (db_tx_begin(st->db, &err) == 0) {
+        if (finish_tx(st, job_id, file_id, job_state, file_state, error,
+                      progress, &err) < 0)
+            db_tx_rollback(st->db);
+        else if (db_tx_commit(st->db, &err) == 0)
+            return;
+    }
+    fprintf(stderr, "elvesd: job %lld: cannot record its end: %s\n",
+            (long long)job_id, err.msg);
+}
+
+static int64_t job_attempts(es_store *st, int64_t job_id)
+{
+    es_err err;
+    int64_t n = MAX_ATTEMPTS;
+    db_lock(st->db);
+    sqlite3_stmt *s =
+        db_prep(st->db, "SELECT attempts FROM jobs WHERE id = ?", &err);
+    if (s) {
+        db_bind_i64(s, 1, job_id);
+        if (db_step_row(st->db, s, &err) == 1)
+            n = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    return n;
+}
+
+static void run_job(es_store *st, job_slot *slot, int64_t job_id,
+                    int64_t file_id)
+{
+    es_err err = {0, ""};
+    if (!file_id) {
+        finish(st, job_id, 0, "failed", "failed", "file deleted", 0);
+        return;
+    }
+    int rc = ingest_file(st, job_id, file_id, &slot->progress, &err);
+    int64_t progress = atomic_load(&slot->progress);
+    if (rc == INGEST_RETRY && job_attempts(st, job_id) >= MAX_ATTEMPTS)
+        rc = INGEST_FAILED;
+    switch (rc) {
+    case INGEST_OK:
+        break;
+    case INGEST_STOPPED:
+    case INGEST_RETRY:
+        finish(st, job_id, file_id, "queued", "spooled", NULL, 0);
+        break;
+    default:
+        fprintf(stderr, "elvesd: job %lld failed: %s\n", (long long)job_id,
+                err.msg);
+        finish(st, job_id, file_id, "failed", "failed", err.msg, progress);
+        break;
+    }
+}
+
+/* ---- the workers ------------------------------------------------------------
+ */
+
+static void worker_gc(es_store *st)
+{
+    es_err err;
+    json_t *report = NULL;
+    if (store_gc(st, &report, &err) < 0)
+        fprintf(stderr, "elvesd: gc: %s\n", err.msg);
+    json_decref(report);
+}
+
+/* One pass: run a job if there is one, else a requested GC.  Returns 1 if
+ * it did something (so the worker looks again before sleeping). */
+static int worker_pass(jobs_pool *p, job_slot *slot)
+{
+    es_store *st = p->st;
+    int64_t job_id = 0, file_id = 0;
+    es_err err;
+    int rc = claim(st, &job_id, &file_id, &err);
+    if (rc < 0) {
+        fprintf(stderr, "elvesd: claiming a job: %s\n", err.msg);
+        return 0;
+    }
+    if (rc == 1) {
+        pthread_mutex_lock(&p->mu);
+        slot->job_id = job_id;
+        atomic_store(&slot->progress, 0);
+        pthread_mutex_unlock(&p->mu);
+        metrics_worker_busy(1);
+        run_job(st, slot, job_id, file_id);
+        metrics_worker_busy(-1);
+        pthread_mutex_lock(&p->mu);
+        slot->job_id = 0;
+        pthread_mutex_unlock(&p->mu);
+        return 1;
+    }
+    pthread_mutex_lock(&p->mu);
+    int gc = p->gc_requested;
+    p->gc_requested = 0;
+    pthread_mutex_unlock(&p->mu);
+    if (gc)
+        worker_gc(st);
+    return gc;
+}
+
+typedef struct worker_arg {
+    jobs_pool *pool;
+    job_slot *slot;
+} worker_arg;
+
+static void *worker_thread(void *arg)
+{
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    jobs_pool *p = a.pool;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        uint64_t seen = p->seq;
+        p->active++;
+        pthread_mutex_unlock(&p->mu);
+        int busy = atomic_load(&p->st->stopping) ? 0 : worker_pass(p, a.slot);
+        pthread_mutex_lock(&p->mu);
+        p->active--;
+        pthread_cond_broadcast(&p->idle);
+        if (!busy && !p->stop && p->seq == seen)
+            pthread_cond_wait(&p->wake, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void wake(es_store *st, int gc)
+{
+    jobs_pool *p = st->jobs;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->seq++;
+    if (gc)
+        p->gc_requested = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void jobs_notify(es_store *st)
+{
+    wake(st, 0);
+}
+
+void jobs_request_gc(es_store *st)
+{
+    wake(st, 1);
+}
+
+int jobs_start(es_store *st, es_err *err)
+{
+    jobs_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return es_errf(err, 500, "out of memory");
+    p->st = st;
+    p->n = st->workers;
+    p->threads = calloc(p->n, sizeof *p->threads);
+    p->slots = calloc(p->n, sizeof *p->slots);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    st->jobs = p;
+    if (!p->threads || !p->slots) {
+        p->n = 0;
+        return es_errf(err, 500, "out of memory");
+    }
+    unsigned want = p->n;
+    metrics_workers_total(want);
+    for (p->n = 0; p->n < want; p->n++) { /* jobs_stop joins p->n threads */
+        worker_arg *a = malloc(sizeof *a);
+        if (!a)
+            return es_errf(err, 500, "out of memory");
+        a->pool = p;
+        a->slot = &p->slots[p->n];
+        if (pthread_create(&p->threads[p->n], NULL, worker_thread, a) != 0) {
+            free(a);
+            return es_errf(err, 500, "cannot start worker thread");
+        }
+    }
+    return 0;
+}
+
+void jobs_stop(es_store *st)
+{
+    jobs_pool *p = st->jobs;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->idle);
+    free(p->threads);
+    free(p->slots);
+    free(p);
+    st->jobs = NULL;
+}
+
+int64_t jobs_progress(es_store *st, int64_t job_id)
+{
+    jobs_pool *p = st->jobs;
+    int64_t v = -1;
+    if (!p)
+        return -1;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->slots[i].job_id == job_id)
+            v = atomic_load(&p->slots[i].progress);
+    pthread_mutex_unlock(&p->mu);
+    return v;
+}
+
+/* Jobs queued or running in the database. */
+static int64_t pending_jobs(es_store *st)
+{
+    es_err err;
+    int64_t n = 0;
+    db_lock(st->db);
+    if (db_query_i64(st->db,
+                     "SELECT count(*) FROM jobs WHERE state IN ('queued', "
+                     "'running')",
+                     &n, &err) < 0)
+        n = 0;
+    db_unlock(st->db);
+    return n;
+}
+
+void store_wait_idle(es_store *st)
+{
+    jobs_pool *p = st->jobs;
+    if (!p)
+        return;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int quiet = p->active == 0 && !p->gc_requested;
+        int stopped = p->stop;
+        if (!quiet && !stopped) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->idle, &p->mu, &ts);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (stopped || (quiet && pending_jobs(st) == 0))
+            return;
+        if (quiet)
+            jobs_notify(st); /* queued rows but nobody awake: poke */
+    }
+}
+
+/* ---- job status
+ * ---------------------------------------------------------------- */
+
+static json_t *job_row_json(es_store *st, sqlite3_stmt *s)
+{
+    int64_t id = sqlite3_column_int64(s, 0);
+    const char *state = (const char *)sqlite3_column_text(s, 1);
+    int64_t progress = sqlite3_column_int64(s, 5);
+    if (strcmp(state, "running") == 0) {
+        int64_t live = jobs_progress(st, id);
+        if (live >= 0)
+            progress = live;
+    }
+    json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:I, s:I}", "id",
+                          (json_int_t)id, "state", state, "file",
+                          (json_int_t)sqlite3_column_int64(s, 2), "repo",
+                          (const char *)sqlite3_column_text(s, 3), "path",
+                          (const char *)sqlite3_column_text(s, 4),
+                          "progress_bytes", (json_int_t)progress, "total_bytes",
+                          (json_int_t)sqlite3_column_int64(s, 6));
+    if (j && sqlite3_column_type(s, 7) != SQLITE_NULL)
+        json_object_set_new(
+            j, "error", json_string((const char *)sqlite3_column_text(s, 7)));
+    return j;
+}
+
+int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err)
+{
+    db_lock(st->db);
+    sqlite3_stmt *s = db_prep(st->db,
+                              "SELECT id, state, coalesce(file_id, 0), repo, "
+                              "path, progress_bytes, total_bytes, error FROM "
+                              "jobs WHERE id = ?",
+                              err);
+    int rc = s ? 0 : -1;
+    if (s) {
+        db_bind_i64(s, 1, id);
+        rc = db_step_row(st->db, s, err);
+        if (rc == 1) {
+            *out = job_row_json(st, s);
+            rc = *out ? 0 : es_errf(err, 500, "out of memory");
+        } else if (rc == 0) {
+            rc = es_errf(err, 404, "job %lld not found", (long long)id);
+        }
+        sqlite3_reset(s);
+    }
+    db_unlock(st->db);
+    return rc;
+}

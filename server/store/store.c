@@ -1,0 +1,133 @@
+/*
+ * store.c - opening and closing the store (data directory, database, chunk
+ * store, worker pool).
+ *
+ * Start-up order matters for crash safety: migrate, requeue the jobs a
+ * crash left running, delete spool files no row names (unacknowledged
+ * uploads), collect unreferenced chunks, and only then start the workers.
+ */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CACHE_BYTES ((size_t)64 << 20)
+#define DEFAULT_COMPACT_BELOW 0.5
+
+/* ---- open / close -------------------------------------------------------- */
+
+static int make_dir(const char *path, es_err *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return es_errf(err, 500, "mkdir %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int apply_config(es_store *st, const store_config *cfg, es_err *err)
+{
+    const char *dir = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : "data";
+    st->data_dir = strdup(dir);
+    st->spool_dir = join(dir, "spool");
+    st->packs_dir = join(dir, "packs");
+    if (!st->data_dir || !st->spool_dir || !st->packs_dir)
+        return es_errf(err, 500, "out of memory");
+    st->workers = cfg->workers ? cfg->workers : cores();
+    st->decode_threads = cfg->decode_threads ? cfg->decode_threads : cores();
+    st->cache_bytes = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE_BYTES;
+    st->compact_below =
+        cfg->compact_below > 0 ? cfg->compact_below : DEFAULT_COMPACT_BELOW;
+    st->wrap_chunks = cfg->wrap_chunks;
+    st->wrap_ctx = cfg->wrap_ctx;
+    return 0;
+}
+
+static int open_parts(es_store *st, es_err *err)
+{
+    if (make_dir(st->data_dir, err) < 0 || make_dir(st->spool_dir, err) < 0 ||
+        make_dir(st->packs_dir, err) < 0)
+        return -1;
+    char *db_path = join(st->data_dir, "elves.db");
+    if (!db_path)
+        return es_errf(err, 500, "out of memory");
+    int rc = db_open(&st->db, db_path, err);
+    free(db_path);
+    if (rc < 0)
+        return -1;
+    chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
+    if (chunkstore_open(&st->cs, &cc, err) < 0)
+        return -1;
+    if (st->wrap_chunks && st->wrap_chunks(&st->cs, st->wrap_ctx, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Crash recovery, before any worker runs. */
+static int recover(es_store *st, es_err *err)
+{
+    if (jobs_requeue_running(st, err) < 0 || gc_orphan_spools(st, err) < 0)
+        return -1;
+    json_t *report = NULL;
+    if (store_gc(st, &report, err) < 0)
+        return -1;
+    json_decref(report);
+    return 0;
+}
+
+int store_open(es_store **out, const store_config *cfg, es_err *err)
+{
+    es_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return es_errf(err, 500, "out of memory");
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* Writer preference: a stream of jobs must not starve GC forever. */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&st->gc_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&st->gc_mu, NULL);
+    if (apply_config(st, cfg, err) < 0 || open_parts(st, err) < 0 ||
+        recover(st, err) < 0 || reader_init(st, err) < 0 ||
+        jobs_start(st, err) < 0) {
+        store_close(st);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_close(es_store *st)
+{
+    if (!st)
+        return;
+    atomic_store(&st->stopping, 1);
+    jobs_stop(st);
+    reader_shutdown(st);
+    chunkstore_close(&st->cs);
+    db_close(st->db);
+    pthread_rwlock_destroy(&st->gc_lock);
+    pthread_mutex_destroy(&st->gc_mu);
+    free(st->data_dir);
+    free(st->spool_dir);
+    free(st->packs_dir);
+    free(st);
+}

@@ -1,0 +1,184 @@
+/*
+ * store.h - the storage side of elvesd as the HTTP layer sees it.
+ *
+ * A store is the SQLite metadata database, the chunk store, the spool
+ * directory and the worker pool that compresses spooled files into chunks.
+ * The API layers (api/, hf/) only call the functions below (and those of
+ * store_hf.h); they never run SQL or touch chunk files themselves.
+ *
+ * Errors: functions return 0 on success and -1 on failure, filling the
+ * es_err given (err.h).
+ *
+ * Thread-safety: every function may be called from any HTTP thread at once.
+ */
+#ifndef ELVESD_STORE_H
+#define ELVESD_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "elves.h"
+#include "err.h"
+
+typedef struct es_store es_store;
+struct chunkstore; /* chunkstore.h; only tests see inside */
+
+typedef struct store_config {
+    const char *data_dir;  /* holds elves.db, packs/, spool/ */
+    unsigned workers;      /* compression threads; 0 = number of cores */
+    unsigned decode_threads; /* threads one download may use; 0 = cores */
+    size_t cache_bytes;    /* decoded-block cache; 0 = default (64 MiB) */
+    double compact_below;  /* compact packs whose live fraction < this */
+    /* Tests only (NULL otherwise): called with the chunk store just
+     * opened, may put a wrapper around it (see chunkstore.h), as SQLite's
+     * test VFS wraps the real one to fail its Nth call. */
+    int (*wrap_chunks)(struct chunkstore *cs, void *ctx, es_err *err);
+    void *wrap_ctx;
+} store_config;
+
+/* Opens (creating if needed) the data directory and database, applies
+ * migrations, requeues jobs that were running, removes orphan spool files
+ * and unreferenced chunks, and starts the worker pool. */
+int store_open(es_store **out, const store_config *cfg, es_err *err);
+
+/* Stops taking jobs, waits for the running ones to finish or abandons them
+ * safely (they are requeued at next start), closes the database. */
+void store_close(es_store *st);
+
+/* ---- repositories ---------------------------------------------------------
+ * Names are "org/name": each part 1..96 chars of [A-Za-z0-9._-], not
+ * starting with '.' or '-', no "..". */
+int store_repo_name_valid(const char *name);
+
+/* Creates a repo with an initial empty commit on branch "main".  mode is
+ * "lossless" or "elf" (NULL = lossless).  409 if it exists. Returns the
+ * repo as JSON: {"name","mode","created","branches":{"main":"<commit>"},
+ * "tags":{}}. */
+int store_repo_create(es_store *st, const char *name, const char *mode,
+                      json_t **out, es_err *err);
+int store_repo_get(es_store *st, const char *name, json_t **out,
+                   es_err *err);
+int store_repo_list(es_store *st, json_t **out, es_err *err);
+/* Deletes the repo, its revisions and its references; space returns via GC. */
+int store_repo_delete(es_store *st, const char *name, es_err *err);
+
+/* ---- files ------------------------------------------------------------------
+ * Paths are relative, '/'-separated, validated by store_path_valid: no
+ * empty, "." or ".." component, no leading '/', no '\\', no NUL, no control
+ * characters, at most 1024 bytes. */
+int store_path_valid(const char *path);
+
+/* Uploads go through a spool file that the HTTP layer fills. */
+typedef struct store_spool store_spool;
+int store_spool_begin(es_store *st, store_spool **out, es_err *err);
+int store_spool_write(store_spool *sp, const void *data, size_t len,
+                      es_err *err);
+/* Discards a partial upload (client went away, bad checksum, ...). */
+void store_spool_abort(store_spool *sp);
+
+/* 0 if `repo` exists and `revision` names one of its branches ("main" if
+ * NULL): lets an upload be refused (404, or 400 for a tag) before its body
+ * travels.  The commit checks again, as the branch may go in between. */
+int store_branch_check(es_store *st, const char *repo, const char *revision,
+                       es_err *err);
+
+/* Finishes an upload: fsyncs the spool file and, in one transaction, makes a
+ * new commit on `revision` (a branch; "main" by default) that adds or
+ * replaces `path`, records the file (state "spooled") and queues its job.
+ * If expect_sha256 (hex) is not NULL and differs: 400, nothing stored.
+ * Consumes sp in every case.  *out: {"path","size","sha256","job_id",
+ * "commit","state"}. */
+int store_spool_commit(es_store *st, store_spool *sp, const char *repo,
+                       const char *revision, const char *path,
+                       const char *expect_sha256, json_t **out, es_err *err);
+
+/* Lists the files of a revision: [{"path","size","sha256","stored_bytes",
+ * "state","codecs":{...},"error"?}].  stored_bytes: encoded bytes of the
+ * chunks the file uses (shared ones counted in full), or the spool size
+ * before compression; codecs: decoded bytes per codec ("float", "zstd",
+ * "elf", "dict", "raw").  revision: branch, tag or commit id (NULL = main). */
+int store_file_list(es_store *st, const char *repo, const char *revision,
+                    json_t **out, es_err *err);
+
+/* Deletes `path` in a new commit on the branch. */
+int store_file_delete(es_store *st, const char *repo, const char *revision,
+                      const char *path, es_err *err);
+
+/* What a download needs to know before it starts. */
+typedef struct store_file {
+    int64_t file_id;    /* file version */
+    uint64_t size;      /* bytes served (decoded size) */
+    char sha256[65];    /* hex of what is served */
+    int64_t mtime;      /* unix seconds of the commit that added it */
+    char commit[41];    /* commit id (hex) the lookup resolved to */
+    char state[16];     /* spooled, compressing, stored, failed */
+} store_file;
+
+int store_file_lookup(es_store *st, const char *repo, const char *revision,
+                      const char *path, store_file *out, es_err *err);
+
+/* A reader serves byte ranges of one file version from the spool or from
+ * the chunk store, whichever holds it, with bounded memory (a few blocks),
+ * a shared decoded-block cache, and read-ahead of the next blocks on the
+ * decode threads when reads are sequential. */
+typedef struct store_reader store_reader;
+int store_reader_open(es_store *st, const store_file *f, store_reader **out,
+                      es_err *err);
+/* Copies up to len bytes at offset off into buf; *got receives the count
+ * (0 only at end of file).  A corrupt chunk is an error (500) and a log
+ * line, never wrong bytes. */
+int store_reader_read(store_reader *r, uint64_t off, uint8_t *buf,
+                      size_t len, size_t *got, es_err *err);
+void store_reader_close(store_reader *r);
+
+/* ---- jobs and statistics ------------------------------------------------------ */
+
+/* {"id","state":"queued|running|done|failed","file","repo","path",
+ *  "progress_bytes","total_bytes","error"?} */
+int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err);
+
+/* repo == NULL: whole store {"logical_bytes","stored_bytes","ratio",
+ * "dedup_saved_bytes","files","repos":[...]}; else that repo's figures.
+ * Definitions (stats.c has the details):
+ *   logical_bytes  sizes of the file versions branch/tag heads list, once
+ *                  per repository that lists them (what can be downloaded);
+ *   stored_bytes   chunk_bytes + spool_bytes: live encoded chunks, each
+ *                  counted once, plus spool files not yet compressed;
+ *   ratio          logical_bytes / stored_bytes, the compression ratio
+ *                  as "1.27x" reads (higher is better; 0 if nothing is
+ *                  stored);
+ *   dedup_saved_bytes  encoded bytes the listed files reference minus
+ *                  chunk_bytes (what whole-file and tensor dedup saved).
+ * Also "chunk_bytes", "spool_bytes", and for the whole store "pack_bytes"
+ * (pack files' size on disk, garbage not yet compacted included).  Each
+ * entry of "repos" has the same figures plus "name"; chunks shared between
+ * repositories count in each. */
+int store_stats(es_store *st, const char *repo, json_t **out, es_err *err);
+
+/* Frees chunks whose reference count is zero and compacts sparse packs.
+ * Runs by itself after deletes; exposed for tests and admin.  Waits for
+ * running compression jobs to finish (they hold chunks it could free).
+ * *out: {"chunks_freed","bytes_freed","tensors_freed","packs_dropped",
+ * "packs_compacted","bytes_moved"}. */
+int store_gc(es_store *st, json_t **out, es_err *err);
+
+/* Waits until no job is queued or running (tests, shutdown). */
+void store_wait_idle(es_store *st);
+
+/* ---- operations (store_ops.c) ------------------------------------------ */
+
+/* Readiness for GET /readyz: the database answers, every migration this
+ * binary knows is applied, and the chunk store and spool directories take
+ * a new file.  *out: {"ready":bool,"checks":{"database","migrations",
+ * "chunk_store","spool": "ok" or the problem}}.  Returns 1 ready, 0 not
+ * ready, -1 + err if *out could not be built. */
+int store_ready(es_store *st, json_t **out, es_err *err);
+
+/* Job rows by state, for /metrics. */
+typedef struct store_job_counts {
+    int64_t queued, running, done, failed;
+} store_job_counts;
+int store_jobs_count(es_store *st, store_job_counts *out, es_err *err);
+
+#endif /* ELVESD_STORE_H */

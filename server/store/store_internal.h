@@ -1,0 +1,168 @@
+/*
+ * store_internal.h - what the storage files of elvesd share behind store.h:
+ * the es_store struct and the functions one module offers another
+ * (store.c, paths.c, repo.c, spool.c, jobs.c, ingest.c, reader.c, gc.c,
+ * stats.c, ...).  Only server/store/ and its unit tests include it.
+ */
+#ifndef ELVESD_STORE_INTERNAL_H
+#define ELVESD_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "chunkstore.h"
+#include "db.h"
+#include "store.h"
+#include "util.h"
+
+typedef struct jobs_pool jobs_pool;
+typedef struct block_cache block_cache;
+typedef struct decode_pool decode_pool;
+
+struct es_store {
+    char *data_dir;
+    char *spool_dir;
+    char *packs_dir;
+    unsigned workers;
+    unsigned decode_threads;
+    size_t cache_bytes;
+    double compact_below;
+    int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
+    void *wrap_ctx;
+
+    db *db;
+    chunkstore cs;
+
+    /* Jobs hold it shared from their first chunk lookup to their commit;
+     * garbage collection holds it exclusively, so GC never frees or moves
+     * a chunk that a job is about to reference. */
+    pthread_rwlock_t gc_lock;
+    pthread_mutex_t gc_mu; /* one collection at a time */
+
+    jobs_pool *jobs;
+    block_cache *cache;
+    decode_pool *decoders;
+    atomic_int stopping;
+};
+
+/* ---- paths.c ---------------------------------------------------------- */
+int store_mode_valid(const char *mode);
+/* The path of the spool file named `name`. */
+void store_spool_path(const es_store *st, const char *name, char *buf,
+                      size_t cap);
+
+/* ---- repo.c ----------------------------------------------------------- */
+/* What a transaction released: spool names to unlink once it has
+ * committed, and how many file versions it deleted (their chunks may now be
+ * garbage). */
+typedef struct name_list {
+    char **items;
+    size_t count, cap;
+    size_t released;
+} name_list;
+int name_list_add(name_list *l, const char *name);
+/* Ends a transaction that may have released file versions: rc < 0 rolls
+ * it back; else it commits, unlinks the released spool files and asks for
+ * GC if any file version was deleted.  Frees dead; returns 0 or -1. */
+int repo_tx_finish(es_store *st, int rc, name_list *dead, es_err *err);
+
+/* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
+int repo_find(es_store *st, const char *name, int64_t *id, char mode[16],
+              es_err *err);
+
+/* Inside a transaction: makes a new commit on branch `revision` (NULL =
+ * "main") of repo that sets `path` to file_id (0 = removes it; 404 if the
+ * path is absent).  Files no longer listed by any head are deleted and
+ * their spool names added to dead.  commit_out receives the new id. */
+int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
+                       const char *path, int64_t file_id, const char *message,
+                       char commit_out[41], name_list *dead, es_err *err);
+
+/* Also inside a transaction (repo_hf.c builds multi-file commits on them):
+ * revision (branch, tag or commit id; NULL/"" = main) -> commit id, 404 if
+ * unknown; a new commit row with a fresh random id; a branch's head (400
+ * for a tag); whether path may be added to commit (409 if a file sits on
+ * one of its parent directories or a directory at path); moving a branch;
+ * deleting file_id if no branch or tag head lists it any more. */
+int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
+                char commit[41], es_err *err);
+int insert_commit(es_store *st, int64_t repo_id, const char *parent,
+                  const char *message, char id[41], es_err *err);
+int branch_head(es_store *st, int64_t repo_id, const char *branch,
+                char head[41], es_err *err);
+int check_no_clash(es_store *st, const char *commit, const char *path,
+                   es_err *err);
+int move_branch(es_store *st, int64_t repo_id, const char *branch,
+                const char *commit, es_err *err);
+int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
+                    es_err *err);
+/* Lists file_id at path in commit (a tree_entries row). */
+int repo_add_entry(es_store *st, const char *commit, const char *path,
+                   int64_t file_id, es_err *err);
+
+/* ---- repo_hf.c ---------------------------------------------------------- */
+/* Appends a row (path, size, sha256, git_sha1 in columns 0..3) to a
+ * Hugging Face file listing; *cap is the listing's capacity. */
+struct hf_file_list;
+int hf_file_list_append(struct hf_file_list *l, size_t *cap,
+                        sqlite3_stmt *s);
+
+/* ---- spool.c ----------------------------------------------------------- */
+/* Finishes the SHA-256 and makes the spool file durable under its final
+ * name (fsync, rename, fsync dir).  sp must still be released. */
+int spool_seal(store_spool *sp, char sha_hex[65], uint64_t *size,
+               char final_name[80], es_err *err);
+/* Frees sp; remove_file: also unlink its file (not sealed, or unused). */
+void spool_release(store_spool *sp, int remove_file);
+/* Inside a transaction: the file row (state spooled) of a sealed spool
+ * file and its compression job; repo/path only label the job. */
+int spool_record_file(es_store *st, const char *repo, const char *path,
+                      const char *spool_name, const char *sha256,
+                      uint64_t size, const char *mode, int64_t *file_id,
+                      int64_t *job_id, es_err *err);
+
+/* ---- jobs.c ------------------------------------------------------------ */
+int jobs_start(es_store *st, es_err *err);
+void jobs_stop(es_store *st);
+void jobs_notify(es_store *st);     /* a job was queued */
+void jobs_request_gc(es_store *st); /* run store_gc when next idle */
+/* Requeues jobs left 'running' by a previous process.  At open only. */
+int jobs_requeue_running(es_store *st, es_err *err);
+/* Finished job rows are kept this long (seconds), then GC deletes them
+ * (gc.c). */
+#define JOB_KEEP_S ((int64_t)7 * 24 * 3600)
+
+/* Progress of a running job (in memory), or -1 if not running here. */
+int64_t jobs_progress(es_store *st, int64_t job_id);
+
+/* ---- ingest.c ---------------------------------------------------------- */
+/* What ingest reports back to the worker. */
+enum {
+    INGEST_OK = 0,
+    INGEST_FAILED = -1,
+    INGEST_RETRY = -2,
+    INGEST_STOPPED = -3
+};
+/* Compresses one spooled file version into chunks and commits its
+ * manifest.  progress receives decoded bytes done as it goes. */
+int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
+                _Atomic int64_t *progress, es_err *err);
+
+/* ---- reader.c ---------------------------------------------------------- */
+int reader_init(es_store *st, es_err *err);
+void reader_shutdown(es_store *st);
+/* Loads a stored file's block map: refs[i].loc = index into locs. */
+typedef struct file_map {
+    size_t n;
+    elves_block_ref *refs; /* loc = chunk id */
+    chunk_loc *locs;       /* where each block's chunk lives */
+} file_map;
+int file_map_load(es_store *st, int64_t file_id, file_map *out, es_err *err);
+void file_map_free(file_map *m);
+
+/* ---- gc.c -------------------------------------------------------------- */
+/* Removes spool files that no row names.  At open only. */
+int gc_orphan_spools(es_store *st, es_err *err);
+
+#endif /* ELVESD_STORE_INTERNAL_H */
