@@ -70,18 +70,20 @@ static int prefix_match(const uint8_t *a, const uint8_t *net, unsigned bits)
     return (a[full] & mask) == (net[full] & mask);
 }
 
-/* v4-mapped v6 (::ffff:a.b.c.d) is compared as v4. */
+/* A v4-mapped v6 address (::ffff:a.b.c.d) matches v4 CIDRs as a.b.c.d and
+ * v6 CIDRs as itself, so "::ffff:10.0.0.0/104" and "10.0.0.0/8" both do. */
 static int addr_trusted(const proxy_config *pc, int family, const uint8_t *a)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (family == AF_INET6 && memcmp(a, mapped, 12) == 0) {
-        family = AF_INET;
-        a += 12;
-    }
-    for (size_t i = 0; i < pc->ncidrs; i++)
-        if (pc->cidrs[i].family == family &&
-            prefix_match(a, pc->cidrs[i].addr, pc->cidrs[i].bits))
+    int is_mapped = family == AF_INET6 && memcmp(a, mapped, 12) == 0;
+    for (size_t i = 0; i < pc->ncidrs; i++) {
+        const proxy_cidr *c = &pc->cidrs[i];
+        if (c->family == family && prefix_match(a, c->addr, c->bits))
             return 1;
+        if (is_mapped && c->family == AF_INET &&
+            prefix_match(a + 12, c->addr, c->bits))
+            return 1;
+    }
     return 0;
 }
 
@@ -209,18 +211,31 @@ static size_t forwarded_param(const char *fwd, const char *name, char *out,
     return 0;
 }
 
+static unsigned parse_port(const char *s);
+
+/* A host as a URL may carry it: a name or v4 address ([A-Za-z0-9._-]+) or
+ * a bracketed v6 address, then an optional ":port" (1..65535).  "", ":80",
+ * "a:b", "::1" and "[x" are refused. */
 static int host_ok(const char *h)
 {
     size_t len = strlen(h);
     if (len == 0 || len > 255)
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)h[i];
-        if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' &&
-            c != '[' && c != ']')
+    const char *p = h;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close == NULL || close == p + 1 ||
+            strspn(p + 1, "0123456789abcdefABCDEF:.") != (size_t)(close - p - 1))
             return 0;
+        p = close + 1;
+    } else {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789._-");
+        if (n == 0)
+            return 0;
+        p += n;
     }
-    return 1;
+    return *p == '\0' || (*p == ':' && parse_port(p + 1) != 0);
 }
 
 /* Splits "host:port" / "[v6]:port" in place: returns the port or 0. */

@@ -125,9 +125,8 @@ int range_if_range_ok(const char *if_range, const char *etag, int64_t mtime)
     if (p[0] == 'W' && p[1] == '/')
         return 0; /* weak tags never validate a range */
     if (p[0] == '"') {
-        size_t elen = strlen(etag);
-        const char *end = skip_ows(p + elen);
-        return strncmp(p, etag, elen) == 0 && *end == '\0';
+        size_t elen = strlen(etag); /* compare first: p may be shorter */
+        return strncmp(p, etag, elen) == 0 && *skip_ows(p + elen) == '\0';
     }
     int64_t t;
     return http_date_parse(p, &t) == 0 && t == mtime;

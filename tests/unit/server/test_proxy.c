@@ -112,6 +112,18 @@ static void test_trusted(void **state)
 
     proxy_config none = cfg("none", NULL);
     assert_false(proxy_trusted(&none, (struct sockaddr *)&a));
+
+    /* a v4-mapped CIDR matches the mapped peer and the plain v4 one
+     * (it matched neither: found by fuzz_forwarded) */
+    proxy_config mapped = cfg("::ffff:10.0.0.0/104", NULL);
+    struct sockaddr_storage m4 = peer4("10.1.2.3"),
+                            m6 = peer6("::ffff:10.1.2.3"),
+                            other = peer6("::ffff:11.1.2.3");
+    assert_true(proxy_trusted(&mapped, (struct sockaddr *)&m6));
+    assert_false(proxy_trusted(&mapped, (struct sockaddr *)&other));
+    proxy_config v4 = cfg("10.0.0.0/8", NULL);
+    assert_true(proxy_trusted(&v4, (struct sockaddr *)&m6));
+    assert_true(proxy_trusted(&v4, (struct sockaddr *)&m4));
 }
 
 static void base(const proxy_config *pc, const char *peer, const char **hdrs,
@@ -172,6 +184,17 @@ static void test_public_base_untrusted_and_bad(void **state)
     base(&pc, "127.0.0.1", bad, "http://ok.example");
     const char *badhost[] = {"Host", "a b<script>", NULL};
     base(&pc, "127.0.0.1", badhost, "http://localhost");
+    /* hosts of the right characters but the wrong shape (copied into the
+     * URL before: found by fuzz_forwarded) */
+    static const char *shapeless[] = {":80", "a:b", "::1", "[x", "a:0",
+                                      "a:99999", "h:-1", "[]", "[::1"};
+    for (size_t i = 0; i < sizeof shapeless / sizeof *shapeless; i++) {
+        const char *h[] = {"Host", shapeless[i], NULL};
+        base(&pc, "10.9.9.9", h, "http://localhost");
+        const char *x[] = {"Host", "ok.example", "X-Forwarded-Host",
+                           shapeless[i], NULL};
+        base(&pc, "127.0.0.1", x, "http://ok.example");
+    }
 }
 
 static void test_public_url_overrides(void **state)
