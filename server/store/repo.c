@@ -57,14 +57,15 @@ static void name_list_free(name_list *l)
     memset(l, 0, sizeof *l);
 }
 
-int repo_tx_finish(es_store *st, int rc, name_list *dead, es_err *err)
+int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
+                   es_err *err)
 {
     if (rc < 0) {
-        db_tx_rollback(st->db);
+        meta_rollback(tx);
         name_list_free(dead);
         return -1;
     }
-    if (db_tx_commit(st->db, err) < 0) { /* rolled back */
+    if (meta_commit(tx, err) < 0) { /* rolled back */
         name_list_free(dead);
         return -1;
     }
@@ -90,26 +91,19 @@ static int check_path(const char *path, es_err *err)
     return 0;
 }
 
-int repo_find(es_store *st, const char *name, int64_t *id, char mode[16],
+int repo_find(meta_tx *tx, const char *name, int64_t *id, char mode[16],
               es_err *err)
 {
     if (check_repo_name(name, err) < 0)
         return -1;
-    sqlite3_stmt *s =
-        db_prep(st->db, "SELECT id, mode FROM repos WHERE name = ?", err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int rc = db_step_row(st->db, s, err);
-    if (rc <= 0) {
-        sqlite3_reset(s);
+    meta_repo r;
+    int rc = meta_repo_find(tx, name, &r, err);
+    if (rc <= 0)
         return rc < 0 ? -1
                       : es_errf(err, 404, "repository '%s' not found", name);
-    }
-    *id = sqlite3_column_int64(s, 0);
+    *id = r.id;
     if (mode)
-        db_col_text(s, 1, mode, 16);
-    sqlite3_reset(s);
+        memcpy(mode, r.mode, 16);
     return 0;
 }
 
@@ -124,33 +118,21 @@ static int is_commit_id(const char *s)
 }
 
 /* Branch or tag name, or a commit id of this repo -> commit id. */
-int resolve_rev(es_store *st, int64_t repo_id, const char *rev, char commit[41],
-                es_err *err)
+int resolve_rev(meta_tx *tx, int64_t repo_id, const char *rev,
+                char commit[41], es_err *err)
 {
     if (!rev || !*rev)
         rev = DEFAULT_BRANCH;
-    sqlite3_stmt *s = db_prep(
-        st->db, "SELECT commit_id FROM refs WHERE repo_id = ? AND name = ?",
-        err);
-    if (!s)
+    meta_ref ref;
+    int rc = meta_ref_get(tx, repo_id, rev, &ref, err);
+    if (rc == 1) {
+        memcpy(commit, ref.commit, 41);
+        return 0;
+    }
+    if (rc < 0)
         return -1;
-    db_bind_i64(s, 1, repo_id);
-    db_bind_text(s, 2, rev);
-    int rc = db_step_row(st->db, s, err);
-    if (rc == 1)
-        db_col_text(s, 0, commit, 41);
-    sqlite3_reset(s);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
     if (is_commit_id(rev)) {
-        s = db_prep(st->db,
-                    "SELECT 1 FROM commits WHERE repo_id = ? AND id = ?", err);
-        if (!s)
-            return -1;
-        db_bind_i64(s, 1, repo_id);
-        db_bind_text(s, 2, rev);
-        rc = db_step_row(st->db, s, err);
-        sqlite3_reset(s);
+        rc = meta_commit_exists(tx, repo_id, rev, err);
         if (rc == 1) {
             memcpy(commit, rev, 41);
             return 0;
@@ -164,64 +146,23 @@ int resolve_rev(es_store *st, int64_t repo_id, const char *rev, char commit[41],
 /* ---- repositories ----------------------------------------------------------
  */
 
-int insert_commit(es_store *st, int64_t repo_id, const char *parent,
+int insert_commit(meta_tx *tx, int64_t repo_id, const char *parent,
                   const char *message, char id[41], es_err *err)
 {
     if (es_random_hex(id, 20, err) < 0)
         return -1;
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO commits (id, repo_id, parent, "
-                              "message, created) VALUES (?, ?, ?, ?, ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, id);
-    db_bind_i64(s, 2, repo_id);
-    db_bind_text(s, 3, parent);
-    db_bind_text(s, 4, message);
-    db_bind_i64(s, 5, es_now());
-    return db_step_done(st->db, s, err);
+    return meta_commit_insert(tx, id, repo_id, parent, message, es_now(), err);
 }
 
-static int insert_repo(es_store *st, const char *name, const char *mode,
-                       int64_t *id, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(
-        st->db, "INSERT INTO repos (name, mode, created) VALUES (?, ?, ?)",
-        err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    db_bind_text(s, 2, mode);
-    db_bind_i64(s, 3, es_now());
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc == SQLITE_CONSTRAINT)
-        return es_errf(err, 409, "repository '%s' already exists", name);
-    if (rc != SQLITE_DONE)
-        return db_fail(st->db, err, "insert repo");
-    *id = db_last_id(st->db);
-    return 0;
-}
-
-static int create_tx(es_store *st, const char *name, const char *mode,
+static int create_tx(meta_tx *tx, const char *name, const char *mode,
                      es_err *err)
 {
     int64_t id = 0;
     char commit[41];
-    if (insert_repo(st, name, mode, &id, err) < 0 ||
-        insert_commit(st, id, NULL, "Initial commit", commit, err) < 0)
+    if (meta_repo_insert(tx, name, mode, es_now(), &id, err) < 0 ||
+        insert_commit(tx, id, NULL, "Initial commit", commit, err) < 0)
         return -1;
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO refs (repo_id, name, kind, "
-                              "commit_id) VALUES (?, ?, 'branch', ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, id);
-    db_bind_text(s, 2, DEFAULT_BRANCH);
-    db_bind_text(s, 3, commit);
-    return db_step_done(st->db, s, err);
+    return meta_ref_insert(tx, id, DEFAULT_BRANCH, "branch", commit, err);
 }
 
 int store_repo_create(es_store *st, const char *name, const char *mode,
@@ -233,52 +174,38 @@ int store_repo_create(es_store *st, const char *name, const char *mode,
         mode = "lossless";
     if (!store_mode_valid(mode))
         return es_errf(err, 400, "mode must be \"lossless\" or \"elf\"");
-    if (db_tx_begin(st->db, err) < 0)
-        return -1;
-    if (create_tx(st, name, mode, err) < 0) {
-        db_tx_rollback(st->db);
-        return -1;
-    }
-    if (db_tx_commit(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0 ||
+        meta_end(tx, create_tx(tx, name, mode, err), err) < 0)
         return -1;
     return store_repo_get(st, name, out, err);
 }
 
+static int add_ref(void *ctx, const char *name, const char *commit)
+{
+    return json_object_set_new(ctx, name, json_string(commit)) < 0 ? -1 : 0;
+}
+
 /* {"main": "<commit>", ...} for one kind of ref. */
-static json_t *refs_json(es_store *st, int64_t repo_id, const char *kind,
+static json_t *refs_json(meta_tx *tx, int64_t repo_id, const char *kind,
                          es_err *err)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT name, commit_id FROM refs WHERE "
-                              "repo_id = ? AND kind = ? ORDER BY name",
-                              err);
-    if (!s)
-        return NULL;
-    db_bind_i64(s, 1, repo_id);
-    db_bind_text(s, 2, kind);
     json_t *obj = json_object();
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1)
-        json_object_set_new(
-            obj, (const char *)sqlite3_column_text(s, 0),
-            json_string((const char *)sqlite3_column_text(s, 1)));
-    sqlite3_reset(s);
-    if (rc < 0) {
+    if (obj && meta_ref_each(tx, repo_id, kind, add_ref, obj, err) != 0) {
+        if (!err->msg[0])
+            es_errf(err, 500, "out of memory");
         json_decref(obj);
         return NULL;
     }
     return obj;
 }
 
-static json_t *repo_row_json(es_store *st, sqlite3_stmt *s, es_err *err)
+static json_t *repo_json(meta_tx *tx, const meta_repo *row, es_err *err)
 {
-    int64_t id = sqlite3_column_int64(s, 0);
-    json_t *r = json_pack("{s:s, s:s, s:I}", "name",
-                          (const char *)sqlite3_column_text(s, 1), "mode",
-                          (const char *)sqlite3_column_text(s, 2), "created",
-                          (json_int_t)sqlite3_column_int64(s, 3));
-    json_t *branches = refs_json(st, id, "branch", err);
-    json_t *tags = branches ? refs_json(st, id, "tag", err) : NULL;
+    json_t *r = json_pack("{s:s, s:s, s:I}", "name", row->name, "mode",
+                          row->mode, "created", (json_int_t)row->created);
+    json_t *branches = refs_json(tx, row->id, "branch", err);
+    json_t *tags = branches ? refs_json(tx, row->id, "tag", err) : NULL;
     if (!r || !branches || !tags) {
         json_decref(r);
         json_decref(branches);
@@ -294,51 +221,49 @@ int store_repo_get(es_store *st, const char *name, json_t **out, es_err *err)
 {
     if (check_repo_name(name, err) < 0)
         return -1;
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(
-        st->db, "SELECT id, name, mode, created FROM repos WHERE name = ?",
-        err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_text(s, 1, name);
-        rc = db_step_row(st->db, s, err);
-        if (rc == 0)
-            rc = es_errf(err, 404, "repository '%s' not found", name);
-        else if (rc == 1) {
-            /* the row's columns must be read before refs_json reuses the
-             * connection's other statements; this one stays positioned */
-            *out = repo_row_json(st, s, err);
-            rc = *out ? 0 : -1;
-        }
-        sqlite3_reset(s);
+    meta_tx *tx;
+    meta_repo row;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_repo_find(tx, name, &row, err);
+    if (rc == 0)
+        rc = es_errf(err, 404, "repository '%s' not found", name);
+    else if (rc == 1) {
+        *out = repo_json(tx, &row, err);
+        rc = *out ? 0 : -1;
     }
-    db_unlock(st->db);
-    return rc;
+    return meta_end(tx, rc, err);
+}
+
+typedef struct list_walk {
+    meta_tx *tx;
+    json_t *list;
+    es_err *err;
+} list_walk;
+
+static int add_repo(void *ctx, const meta_repo *row)
+{
+    list_walk *w = ctx;
+    json_t *r = repo_json(w->tx, row, w->err);
+    if (!r)
+        return -1;
+    json_array_append_new(w->list, r);
+    return 0;
 }
 
 int store_repo_list(es_store *st, json_t **out, es_err *err)
 {
-    json_t *list = json_array();
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(
-        st->db, "SELECT id, name, mode, created FROM repos ORDER BY name", err);
-    int rc = s ? 0 : -1;
-    while (s && (rc = db_step_row(st->db, s, err)) == 1) {
-        json_t *r = repo_row_json(st, s, err);
-        if (!r) {
-            rc = -1;
-            break;
-        }
-        json_array_append_new(list, r);
-    }
-    if (s)
-        sqlite3_reset(s);
-    db_unlock(st->db);
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    list_walk w = {tx, json_array(), err};
+    int rc = meta_end(tx, meta_repo_each(tx, add_repo, &w, err) != 0 ? -1 : 0,
+                      err);
     if (rc < 0) {
-        json_decref(list);
+        json_decref(w.list);
         return -1;
     }
-    *out = list;
+    *out = w.list;
     return 0;
 }
 
@@ -346,47 +271,17 @@ int store_repo_list(es_store *st, json_t **out, es_err *err)
  */
 
 /* Deletes file_id if no branch or tag head lists it any more. */
-int release_if_dead(es_store *st, int64_t file_id, name_list *dead, es_err *err)
+int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
+                    es_err *err)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT 1 FROM tree_entries te JOIN refs r ON "
-                              "r.commit_id = te.commit_id WHERE te.file_id = "
-                              "? LIMIT 1",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, file_id);
-    int live = db_step_row(st->db, s, err);
-    sqlite3_reset(s);
+    int live = meta_file_listed(tx, file_id, err);
     if (live != 0)
         return live < 0 ? -1 : 0;
-    s = db_prep(st->db, "SELECT spool FROM files WHERE id = ?", err);
-    if (!s)
+    char spool[META_SPOOL_NAME_MAX];
+    if (meta_file_delete(tx, file_id, es_now(), spool, err) < 0)
         return -1;
-    db_bind_i64(s, 1, file_id);
-    int rc = db_step_row(st->db, s, err);
-    if (rc == 1 && sqlite3_column_type(s, 0) != SQLITE_NULL &&
-        name_list_add(dead, (const char *)sqlite3_column_text(s, 0)) < 0)
-        rc = es_errf(err, 500, "out of memory");
-    sqlite3_reset(s);
-    if (rc < 0)
-        return -1;
-    s = db_prep(st->db,
-                "UPDATE jobs SET state = 'failed', error = 'file deleted', "
-                "finished = ? WHERE file_id = ? AND state = 'queued'",
-                err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, es_now());
-    db_bind_i64(s, 2, file_id);
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    s = db_prep(st->db, "DELETE FROM files WHERE id = ?", err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, file_id);
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
+    if (spool[0] && name_list_add(dead, spool) < 0)
+        return es_errf(err, 500, "out of memory");
     dead->released++;
     return 0;
 }
@@ -394,30 +289,18 @@ int release_if_dead(es_store *st, int64_t file_id, name_list *dead, es_err *err)
 /* ---- commits ----------------------------------------------------------------
  */
 
-int branch_head(es_store *st, int64_t repo_id, const char *branch,
+int branch_head(meta_tx *tx, int64_t repo_id, const char *branch,
                 char head[41], es_err *err)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT kind, commit_id FROM refs WHERE repo_id "
-                              "= ? AND name = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, repo_id);
-    db_bind_text(s, 2, branch);
-    int rc = db_step_row(st->db, s, err);
-    char kind[16] = "";
-    if (rc == 1) {
-        db_col_text(s, 0, kind, sizeof kind);
-        db_col_text(s, 1, head, 41);
-    }
-    sqlite3_reset(s);
+    meta_ref ref;
+    int rc = meta_ref_get(tx, repo_id, branch, &ref, err);
     if (rc < 0)
         return -1;
     if (rc == 0)
         return es_errf(err, 404, "branch '%.100s' not found", branch);
-    if (strcmp(kind, "branch") != 0)
+    if (strcmp(ref.kind, "branch") != 0)
         return es_errf(err, 400, "'%.100s' is a tag, not a branch", branch);
+    memcpy(head, ref.commit, 41);
     return 0;
 }
 
@@ -427,57 +310,30 @@ int store_branch_check(es_store *st, const char *repo, const char *revision,
     const char *branch = revision && *revision ? revision : DEFAULT_BRANCH;
     int64_t repo_id;
     char head[41];
-    db_lock(st->db);
-    int rc = repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-                     branch_head(st, repo_id, branch, head, err) < 0
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = repo_find(tx, repo, &repo_id, NULL, err) < 0 ||
+                     branch_head(tx, repo_id, branch, head, err) < 0
                  ? -1
                  : 0;
-    db_unlock(st->db);
-    return rc;
-}
-
-/* The file at path in commit (0 if none). */
-static int entry_at(es_store *st, const char *commit, const char *path,
-                    int64_t *file_id, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT file_id FROM tree_entries WHERE "
-                              "commit_id = ? AND path = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_text(s, 2, path);
-    int rc = db_step_row(st->db, s, err);
-    *file_id = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
+    return meta_end(tx, rc, err);
 }
 
 /* A file may not sit where a directory is, nor under a file. */
-int check_no_clash(es_store *st, const char *commit, const char *path,
+int check_no_clash(meta_tx *tx, const char *commit, const char *path,
                    es_err *err)
 {
     char prefix[1100];
     for (const char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
         int64_t id;
         snprintf(prefix, sizeof prefix, "%.*s", (int)(p - path), path);
-        if (entry_at(st, commit, prefix, &id, err) < 0)
+        if (meta_entry_get(tx, commit, prefix, &id, err) < 0)
             return -1;
         if (id)
             return es_errf(err, 409, "'%.200s' is a file", prefix);
     }
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT 1 FROM tree_entries WHERE commit_id = ? "
-                              "AND path > ? || '/' AND path < ? || '0' LIMIT 1",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_text(s, 2, path);
-    db_bind_text(s, 3, path);
-    int rc = db_step_row(st->db, s, err);
-    sqlite3_reset(s);
+    int rc = meta_entry_under(tx, commit, path, err);
     if (rc < 0)
         return -1;
     if (rc == 1)
@@ -485,73 +341,27 @@ int check_no_clash(es_store *st, const char *commit, const char *path,
     return 0;
 }
 
-static int copy_entries(es_store *st, const char *from, const char *to,
-                        const char *except, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO tree_entries (commit_id, path, "
-                              "file_id) SELECT ?, path, file_id FROM "
-                              "tree_entries WHERE commit_id = ? AND path != ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, to);
-    db_bind_text(s, 2, from);
-    db_bind_text(s, 3, except);
-    return db_step_done(st->db, s, err);
-}
-
-int repo_add_entry(es_store *st, const char *commit, const char *path,
-                   int64_t file_id, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO tree_entries (commit_id, path, "
-                              "file_id) VALUES (?, ?, ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_text(s, 2, path);
-    db_bind_i64(s, 3, file_id);
-    return db_step_done(st->db, s, err);
-}
-
-int move_branch(es_store *st, int64_t repo_id, const char *branch,
-                const char *commit, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "UPDATE refs SET commit_id = ? WHERE repo_id = "
-                              "? AND name = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_i64(s, 2, repo_id);
-    db_bind_text(s, 3, branch);
-    return db_step_done(st->db, s, err);
-}
-
-int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
+int repo_commit_change(meta_tx *tx, int64_t repo_id, const char *revision,
                        const char *path, int64_t file_id, const char *message,
                        char commit_out[41], name_list *dead, es_err *err)
 {
     const char *branch = revision && *revision ? revision : DEFAULT_BRANCH;
     char head[41];
     int64_t old_file;
-    if (branch_head(st, repo_id, branch, head, err) < 0 ||
-        entry_at(st, head, path, &old_file, err) < 0)
+    if (branch_head(tx, repo_id, branch, head, err) < 0 ||
+        meta_entry_get(tx, head, path, &old_file, err) < 0)
         return -1;
     if (!file_id && !old_file)
         return es_errf(err, 404, "'%.200s' not found on '%.100s'", path,
                        branch);
-    if (file_id && !old_file && check_no_clash(st, head, path, err) < 0)
+    if (file_id && !old_file && check_no_clash(tx, head, path, err) < 0)
         return -1;
-    if (insert_commit(st, repo_id, head, message, commit_out, err) < 0 ||
-        copy_entries(st, head, commit_out, path, err) < 0 ||
-        (file_id && repo_add_entry(st, commit_out, path, file_id, err) < 0) ||
-        move_branch(st, repo_id, branch, commit_out, err) < 0)
+    if (insert_commit(tx, repo_id, head, message, commit_out, err) < 0 ||
+        meta_entries_copy(tx, head, commit_out, path, err) < 0 ||
+        (file_id && meta_entry_add(tx, commit_out, path, file_id, err) < 0) ||
+        meta_ref_move(tx, repo_id, branch, commit_out, err) < 0)
         return -1;
-    if (old_file && release_if_dead(st, old_file, dead, err) < 0)
+    if (old_file && release_if_dead(tx, old_file, dead, err) < 0)
         return -1;
     return 0;
 }
@@ -559,58 +369,27 @@ int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
 /* ---- deleting
  * ---------------------------------------------------------------- */
 
-/* The file versions any commit of the repo lists. */
-static int repo_files(es_store *st, int64_t repo_id, int64_t **ids, size_t *n,
-                      es_err *err)
+static int collect_id(void *ctx, int64_t file_id)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT DISTINCT te.file_id FROM tree_entries te "
-                              "JOIN commits c ON c.id = te.commit_id WHERE "
-                              "c.repo_id = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, repo_id);
-    size_t cap = 0;
-    *ids = NULL;
-    *n = 0;
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            int64_t *grown = realloc(*ids, cap * sizeof *grown);
-            if (!grown) {
-                rc = es_errf(err, 500, "out of memory");
-                break;
-            }
-            *ids = grown;
-        }
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
+    return vec_push(ctx, &file_id);
 }
 
-static int delete_repo_tx(es_store *st, const char *name, name_list *dead,
+static int delete_repo_tx(meta_tx *tx, const char *name, name_list *dead,
                           es_err *err)
 {
     int64_t repo_id;
-    int64_t *ids = NULL;
-    size_t n = 0;
-    if (repo_find(st, name, &repo_id, NULL, err) < 0 ||
-        repo_files(st, repo_id, &ids, &n, err) < 0) {
-        free(ids);
+    vec ids = VEC_INIT(int64_t);
+    if (repo_find(tx, name, &repo_id, NULL, err) < 0)
         return -1;
-    }
-    sqlite3_stmt *s = db_prep(st->db, "DELETE FROM repos WHERE id = ?", err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, repo_id);
-        rc = db_step_done(st->db, s, err);
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = release_if_dead(st, ids[i], dead, err);
-    free(ids);
+    /* its file versions, read before the repo (and its refs) go */
+    int rc = meta_repo_file_each(tx, repo_id, collect_id, &ids, err);
+    if (rc > 0 || (rc < 0 && !err->msg[0]))
+        rc = es_errf(err, 500, "out of memory");
+    if (rc == 0)
+        rc = meta_repo_delete(tx, repo_id, err);
+    for (size_t i = 0; rc == 0 && i < ids.n; i++)
+        rc = release_if_dead(tx, VEC_AT(&ids, int64_t, i), dead, err);
+    vec_free(&ids);
     return rc;
 }
 
@@ -619,9 +398,11 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
     if (check_repo_name(name, err) < 0)
         return -1;
     name_list dead = {0};
-    if (db_tx_begin(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    return repo_tx_finish(st, delete_repo_tx(st, name, &dead, err), &dead, err);
+    return repo_tx_finish(st, tx, delete_repo_tx(tx, name, &dead, err), &dead,
+                          err);
 }
 
 int store_file_delete(es_store *st, const char *repo, const char *revision,
@@ -633,51 +414,42 @@ int store_file_delete(es_store *st, const char *repo, const char *revision,
     snprintf(message, sizeof message, "Delete %s", path);
     name_list dead = {0};
     int64_t repo_id;
-    if (db_tx_begin(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    int rc = repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-                     repo_commit_change(st, repo_id, revision, path, 0, message,
+    int rc = repo_find(tx, repo, &repo_id, NULL, err) < 0 ||
+                     repo_commit_change(tx, repo_id, revision, path, 0, message,
                                         commit, &dead, err) < 0
                  ? -1
                  : 0;
-    return repo_tx_finish(st, rc, &dead, err);
+    return repo_tx_finish(st, tx, rc, &dead, err);
 }
 
 /* ---- lookup and listing
  * ------------------------------------------------------- */
 
-static int lookup_locked(es_store *st, const char *repo, const char *revision,
-                         const char *path, store_file *out, es_err *err)
+static int lookup_tx(meta_tx *tx, const char *repo, const char *revision,
+                     const char *path, store_file *out, es_err *err)
 {
     int64_t repo_id;
     char commit[41];
-    if (repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-        resolve_rev(st, repo_id, revision, commit, err) < 0)
+    meta_file f;
+    if (repo_find(tx, repo, &repo_id, NULL, err) < 0 ||
+        resolve_rev(tx, repo_id, revision, commit, err) < 0)
         return -1;
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT f.id, f.size, f.sha256, f.created, "
-                              "f.state FROM tree_entries te JOIN files f ON "
-                              "f.id = te.file_id WHERE te.commit_id = ? AND "
-                              "te.path = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    db_bind_text(s, 2, path);
-    int rc = db_step_row(st->db, s, err);
-    if (rc == 1) {
-        memset(out, 0, sizeof *out);
-        out->file_id = sqlite3_column_int64(s, 0);
-        out->size = (uint64_t)sqlite3_column_int64(s, 1);
-        db_col_text(s, 2, out->sha256, sizeof out->sha256);
-        out->mtime = sqlite3_column_int64(s, 3);
-        db_col_text(s, 4, out->state, sizeof out->state);
-        memcpy(out->commit, commit, 41);
-    }
-    sqlite3_reset(s);
+    int rc = meta_entry_file(tx, commit, path, &f, err);
     if (rc == 0)
         return es_errf(err, 404, "'%.200s' not found", path);
-    return rc < 0 ? -1 : 0;
+    if (rc < 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->file_id = f.id;
+    out->size = f.size;
+    memcpy(out->sha256, f.sha256, sizeof out->sha256);
+    out->mtime = f.created;
+    memcpy(out->state, f.state, sizeof out->state);
+    memcpy(out->commit, commit, 41);
+    return 0;
 }
 
 int store_file_lookup(es_store *st, const char *repo, const char *revision,
@@ -685,110 +457,65 @@ int store_file_lookup(es_store *st, const char *repo, const char *revision,
 {
     if (check_repo_name(repo, err) < 0 || check_path(path, err) < 0)
         return -1;
-    db_lock(st->db);
-    int rc = lookup_locked(st, repo, revision, path, out, err);
-    db_unlock(st->db);
-    return rc;
-}
-
-/* {"zstd": decoded bytes, "float": ...} of a stored file's blocks. */
-static json_t *codecs_json(es_store *st, int64_t file_id, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT c.codec, sum(b.raw_len) FROM file_blocks "
-                              "b JOIN chunks c ON c.id = b.chunk_id WHERE "
-                              "b.file_id = ? GROUP BY c.codec",
-                              err);
-    if (!s)
-        return NULL;
-    db_bind_i64(s, 1, file_id);
-    json_t *obj = json_object();
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1)
-        json_object_set_new(
-            obj, elves_codec_name((elves_codec)sqlite3_column_int(s, 0)),
-            json_integer(sqlite3_column_int64(s, 1)));
-    sqlite3_reset(s);
-    if (rc < 0) {
-        json_decref(obj);
-        return NULL;
-    }
-    return obj;
-}
-
-/* Bytes the file's distinct chunks take in the chunk store. */
-static int file_chunk_bytes(es_store *st, int64_t file_id, int64_t *out,
-                            es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT coalesce(sum(length), 0) FROM chunks "
-                              "WHERE id IN (SELECT chunk_id FROM file_blocks "
-                              "WHERE file_id = ?)",
-                              err);
-    if (!s)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
         return -1;
-    db_bind_i64(s, 1, file_id);
-    int rc = db_step_row(st->db, s, err);
-    *out = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
+    return meta_end(tx, lookup_tx(tx, repo, revision, path, out, err), err);
 }
 
-/* One listing row; the statement is positioned on it. */
-static json_t *file_row_json(es_store *st, sqlite3_stmt *s, es_err *err)
+static int add_codec(void *ctx, int codec, int64_t bytes)
 {
-    int64_t id = sqlite3_column_int64(s, 1);
-    const char *state = (const char *)sqlite3_column_text(s, 4);
-    int stored = strcmp(state, "stored") == 0;
-    int64_t stored_bytes = sqlite3_column_int64(s, 5); /* spool bytes */
-    json_t *codecs = stored ? codecs_json(st, id, err) : json_object();
-    if (!codecs)
-        return NULL;
-    if (stored && file_chunk_bytes(st, id, &stored_bytes, err) < 0) {
-        json_decref(codecs);
-        return NULL;
-    }
-    json_t *f =
-        json_pack("{s:s, s:I, s:s, s:I, s:s, s:o}", "path",
-                  (const char *)sqlite3_column_text(s, 0), "size",
-                  (json_int_t)sqlite3_column_int64(s, 2), "sha256",
-                  (const char *)sqlite3_column_text(s, 3), "stored_bytes",
-                  (json_int_t)stored_bytes, "state", state, "codecs", codecs);
-    if (f && sqlite3_column_type(s, 6) != SQLITE_NULL)
-        json_object_set_new(
-            f, "error", json_string((const char *)sqlite3_column_text(s, 6)));
-    return f;
+    return json_object_set_new(ctx, elves_codec_name((elves_codec)codec),
+                               json_integer(bytes)) < 0
+               ? -1
+               : 0;
 }
 
-static int list_locked(es_store *st, const char *repo, const char *revision,
-                       json_t *list, es_err *err)
+typedef struct files_walk {
+    meta_tx *tx;
+    json_t *list;
+    es_err *err;
+} files_walk;
+
+/* One listing row: {"path","size","sha256","stored_bytes","state",
+ * "codecs","error"?}. */
+static int add_file(void *ctx, const meta_entry *e)
+{
+    files_walk *w = ctx;
+    const meta_file *f = &e->file;
+    int stored = strcmp(f->state, "stored") == 0;
+    int64_t stored_bytes = (int64_t)f->upload_size; /* spool bytes */
+    json_t *codecs = json_object();
+    if (!codecs)
+        return es_errf(w->err, 500, "out of memory");
+    if (stored &&
+        (meta_file_codec_each(w->tx, f->id, add_codec, codecs, w->err) != 0 ||
+         meta_file_chunk_bytes(w->tx, f->id, &stored_bytes, w->err) < 0)) {
+        json_decref(codecs);
+        return -1;
+    }
+    json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:s, s:o}", "path", e->path,
+                          "size", (json_int_t)f->size, "sha256", f->sha256,
+                          "stored_bytes", (json_int_t)stored_bytes, "state",
+                          f->state, "codecs", codecs);
+    if (!j)
+        return es_errf(w->err, 500, "out of memory");
+    if (f->has_error)
+        json_object_set_new(j, "error", json_string(f->error));
+    json_array_append_new(w->list, j);
+    return 0;
+}
+
+static int list_tx(meta_tx *tx, const char *repo, const char *revision,
+                   json_t *list, es_err *err)
 {
     int64_t repo_id;
     char commit[41];
-    if (repo_find(st, repo, &repo_id, NULL, err) < 0 ||
-        resolve_rev(st, repo_id, revision, commit, err) < 0)
+    if (repo_find(tx, repo, &repo_id, NULL, err) < 0 ||
+        resolve_rev(tx, repo_id, revision, commit, err) < 0)
         return -1;
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT te.path, f.id, f.size, f.sha256, "
-                              "f.state, f.upload_size, f.error FROM "
-                              "tree_entries te JOIN files f ON f.id = "
-                              "te.file_id WHERE te.commit_id = ? ORDER BY "
-                              "te.path",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit);
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1) {
-        json_t *f = file_row_json(st, s, err);
-        if (!f) {
-            rc = -1;
-            break;
-        }
-        json_array_append_new(list, f);
-    }
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
+    files_walk w = {tx, list, err};
+    return meta_entry_each(tx, commit, add_file, &w, err) != 0 ? -1 : 0;
 }
 
 int store_file_list(es_store *st, const char *repo, const char *revision,
@@ -797,10 +524,12 @@ int store_file_list(es_store *st, const char *repo, const char *revision,
     if (check_repo_name(repo, err) < 0)
         return -1;
     json_t *list = json_array();
-    db_lock(st->db);
-    int rc = list_locked(st, repo, revision, list, err);
-    db_unlock(st->db);
-    if (rc < 0) {
+    meta_tx *tx;
+    if (!list || meta_begin(st->meta, META_READ, &tx, err) < 0) {
+        json_decref(list);
+        return -1;
+    }
+    if (meta_end(tx, list_tx(tx, repo, revision, list, err), err) < 0) {
         json_decref(list);
         return -1;
     }

@@ -139,72 +139,42 @@ typedef struct upload {
     char commit[41];
 } upload;
 
-static int insert_file(es_store *st, upload *u, es_err *err)
+static int insert_file(meta_tx *tx, upload *u, es_err *err)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO files (size, sha256, upload_size, "
-                              "upload_sha256, mode, state, spool, created) "
-                              "VALUES (?, ?, ?, ?, ?, 'spooled', ?, ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, (int64_t)u->size);
-    db_bind_text(s, 2, u->sha256);
-    db_bind_i64(s, 3, (int64_t)u->size);
-    db_bind_text(s, 4, u->sha256);
-    db_bind_text(s, 5, u->mode);
-    db_bind_text(s, 6, u->spool);
-    db_bind_i64(s, 7, es_now());
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    u->file_id = db_last_id(st->db);
-    return 0;
+    meta_file_new f = {u->size, u->sha256, u->mode, u->spool, es_now()};
+    return meta_file_insert(tx, &f, &u->file_id, err);
 }
 
-static int insert_job(es_store *st, upload *u, es_err *err)
+static int insert_job(meta_tx *tx, upload *u, es_err *err)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "INSERT INTO jobs (file_id, repo, path, state, "
-                              "total_bytes, created) VALUES (?, ?, ?, "
-                              "'queued', ?, ?)",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, u->file_id);
-    db_bind_text(s, 2, u->repo);
-    db_bind_text(s, 3, u->path);
-    db_bind_i64(s, 4, (int64_t)u->size);
-    db_bind_i64(s, 5, es_now());
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    u->job_id = db_last_id(st->db);
-    return 0;
+    return meta_job_insert(tx, u->file_id, u->repo, u->path, u->size,
+                           es_now(), &u->job_id, err);
 }
 
-static int commit_tx(es_store *st, upload *u, name_list *dead, es_err *err)
+static int commit_tx(meta_tx *tx, upload *u, name_list *dead, es_err *err)
 {
     int64_t repo_id;
     char mode[16];
     char message[1100];
     snprintf(message, sizeof message, "Upload %s", u->path);
-    if (repo_find(st, u->repo, &repo_id, mode, err) < 0)
+    if (repo_find(tx, u->repo, &repo_id, mode, err) < 0)
         return -1;
     u->mode = mode;
-    return insert_file(st, u, err) < 0 || insert_job(st, u, err) < 0 ||
-                   repo_commit_change(st, repo_id, u->revision, u->path,
+    return insert_file(tx, u, err) < 0 || insert_job(tx, u, err) < 0 ||
+                   repo_commit_change(tx, repo_id, u->revision, u->path,
                                       u->file_id, message, u->commit, dead,
                                       err) < 0
                ? -1
                : 0;
 }
 
-int spool_record_file(es_store *st, const char *repo, const char *path,
+int spool_record_file(meta_tx *tx, const char *repo, const char *path,
                       const char *spool_name, const char *sha256,
                       uint64_t size, const char *mode, int64_t *file_id,
                       int64_t *job_id, es_err *err)
 {
     upload u = {repo, NULL, path, spool_name, sha256, mode, size, 0, 0, ""};
-    if (insert_file(st, &u, err) < 0 || insert_job(st, &u, err) < 0)
+    if (insert_file(tx, &u, err) < 0 || insert_job(tx, &u, err) < 0)
         return -1;
     *file_id = u.file_id;
     *job_id = u.job_id;
@@ -231,9 +201,10 @@ void spool_release(store_spool *sp, int remove_file)
 static int record_upload(es_store *st, upload *u, es_err *err)
 {
     name_list dead = {0};
-    if (db_tx_begin(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    return repo_tx_finish(st, commit_tx(st, u, &dead, err), &dead, err);
+    return repo_tx_finish(st, tx, commit_tx(tx, u, &dead, err), &dead, err);
 }
 
 static int check_upload(const char *repo, const char *path, es_err *err)

@@ -27,62 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The (repo, file) pairs heads list; repo_id = -1 for all repositories. */
-#define LIVE_PAIRS                                                             \
-    "(SELECT DISTINCT r.repo_id AS repo_id, te.file_id AS file_id FROM refs "  \
-    "r JOIN tree_entries te ON te.commit_id = r.commit_id WHERE ?1 < 0 OR "    \
-    "r.repo_id = ?1)"
-
-typedef struct figures {
-    int64_t logical, chunk, spool, referenced, files;
-} figures;
-
-static int query_i64_repo(es_store *st, const char *sql, int64_t repo_id,
-                          int64_t *out, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db, sql, err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, repo_id);
-    int rc = db_step_row(st->db, s, err);
-    *out = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
-}
-
-static int figures_get(es_store *st, int64_t repo_id, figures *f, es_err *err)
-{
-    static const char logical[] =
-        "SELECT coalesce(sum(f.size), 0), count(*) FROM " LIVE_PAIRS
-        " x JOIN files f ON f.id = x.file_id";
-    static const char files[] =
-        "SELECT count(DISTINCT file_id) FROM " LIVE_PAIRS;
-    static const char spool[] =
-        "SELECT coalesce(sum(f.upload_size), 0) FROM files f WHERE f.spool IS "
-        "NOT NULL AND f.id IN (SELECT file_id FROM " LIVE_PAIRS ")";
-    static const char referenced[] =
-        "SELECT coalesce(sum(c.length), 0) FROM " LIVE_PAIRS
-        " x JOIN file_blocks b ON b.file_id = x.file_id JOIN chunks c ON "
-        "c.id = b.chunk_id";
-    static const char chunks_all[] =
-        "SELECT coalesce(sum(length), 0) FROM chunks WHERE refcount > 0 AND "
-        "?1 = ?1";
-    static const char chunks_repo[] =
-        "SELECT coalesce(sum(length), 0) FROM chunks WHERE id IN (SELECT "
-        "b.chunk_id FROM file_blocks b WHERE b.file_id IN (SELECT file_id "
-        "FROM " LIVE_PAIRS "))";
-    memset(f, 0, sizeof *f);
-    if (query_i64_repo(st, logical, repo_id, &f->logical, err) < 0 ||
-        query_i64_repo(st, files, repo_id, &f->files, err) < 0 ||
-        query_i64_repo(st, spool, repo_id, &f->spool, err) < 0 ||
-        query_i64_repo(st, referenced, repo_id, &f->referenced, err) < 0 ||
-        query_i64_repo(st, repo_id < 0 ? chunks_all : chunks_repo, repo_id,
-                       &f->chunk, err) < 0)
-        return -1;
-    return 0;
-}
-
-static json_t *figures_json(const figures *f)
+static json_t *figures_json(const meta_figures *f)
 {
     int64_t stored = f->chunk + f->spool;
     int64_t saved = f->referenced - f->chunk;
@@ -95,55 +40,32 @@ static json_t *figures_json(const figures *f)
                      "files", (json_int_t)f->files);
 }
 
-static json_t *repo_figures(es_store *st, int64_t repo_id, const char *name,
+static json_t *repo_figures(meta_tx *tx, int64_t repo_id, const char *name,
                             es_err *err)
 {
-    figures f;
-    if (figures_get(st, repo_id, &f, err) < 0)
+    meta_figures f;
+    if (meta_figures_get(tx, repo_id, &f, err) < 0)
         return NULL;
     json_t *j = figures_json(&f);
-    json_object_set_new(j, "name", json_string(name));
+    if (j)
+        json_object_set_new(j, "name", json_string(name));
     return j;
 }
 
-static json_t *all_repos(es_store *st, es_err *err)
+typedef struct repos_walk {
+    meta_tx *tx;
+    json_t *arr;
+    es_err *err;
+} repos_walk;
+
+static int add_repo(void *ctx, const meta_repo *r)
 {
-    sqlite3_stmt *s =
-        db_prep(st->db, "SELECT id, name FROM repos ORDER BY name", err);
-    if (!s)
-        return NULL;
-    /* Collect first: figures_get reuses the connection's statements. */
-    int64_t *ids = NULL;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            ids = realloc(ids, cap * sizeof *ids);
-            names = realloc(names, cap * sizeof *names);
-            if (!ids || !names)
-                abort(); /* tiny allocations */
-        }
-        ids[n] = sqlite3_column_int64(s, 0);
-        names[n++] = strdup((const char *)sqlite3_column_text(s, 1));
-    }
-    sqlite3_reset(s);
-    json_t *arr = rc < 0 ? NULL : json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *r = repo_figures(st, ids[i], names[i], err);
-        if (!r) {
-            json_decref(arr);
-            arr = NULL;
-        } else {
-            json_array_append_new(arr, r);
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(ids);
-    return arr;
+    repos_walk *w = ctx;
+    json_t *j = repo_figures(w->tx, r->id, r->name, w->err);
+    if (!j)
+        return -1;
+    json_array_append_new(w->arr, j);
+    return 0;
 }
 
 static int pack_bytes_cb(void *ctx, const chunk_container *c)
@@ -152,30 +74,38 @@ static int pack_bytes_cb(void *ctx, const chunk_container *c)
     return 0;
 }
 
-static json_t *stats_locked(es_store *st, const char *repo, es_err *err)
+static json_t *stats_tx(meta_tx *tx, const char *repo, es_err *err)
 {
     if (repo) {
-        int64_t id;
-        if (repo_find(st, repo, &id, NULL, err) < 0)
-            return NULL;
-        return repo_figures(st, id, repo, err);
+        meta_repo r;
+        int found = meta_repo_find(tx, repo, &r, err);
+        if (found == 0)
+            es_errf(err, 404, "repository '%s' not found", repo);
+        return found == 1 ? repo_figures(tx, r.id, repo, err) : NULL;
     }
-    figures f;
-    if (figures_get(st, -1, &f, err) < 0)
-        return NULL;
-    json_t *repos = all_repos(st, err);
-    if (!repos)
+    meta_figures f;
+    if (meta_figures_get(tx, -1, &f, err) < 0)
         return NULL;
     json_t *j = figures_json(&f);
-    json_object_set_new(j, "repos", repos);
+    repos_walk w = {tx, json_array(), err};
+    if (!j || !w.arr || meta_repo_each(tx, add_repo, &w, err) != 0) {
+        json_decref(j);
+        json_decref(w.arr);
+        return NULL;
+    }
+    json_object_set_new(j, "repos", w.arr);
     return j;
 }
 
 int store_stats(es_store *st, const char *repo, json_t **out, es_err *err)
 {
-    db_lock(st->db);
-    json_t *j = stats_locked(st, repo, err);
-    db_unlock(st->db);
+    if (repo && !store_repo_name_valid(repo))
+        return es_errf(err, 400, "invalid repository name '%.100s'", repo);
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    json_t *j = stats_tx(tx, repo, err);
+    meta_end(tx, 0, err);
     if (!j)
         return -1;
     if (!repo) {

@@ -68,10 +68,12 @@ static int open_parts(es_store *st, es_err *err)
     char *db_path = join(st->data_dir, "elves.db");
     if (!db_path)
         return es_errf(err, 500, "out of memory");
-    int rc = db_open(&st->db, db_path, err);
+    meta_config mc = {.backend = "sqlite", .path = db_path};
+    int rc = meta_open(&st->meta, &mc, err);
     free(db_path);
     if (rc < 0)
         return -1;
+    st->db = meta_sqlite_db(st->meta);
     chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
     if (chunkstore_open(&st->cs, &cc, err) < 0)
         return -1;
@@ -123,7 +125,7 @@ void store_close(es_store *st)
     jobs_stop(st);
     reader_shutdown(st);
     chunkstore_close(&st->cs);
-    db_close(st->db);
+    meta_close(st->meta);
     pthread_rwlock_destroy(&st->gc_lock);
     pthread_mutex_destroy(&st->gc_mu);
     free(st->data_dir);

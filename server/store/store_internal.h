@@ -12,9 +12,11 @@
 #include <stdint.h>
 
 #include "chunkstore.h"
-#include "db.h"
+#include "meta.h"
+#include "meta_sqlite.h"
 #include "store.h"
 #include "util.h"
+#include "vec.h"
 
 typedef struct jobs_pool jobs_pool;
 typedef struct block_cache block_cache;
@@ -31,7 +33,8 @@ struct es_store {
     int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
     void *wrap_ctx;
 
-    db *db;
+    meta *meta; /* the metadata backend (meta.h) */
+    db *db;     /* its SQLite connection, for the files not yet behind meta.h */
     chunkstore cs;
 
     /* Jobs hold it shared from their first chunk lookup to their commit;
@@ -45,6 +48,13 @@ struct es_store {
     decode_pool *decoders;
     atomic_int stopping;
 };
+
+/* The transaction a file not yet behind meta.h opened on st->db itself
+ * (db_tx_begin or db_lock), for the calls that take a meta_tx. */
+static inline meta_tx *store_tx(es_store *st)
+{
+    return meta_sqlite_tx(st->meta);
+}
 
 /* ---- paths.c ---------------------------------------------------------- */
 int store_mode_valid(const char *mode);
@@ -65,17 +75,18 @@ int name_list_add(name_list *l, const char *name);
 /* Ends a transaction that may have released file versions: rc < 0 rolls
  * it back; else it commits, unlinks the released spool files and asks for
  * GC if any file version was deleted.  Frees dead; returns 0 or -1. */
-int repo_tx_finish(es_store *st, int rc, name_list *dead, es_err *err);
+int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
+                   es_err *err);
 
 /* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
-int repo_find(es_store *st, const char *name, int64_t *id, char mode[16],
+int repo_find(meta_tx *tx, const char *name, int64_t *id, char mode[16],
               es_err *err);
 
 /* Inside a transaction: makes a new commit on branch `revision` (NULL =
  * "main") of repo that sets `path` to file_id (0 = removes it; 404 if the
  * path is absent).  Files no longer listed by any head are deleted and
  * their spool names added to dead.  commit_out receives the new id. */
-int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
+int repo_commit_change(meta_tx *tx, int64_t repo_id, const char *revision,
                        const char *path, int64_t file_id, const char *message,
                        char commit_out[41], name_list *dead, es_err *err);
 
@@ -83,30 +94,26 @@ int repo_commit_change(es_store *st, int64_t repo_id, const char *revision,
  * revision (branch, tag or commit id; NULL/"" = main) -> commit id, 404 if
  * unknown; a new commit row with a fresh random id; a branch's head (400
  * for a tag); whether path may be added to commit (409 if a file sits on
- * one of its parent directories or a directory at path); moving a branch;
- * deleting file_id if no branch or tag head lists it any more. */
-int resolve_rev(es_store *st, int64_t repo_id, const char *rev,
+ * one of its parent directories or a directory at path); deleting
+ * file_id if no branch or tag head lists it any more. */
+int resolve_rev(meta_tx *tx, int64_t repo_id, const char *rev,
                 char commit[41], es_err *err);
-int insert_commit(es_store *st, int64_t repo_id, const char *parent,
+int insert_commit(meta_tx *tx, int64_t repo_id, const char *parent,
                   const char *message, char id[41], es_err *err);
-int branch_head(es_store *st, int64_t repo_id, const char *branch,
+int branch_head(meta_tx *tx, int64_t repo_id, const char *branch,
                 char head[41], es_err *err);
-int check_no_clash(es_store *st, const char *commit, const char *path,
+int check_no_clash(meta_tx *tx, const char *commit, const char *path,
                    es_err *err);
-int move_branch(es_store *st, int64_t repo_id, const char *branch,
-                const char *commit, es_err *err);
-int release_if_dead(es_store *st, int64_t file_id, name_list *dead,
+int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
                     es_err *err);
-/* Lists file_id at path in commit (a tree_entries row). */
-int repo_add_entry(es_store *st, const char *commit, const char *path,
-                   int64_t file_id, es_err *err);
 
 /* ---- repo_hf.c ---------------------------------------------------------- */
-/* Appends a row (path, size, sha256, git_sha1 in columns 0..3) to a
- * Hugging Face file listing; *cap is the listing's capacity. */
+/* Appends a copy of f (its path duplicated) to a Hugging Face file
+ * listing; *cap is the listing's capacity.  -1 if out of memory. */
 struct hf_file_list;
-int hf_file_list_append(struct hf_file_list *l, size_t *cap,
-                        sqlite3_stmt *s);
+struct hf_file;
+int hf_file_list_add(struct hf_file_list *l, size_t *cap,
+                     const struct hf_file *f);
 
 /* ---- spool.c ----------------------------------------------------------- */
 /* Finishes the SHA-256 and makes the spool file durable under its final
@@ -117,7 +124,7 @@ int spool_seal(store_spool *sp, char sha_hex[65], uint64_t *size,
 void spool_release(store_spool *sp, int remove_file);
 /* Inside a transaction: the file row (state spooled) of a sealed spool
  * file and its compression job; repo/path only label the job. */
-int spool_record_file(es_store *st, const char *repo, const char *path,
+int spool_record_file(meta_tx *tx, const char *repo, const char *path,
                       const char *spool_name, const char *sha256,
                       uint64_t size, const char *mode, int64_t *file_id,
                       int64_t *job_id, es_err *err);

@@ -15,31 +15,22 @@ static void check_database(es_store *st, char *db_msg, size_t dcap,
                            char *mig_msg, size_t mcap)
 {
     es_err err = {0};
-    int64_t one = 0, applied = 0, newest = 0;
+    meta_schema sc;
+    meta_tx *tx;
     snprintf(db_msg, dcap, "ok");
     snprintf(mig_msg, mcap, "ok");
-    db_lock(st->db);
-    int rc = db_query_i64(st->db, "SELECT 1", &one, &err);
+    int rc = meta_begin(st->meta, META_READ, &tx, &err);
     if (rc == 0)
-        rc = db_query_i64(st->db, "SELECT count(*) FROM schema_migrations",
-                          &applied, &err);
-    if (rc == 0)
-        rc = db_query_i64(
-            st->db, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            &newest, &err);
-    db_unlock(st->db);
-    if (rc < 0 || one != 1) {
+        rc = meta_end(tx, meta_schema_get(tx, &sc, &err), &err);
+    if (rc < 0) {
         snprintf(db_msg, dcap, "%s", err.msg[0] ? err.msg : "no answer");
         snprintf(mig_msg, mcap, "unknown (database down)");
         return;
     }
-    int want = db_migrations_count
-                   ? db_migrations[db_migrations_count - 1].version
-                   : 0;
-    if (applied < (int64_t)db_migrations_count || newest != want)
-        snprintf(mig_msg, mcap, "%lld of %u applied (newest %lld, want %d)",
-                 (long long)applied, db_migrations_count, (long long)newest,
-                 want);
+    if (sc.applied < sc.known || sc.newest != sc.known_newest)
+        snprintf(mig_msg, mcap, "%lld of %lld applied (newest %lld, want %lld)",
+                 (long long)sc.applied, (long long)sc.known,
+                 (long long)sc.newest, (long long)sc.known_newest);
 }
 
 /* "ok" if a new file can be created (and removed) in dir. */
@@ -80,27 +71,15 @@ int store_ready(es_store *st, json_t **out, es_err *err)
 
 int store_jobs_count(es_store *st, store_job_counts *out, es_err *err)
 {
+    meta_job_counts c;
+    meta_tx *tx;
     memset(out, 0, sizeof *out);
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(
-        st->db, "SELECT state, count(*) FROM jobs GROUP BY state", err);
-    int rc = s ? 0 : -1;
-    while (s && (rc = db_step_row(st->db, s, err)) == 1) {
-        const char *state = (const char *)sqlite3_column_text(s, 0);
-        int64_t n = sqlite3_column_int64(s, 1);
-        if (state == NULL)
-            continue;
-        if (strcmp(state, "queued") == 0)
-            out->queued = n;
-        else if (strcmp(state, "running") == 0)
-            out->running = n;
-        else if (strcmp(state, "done") == 0)
-            out->done = n;
-        else if (strcmp(state, "failed") == 0)
-            out->failed = n;
-    }
-    if (s)
-        sqlite3_reset(s);
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0 ||
+        meta_end(tx, meta_job_counts_get(tx, &c, err), err) < 0)
+        return -1;
+    out->queued = c.queued;
+    out->running = c.running;
+    out->done = c.done;
+    out->failed = c.failed;
+    return 0;
 }

@@ -35,61 +35,33 @@ int store_token_check(es_store *st, const char *token, hf_token *out,
         return es_errf(err, 401, "invalid token");
     if (token_hash(token, hash, err) < 0)
         return -1;
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id, name, can_write FROM tokens WHERE "
-                              "hash = ?",
-                              err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_text(s, 1, hash);
-        rc = db_step_row(st->db, s, err);
-        if (rc == 1) {
-            out->id = sqlite3_column_int64(s, 0);
-            db_col_text(s, 1, out->name, sizeof out->name);
-            out->can_write = sqlite3_column_int(s, 2) != 0;
-        }
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
+    meta_tx *tx;
+    meta_token t;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_end(tx, meta_token_find(tx, hash, &t, err), err);
+    if (rc < 0)
+        return -1;
     if (rc == 0)
         return es_errf(err, 401, "invalid token");
-    return rc < 0 ? -1 : 0;
+    out->id = t.id;
+    snprintf(out->name, sizeof out->name, "%s", t.name);
+    out->can_write = t.can_write;
+    return 0;
 }
 
 int store_token_count(es_store *st, int64_t *n, es_err *err)
 {
-    db_lock(st->db);
-    int rc = db_query_i64(st->db, "SELECT count(*) FROM tokens", n, err);
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
-}
-
-static int insert_token(db *d, const char *name, int can_write,
-                        const char *hash, es_err *err)
-{
-    db_lock(d);
-    sqlite3_stmt *s = db_prep(d,
-                              "INSERT INTO tokens (name, hash, can_write, "
-                              "created) VALUES (?, ?, ?, ?)",
-                              err);
-    int rc = -1;
-    if (s) {
-        db_bind_text(s, 1, name);
-        db_bind_text(s, 2, hash);
-        db_bind_i64(s, 3, can_write ? 1 : 0);
-        db_bind_i64(s, 4, es_now());
-        rc = db_step_done(d, s, err);
-    }
-    db_unlock(d);
-    return rc;
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    return meta_end(tx, meta_token_count(tx, n, err), err);
 }
 
 int store_token_create(const char *data_dir, const char *name, int can_write,
                        char out[64], es_err *err)
 {
     char path[4200], hex[41], hash[65];
-    db *d = NULL;
     if (!name || !*name || strlen(name) > 100)
         return es_errf(err, 400, "token name must be 1..100 characters");
     if (mkdir(data_dir, 0755) < 0 && errno != EEXIST)
@@ -98,9 +70,16 @@ int store_token_create(const char *data_dir, const char *name, int can_write,
     if (es_random_hex(hex, 20, err) < 0)
         return -1;
     snprintf(out, 64, "hf_%s", hex);
-    if (token_hash(out, hash, err) < 0 || db_open(&d, path, err) < 0)
+    meta *m = NULL;
+    meta_tx *tx;
+    meta_config mc = {.backend = "sqlite", .path = path};
+    if (token_hash(out, hash, err) < 0 || meta_open(&m, &mc, err) < 0)
         return -1;
-    int rc = insert_token(d, name, can_write, hash, err);
-    db_close(d);
+    int rc = meta_begin(m, META_WRITE, &tx, err);
+    if (rc == 0)
+        rc = meta_end(tx,
+                      meta_token_add(tx, name, hash, can_write, es_now(), err),
+                      err);
+    meta_close(m);
     return rc;
 }

@@ -1,0 +1,610 @@
+/*
+ * meta.h - the metadata interface: what the storage engine asks of its
+ * database, as typed calls, so that SQLite (meta/sqlite/) and later
+ * PostgreSQL are backends behind one versioned ops table, the way
+ * libgit2's odb backends and SQLite's VFS are.
+ *
+ * Every call runs inside a transaction: meta_begin(m, META_READ or
+ * META_WRITE) gives a meta_tx, calls take it, meta_commit or meta_rollback
+ * ends it.  A META_READ transaction sees one consistent snapshot; a
+ * META_WRITE one is serialised with every other writer.  A call that fails
+ * leaves the transaction to be rolled back by its caller.
+ *
+ * Errors: -1 with the es_err filled (500 for a database failure, 503 if
+ * the database cannot be reached, 409 for a unique name taken); lookups
+ * return 1 found, 0 not found.  Nothing here includes a database header.
+ *
+ * Not yet every table is behind this interface: store/ files that still
+ * use meta/sqlite/db.h directly are moving here one by one.
+ */
+#ifndef ELVESD_META_H
+#define ELVESD_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Bumped whenever meta_ops changes shape; meta_open refuses a backend
+ * built against another version. */
+#define META_OPS_VERSION 1
+
+typedef struct meta_ops meta_ops;
+
+/* An open backend; backends put this first in their own struct. */
+typedef struct meta {
+    const meta_ops *ops;
+} meta;
+
+/* One transaction; backends put this first in their own struct. */
+typedef struct meta_tx {
+    const meta_ops *ops;
+} meta_tx;
+
+typedef enum meta_mode { META_READ = 0, META_WRITE = 1 } meta_mode;
+
+/* ---- rows ------------------------------------------------------------- */
+
+typedef struct meta_token {
+    int64_t id;
+    char name[128];
+    int can_write;
+} meta_token;
+
+/* What the schema looks like, for readiness: migrations applied and the
+ * newest of them, against those this binary knows. */
+typedef struct meta_schema {
+    int64_t applied, newest;
+    int64_t known, known_newest;
+} meta_schema;
+
+typedef struct meta_job_counts {
+    int64_t queued, running, done, failed;
+} meta_job_counts;
+
+typedef struct meta_repo {
+    int64_t id;
+    char name[200];
+    char mode[16];
+    int64_t created;
+} meta_repo;
+
+typedef struct meta_ref {
+    char kind[16];   /* "branch" or "tag" */
+    char commit[41]; /* commit id the ref points at */
+} meta_ref;
+
+/* A file version (files row). */
+typedef struct meta_file {
+    int64_t id;
+    uint64_t size;        /* bytes served (decoded) */
+    char sha256[65];      /* hex of what is served */
+    int64_t created;      /* unix seconds */
+    char state[16];       /* spooled, compressing, stored, failed */
+    uint64_t upload_size; /* bytes of the spool file */
+    int has_error;
+    char error[512]; /* why it failed, when has_error */
+} meta_file;
+
+/* A new file version, spooled and waiting for its compression job. */
+typedef struct meta_file_new {
+    uint64_t size;
+    const char *sha256;
+    const char *mode;  /* "lossless" or "elf" */
+    const char *spool; /* spool file name */
+    int64_t created;
+} meta_file_new;
+
+/* One path of a commit and the file version it names. */
+typedef struct meta_entry {
+    const char *path;
+    meta_file file;
+} meta_entry;
+
+#define META_SPOOL_NAME_MAX 80
+
+/* A repository's Hugging Face settings (hf_repos; defaults when none). */
+typedef struct meta_hf_repo {
+    int64_t id;
+    char mode[16];
+    char type[16]; /* "model" or "dataset" */
+    int is_private;
+} meta_hf_repo;
+
+/* One path of a commit as the Hub lists it. */
+typedef struct meta_hf_entry {
+    const char *path;
+    uint64_t size;
+    char sha256[65];
+    char git_sha1[41]; /* blob id of an inline file; "" for LFS */
+} meta_hf_entry;
+
+/* One file of an upstream commit as the mirror remembers it
+ * (migrations/0003_mirror.sql); key is "model:org/name" or
+ * "dataset:org/name". */
+typedef struct meta_mirror_entry {
+    const char *path;
+    uint64_t size;
+    char sha256[65];   /* LFS files: of their bytes; "" for regular ones */
+    char git_sha1[41]; /* regular files: their blob id; "" for LFS */
+    int64_t file_id;   /* the fetched file version, or 0 */
+} meta_mirror_entry;
+
+/* Storage figures of the file versions that branch and tag heads list, of
+ * one repository or of all (stats.c defines each). */
+typedef struct meta_figures {
+    int64_t logical;    /* sizes of the listed file versions */
+    int64_t files;      /* distinct listed file versions */
+    int64_t spool;      /* upload bytes of listed files still spooled */
+    int64_t referenced; /* chunk bytes the listed files reference */
+    int64_t chunk;      /* live chunk bytes, each chunk once */
+} meta_figures;
+
+/* ---- the ops table -------------------------------------------------- */
+
+struct meta_ops {
+    unsigned version; /* META_OPS_VERSION */
+    const char *name;
+    void (*close)(meta *m);
+
+    int (*begin)(meta *m, meta_mode mode, meta_tx **tx, es_err *err);
+    /* Ends tx; on failure it was rolled back. */
+    int (*commit)(meta_tx *tx, es_err *err);
+    void (*rollback)(meta_tx *tx);
+
+    int (*schema)(meta_tx *tx, meta_schema *out, es_err *err);
+    int (*job_counts)(meta_tx *tx, meta_job_counts *out, es_err *err);
+
+    int (*token_find)(meta_tx *tx, const char *hash, meta_token *out,
+                      es_err *err);
+    int (*token_count)(meta_tx *tx, int64_t *n, es_err *err);
+    int (*token_add)(meta_tx *tx, const char *name, const char *hash,
+                     int can_write, int64_t created, es_err *err);
+
+    int (*repo_find)(meta_tx *tx, const char *name, meta_repo *out,
+                     es_err *err);
+    /* Calls fn for every repository in name order; fn returning non-zero
+     * stops the walk and is returned. */
+    int (*repo_each)(meta_tx *tx, int (*fn)(void *ctx, const meta_repo *r),
+                     void *ctx, es_err *err);
+    /* 409 if the name is taken. */
+    int (*repo_insert)(meta_tx *tx, const char *name, const char *mode,
+                       int64_t created, int64_t *id, es_err *err);
+    /* Its commits, refs and tree entries go with it; file versions stay
+     * (the caller releases them). */
+    int (*repo_delete)(meta_tx *tx, int64_t repo_id, es_err *err);
+    /* Every file version any commit of the repo lists, once. */
+    int (*repo_file_each)(meta_tx *tx, int64_t repo_id,
+                          int (*fn)(void *ctx, int64_t file_id), void *ctx,
+                          es_err *err);
+
+    int (*ref_get)(meta_tx *tx, int64_t repo_id, const char *name,
+                   meta_ref *out, es_err *err);
+    /* The refs of one kind in name order. */
+    int (*ref_each)(meta_tx *tx, int64_t repo_id, const char *kind,
+                    int (*fn)(void *ctx, const char *name, const char *commit),
+                    void *ctx, es_err *err);
+    int (*ref_insert)(meta_tx *tx, int64_t repo_id, const char *name,
+                      const char *kind, const char *commit, es_err *err);
+    int (*ref_move)(meta_tx *tx, int64_t repo_id, const char *name,
+                    const char *commit, es_err *err);
+
+    /* parent NULL: the first commit. */
+    int (*commit_insert)(meta_tx *tx, const char *id, int64_t repo_id,
+                         const char *parent, const char *message,
+                         int64_t created, es_err *err);
+    int (*commit_exists)(meta_tx *tx, int64_t repo_id, const char *id,
+                         es_err *err);
+
+    /* The file version at path in commit (*file_id). */
+    int (*entry_get)(meta_tx *tx, const char *commit, const char *path,
+                     int64_t *file_id, es_err *err);
+    /* Whether commit lists a path under dir ("dir/..."). */
+    int (*entry_under)(meta_tx *tx, const char *commit, const char *dir,
+                       es_err *err);
+    int (*entry_add)(meta_tx *tx, const char *commit, const char *path,
+                     int64_t file_id, es_err *err);
+    /* Lists in commit `to` every entry of `from` but the one at except
+     * (NULL: every entry). */
+    int (*entries_copy)(meta_tx *tx, const char *from, const char *to,
+                        const char *except, es_err *err);
+    /* The file version at path in commit, whole. */
+    int (*entry_file)(meta_tx *tx, const char *commit, const char *path,
+                      meta_file *out, es_err *err);
+    /* Every entry of commit in path order, with its file version. */
+    int (*entry_each)(meta_tx *tx, const char *commit,
+                      int (*fn)(void *ctx, const meta_entry *e), void *ctx,
+                      es_err *err);
+
+    /* Unlists path, or every path under dir ("dir/..."), from commit;
+     * returns how many entries went (0 if none). */
+    int (*entry_delete)(meta_tx *tx, const char *commit, const char *path,
+                        es_err *err);
+    int (*entry_delete_under)(meta_tx *tx, const char *commit,
+                              const char *dir, es_err *err);
+
+    int (*commit_get)(meta_tx *tx, const char *id, int64_t *created,
+                      char message[256], es_err *err);
+
+    int (*hf_repo_get)(meta_tx *tx, const char *name, meta_hf_repo *out,
+                       es_err *err);
+    int (*hf_repo_settings)(meta_tx *tx, int64_t repo_id, const char *type,
+                            int is_private, es_err *err);
+    /* Every entry of commit in path order, with its git blob id if any. */
+    int (*hf_entry_each)(meta_tx *tx, const char *commit,
+                         int (*fn)(void *ctx, const meta_hf_entry *e),
+                         void *ctx, es_err *err);
+    /* The oldest usable file version with these uploaded bytes in mode
+     * (failed ones last): an object the Hub API can commit. */
+    int (*object_find)(meta_tx *tx, const char *sha256, uint64_t size,
+                       const char *mode, int64_t *file_id, es_err *err);
+    /* Records the git blob id of an inline file (kept if one is there). */
+    int (*blob_add)(meta_tx *tx, int64_t file_id, const char *git_sha1,
+                    es_err *err);
+
+    int (*mirror_pin_get)(meta_tx *tx, const char *key, const char *rev,
+                          char commit[41], int64_t *fetched, es_err *err);
+    int (*mirror_pin_set)(meta_tx *tx, const char *key, const char *rev,
+                          const char *commit, int64_t fetched, es_err *err);
+    /* Whether the listing of commit was saved, and when. */
+    int (*mirror_commit_get)(meta_tx *tx, const char *key,
+                             const char *commit, int64_t *created,
+                             es_err *err);
+    int (*mirror_commit_add)(meta_tx *tx, const char *key, const char *commit,
+                             int64_t created, es_err *err);
+    int (*mirror_entry_each)(meta_tx *tx, const char *key,
+                             const char *commit,
+                             int (*fn)(void *ctx, const meta_mirror_entry *e),
+                             void *ctx, es_err *err);
+    /* Saves an entry (file_id ignored): a file already fetched, in any
+     * commit of any repository, is reused (an LFS file by its sha256, a
+     * regular file by its blob id). */
+    int (*mirror_entry_add)(meta_tx *tx, const char *key, const char *commit,
+                            const meta_mirror_entry *e, es_err *err);
+    int (*mirror_entry_fetched)(meta_tx *tx, const char *key,
+                                const char *commit, const char *path,
+                                int64_t file_id, es_err *err);
+
+    /* A file version by id. */
+    int (*file_get)(meta_tx *tx, int64_t file_id, meta_file *out,
+                    es_err *err);
+    int (*file_insert)(meta_tx *tx, const meta_file_new *f, int64_t *id,
+                       es_err *err);
+    /* Whether a branch or tag head lists the file version. */
+    int (*file_listed)(meta_tx *tx, int64_t file_id, es_err *err);
+    /* Deletes the file version (its blocks are released for the GC) and
+     * fails its queued jobs ("file deleted", at now); spool receives its
+     * spool file name, "" if it has none. */
+    int (*file_delete)(meta_tx *tx, int64_t file_id, int64_t now,
+                       char spool[META_SPOOL_NAME_MAX], es_err *err);
+    /* Decoded bytes of a stored file version per codec (elves_codec). */
+    int (*file_codec_each)(meta_tx *tx, int64_t file_id,
+                           int (*fn)(void *ctx, int codec, int64_t bytes),
+                           void *ctx, es_err *err);
+    /* Encoded bytes of the distinct chunks the file version uses. */
+    int (*file_chunk_bytes)(meta_tx *tx, int64_t file_id, int64_t *out,
+                            es_err *err);
+
+    /* A queued compression job for file_id; repo and path label it. */
+    int (*job_insert)(meta_tx *tx, int64_t file_id, const char *repo,
+                      const char *path, uint64_t total_bytes, int64_t created,
+                      int64_t *id, es_err *err);
+
+    /* repo_id < 0: all repositories. */
+    int (*figures)(meta_tx *tx, int64_t repo_id, meta_figures *out,
+                   es_err *err);
+};
+
+/* ---- calls ------------------------------------------------------------- */
+
+/* Which backend and where.  backend NULL means "sqlite". */
+typedef struct meta_config {
+    const char *backend;
+    const char *path; /* sqlite: the database file, created if missing */
+} meta_config;
+
+/* Opens the backend, applying the migrations it lacks.  400 for an
+ * unknown backend, 500 for one whose ops table has another version. */
+int meta_open(meta **out, const meta_config *cfg, es_err *err);
+
+static inline void meta_close(meta *m)
+{
+    if (m)
+        m->ops->close(m);
+}
+
+static inline int meta_begin(meta *m, meta_mode mode, meta_tx **tx, es_err *err)
+{
+    return m->ops->begin(m, mode, tx, err);
+}
+
+static inline int meta_commit(meta_tx *tx, es_err *err)
+{
+    return tx->ops->commit(tx, err);
+}
+
+static inline void meta_rollback(meta_tx *tx)
+{
+    tx->ops->rollback(tx);
+}
+
+/* Ends tx as rc says (rc < 0: rolled back) and returns rc, or -1 if the
+ * commit failed. */
+static inline int meta_end(meta_tx *tx, int rc, es_err *err)
+{
+    if (rc < 0) {
+        meta_rollback(tx);
+        return rc;
+    }
+    return meta_commit(tx, err) < 0 ? -1 : rc;
+}
+
+static inline int meta_schema_get(meta_tx *tx, meta_schema *out, es_err *err)
+{
+    return tx->ops->schema(tx, out, err);
+}
+
+static inline int meta_job_counts_get(meta_tx *tx, meta_job_counts *out,
+                                      es_err *err)
+{
+    return tx->ops->job_counts(tx, out, err);
+}
+
+static inline int meta_token_find(meta_tx *tx, const char *hash,
+                                  meta_token *out, es_err *err)
+{
+    return tx->ops->token_find(tx, hash, out, err);
+}
+
+static inline int meta_token_count(meta_tx *tx, int64_t *n, es_err *err)
+{
+    return tx->ops->token_count(tx, n, err);
+}
+
+static inline int meta_token_add(meta_tx *tx, const char *name,
+                                 const char *hash, int can_write,
+                                 int64_t created, es_err *err)
+{
+    return tx->ops->token_add(tx, name, hash, can_write, created, err);
+}
+
+static inline int meta_repo_find(meta_tx *tx, const char *name, meta_repo *out,
+                                 es_err *err)
+{
+    return tx->ops->repo_find(tx, name, out, err);
+}
+
+static inline int meta_repo_each(meta_tx *tx,
+                                 int (*fn)(void *ctx, const meta_repo *r),
+                                 void *ctx, es_err *err)
+{
+    return tx->ops->repo_each(tx, fn, ctx, err);
+}
+
+static inline int meta_repo_insert(meta_tx *tx, const char *name,
+                                   const char *mode, int64_t created,
+                                   int64_t *id, es_err *err)
+{
+    return tx->ops->repo_insert(tx, name, mode, created, id, err);
+}
+
+static inline int meta_repo_delete(meta_tx *tx, int64_t repo_id, es_err *err)
+{
+    return tx->ops->repo_delete(tx, repo_id, err);
+}
+
+static inline int meta_repo_file_each(meta_tx *tx, int64_t repo_id,
+                                      int (*fn)(void *ctx, int64_t file_id),
+                                      void *ctx, es_err *err)
+{
+    return tx->ops->repo_file_each(tx, repo_id, fn, ctx, err);
+}
+
+static inline int meta_ref_get(meta_tx *tx, int64_t repo_id, const char *name,
+                               meta_ref *out, es_err *err)
+{
+    return tx->ops->ref_get(tx, repo_id, name, out, err);
+}
+
+static inline int meta_ref_each(meta_tx *tx, int64_t repo_id, const char *kind,
+                                int (*fn)(void *ctx, const char *name,
+                                          const char *commit),
+                                void *ctx, es_err *err)
+{
+    return tx->ops->ref_each(tx, repo_id, kind, fn, ctx, err);
+}
+
+static inline int meta_ref_insert(meta_tx *tx, int64_t repo_id,
+                                  const char *name, const char *kind,
+                                  const char *commit, es_err *err)
+{
+    return tx->ops->ref_insert(tx, repo_id, name, kind, commit, err);
+}
+
+static inline int meta_ref_move(meta_tx *tx, int64_t repo_id, const char *name,
+                                const char *commit, es_err *err)
+{
+    return tx->ops->ref_move(tx, repo_id, name, commit, err);
+}
+
+static inline int meta_commit_insert(meta_tx *tx, const char *id,
+                                     int64_t repo_id, const char *parent,
+                                     const char *message, int64_t created,
+                                     es_err *err)
+{
+    return tx->ops->commit_insert(tx, id, repo_id, parent, message, created,
+                                  err);
+}
+
+static inline int meta_commit_exists(meta_tx *tx, int64_t repo_id,
+                                     const char *id, es_err *err)
+{
+    return tx->ops->commit_exists(tx, repo_id, id, err);
+}
+
+static inline int meta_entry_get(meta_tx *tx, const char *commit,
+                                 const char *path, int64_t *file_id,
+                                 es_err *err)
+{
+    return tx->ops->entry_get(tx, commit, path, file_id, err);
+}
+
+static inline int meta_entry_under(meta_tx *tx, const char *commit,
+                                   const char *dir, es_err *err)
+{
+    return tx->ops->entry_under(tx, commit, dir, err);
+}
+
+static inline int meta_entry_add(meta_tx *tx, const char *commit,
+                                 const char *path, int64_t file_id, es_err *err)
+{
+    return tx->ops->entry_add(tx, commit, path, file_id, err);
+}
+
+static inline int meta_entries_copy(meta_tx *tx, const char *from,
+                                    const char *to, const char *except,
+                                    es_err *err)
+{
+    return tx->ops->entries_copy(tx, from, to, except, err);
+}
+
+static inline int meta_entry_file(meta_tx *tx, const char *commit,
+                                  const char *path, meta_file *out, es_err *err)
+{
+    return tx->ops->entry_file(tx, commit, path, out, err);
+}
+
+static inline int meta_entry_each(meta_tx *tx, const char *commit,
+                                  int (*fn)(void *ctx, const meta_entry *e),
+                                  void *ctx, es_err *err)
+{
+    return tx->ops->entry_each(tx, commit, fn, ctx, err);
+}
+
+static inline int meta_file_insert(meta_tx *tx, const meta_file_new *f,
+                                   int64_t *id, es_err *err)
+{
+    return tx->ops->file_insert(tx, f, id, err);
+}
+
+static inline int meta_file_listed(meta_tx *tx, int64_t file_id, es_err *err)
+{
+    return tx->ops->file_listed(tx, file_id, err);
+}
+
+static inline int meta_file_delete(meta_tx *tx, int64_t file_id, int64_t now,
+                                   char spool[META_SPOOL_NAME_MAX], es_err *err)
+{
+    return tx->ops->file_delete(tx, file_id, now, spool, err);
+}
+
+static inline int meta_file_codec_each(meta_tx *tx, int64_t file_id,
+                                       int (*fn)(void *ctx, int codec,
+                                                 int64_t bytes),
+                                       void *ctx, es_err *err)
+{
+    return tx->ops->file_codec_each(tx, file_id, fn, ctx, err);
+}
+
+static inline int meta_file_chunk_bytes(meta_tx *tx, int64_t file_id,
+                                        int64_t *out, es_err *err)
+{
+    return tx->ops->file_chunk_bytes(tx, file_id, out, err);
+}
+
+static inline int meta_job_insert(meta_tx *tx, int64_t file_id,
+                                  const char *repo, const char *path,
+                                  uint64_t total_bytes, int64_t created,
+                                  int64_t *id, es_err *err)
+{
+    return tx->ops->job_insert(tx, file_id, repo, path, total_bytes, created,
+                               id, err);
+}
+
+static inline int meta_entry_delete(meta_tx *tx, const char *commit, const char *path, es_err *err)
+{
+    return tx->ops->entry_delete(tx, commit, path, err);
+}
+
+static inline int meta_entry_delete_under(meta_tx *tx, const char *commit, const char *dir, es_err *err)
+{
+    return tx->ops->entry_delete_under(tx, commit, dir, err);
+}
+
+static inline int meta_commit_get(meta_tx *tx, const char *id, int64_t *created, char message[256], es_err *err)
+{
+    return tx->ops->commit_get(tx, id, created, message, err);
+}
+
+static inline int meta_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out, es_err *err)
+{
+    return tx->ops->hf_repo_get(tx, name, out, err);
+}
+
+static inline int meta_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type, int is_private, es_err *err)
+{
+    return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, err);
+}
+
+static inline int meta_hf_entry_each(meta_tx *tx, const char *commit, int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx, es_err *err)
+{
+    return tx->ops->hf_entry_each(tx, commit, fn, ctx, err);
+}
+
+static inline int meta_object_find(meta_tx *tx, const char *sha256, uint64_t size, const char *mode, int64_t *file_id, es_err *err)
+{
+    return tx->ops->object_find(tx, sha256, size, mode, file_id, err);
+}
+
+static inline int meta_blob_add(meta_tx *tx, int64_t file_id, const char *git_sha1, es_err *err)
+{
+    return tx->ops->blob_add(tx, file_id, git_sha1, err);
+}
+
+static inline int meta_mirror_pin_get(meta_tx *tx, const char *key, const char *rev, char commit[41], int64_t *fetched, es_err *err)
+{
+    return tx->ops->mirror_pin_get(tx, key, rev, commit, fetched, err);
+}
+
+static inline int meta_mirror_pin_set(meta_tx *tx, const char *key, const char *rev, const char *commit, int64_t fetched, es_err *err)
+{
+    return tx->ops->mirror_pin_set(tx, key, rev, commit, fetched, err);
+}
+
+static inline int meta_mirror_commit_get(meta_tx *tx, const char *key, const char *commit, int64_t *created, es_err *err)
+{
+    return tx->ops->mirror_commit_get(tx, key, commit, created, err);
+}
+
+static inline int meta_mirror_commit_add(meta_tx *tx, const char *key, const char *commit, int64_t created, es_err *err)
+{
+    return tx->ops->mirror_commit_add(tx, key, commit, created, err);
+}
+
+static inline int meta_mirror_entry_each(meta_tx *tx, const char *key, const char *commit, int (*fn)(void *ctx, const meta_mirror_entry *e), void *ctx, es_err *err)
+{
+    return tx->ops->mirror_entry_each(tx, key, commit, fn, ctx, err);
+}
+
+static inline int meta_mirror_entry_add(meta_tx *tx, const char *key, const char *commit, const meta_mirror_entry *e, es_err *err)
+{
+    return tx->ops->mirror_entry_add(tx, key, commit, e, err);
+}
+
+static inline int meta_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit, const char *path, int64_t file_id, es_err *err)
+{
+    return tx->ops->mirror_entry_fetched(tx, key, commit, path, file_id, err);
+}
+
+static inline int meta_file_get(meta_tx *tx, int64_t file_id, meta_file *out, es_err *err)
+{
+    return tx->ops->file_get(tx, file_id, out, err);
+}
+
+static inline int meta_figures_get(meta_tx *tx, int64_t repo_id,
+                                   meta_figures *out, es_err *err)
+{
+    return tx->ops->figures(tx, repo_id, out, err);
+}
+
+#endif /* ELVESD_META_H */

@@ -1,0 +1,359 @@
+/*
+ * meta_sqlite.c - the SQLite backend of meta.h: transactions on db.c's one
+ * connection, and the typed calls, each one or a few prepared statements.
+ *
+ * One connection, one mutex (db.h): a META_READ transaction holds the lock
+ * (readers never see a half-done write, as writers hold it too), a
+ * META_WRITE one also runs BEGIN IMMEDIATE.  So there is one transaction
+ * at a time and it lives in the backend's struct.
+ */
+#include "meta_sqlite_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sq_meta sq_meta;
+
+typedef struct sq_tx {
+    meta_tx base;
+    sq_meta *m;
+    meta_mode mode;
+} sq_tx;
+
+struct sq_meta {
+    meta base;
+    db *d;
+    sq_tx tx; /* the one open transaction */
+};
+
+static const meta_ops sq_ops;
+
+db *sq_db(meta_tx *tx)
+{
+    return ((sq_tx *)tx)->m->d;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static int sq_begin(meta *m, meta_mode mode, meta_tx **tx, es_err *err)
+{
+    sq_meta *sm = (sq_meta *)m;
+    if (mode == META_WRITE) {
+        if (db_tx_begin(sm->d, err) < 0)
+            return -1;
+    } else {
+        db_lock(sm->d);
+    }
+    sm->tx.mode = mode;
+    *tx = &sm->tx.base;
+    return 0;
+}
+
+static int sq_commit(meta_tx *tx, es_err *err)
+{
+    sq_tx *t = (sq_tx *)tx;
+    if (t->mode == META_WRITE)
+        return db_tx_commit(t->m->d, err);
+    db_unlock(t->m->d);
+    return 0;
+}
+
+static void sq_rollback(meta_tx *tx)
+{
+    sq_tx *t = (sq_tx *)tx;
+    if (t->mode == META_WRITE)
+        db_tx_rollback(t->m->d);
+    else
+        db_unlock(t->m->d);
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+static int sq_schema(meta_tx *tx, meta_schema *out, es_err *err)
+{
+    db *d = sq_db(tx);
+    int64_t one = 0;
+    memset(out, 0, sizeof *out);
+    if (db_query_i64(d, "SELECT 1", &one, err) < 0 ||
+        db_query_i64(d, "SELECT count(*) FROM schema_migrations", &out->applied,
+                     err) < 0 ||
+        db_query_i64(d,
+                     "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                     &out->newest, err) < 0)
+        return -1;
+    if (one != 1)
+        return es_errf(err, 500, "database: no answer");
+    out->known = db_migrations_count;
+    out->known_newest = db_migrations_count
+                            ? db_migrations[db_migrations_count - 1].version
+                            : 0;
+    return 0;
+}
+
+static int sq_job_counts(meta_tx *tx, meta_job_counts *out, es_err *err)
+{
+    db *d = sq_db(tx);
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s =
+        db_prep(d, "SELECT state, count(*) FROM jobs GROUP BY state", err);
+    if (!s)
+        return -1;
+    int rc;
+    while ((rc = db_step_row(d, s, err)) == 1) {
+        const char *state = (const char *)sqlite3_column_text(s, 0);
+        int64_t n = sqlite3_column_int64(s, 1);
+        if (state == NULL)
+            continue;
+        if (strcmp(state, "queued") == 0)
+            out->queued = n;
+        else if (strcmp(state, "running") == 0)
+            out->running = n;
+        else if (strcmp(state, "done") == 0)
+            out->done = n;
+        else if (strcmp(state, "failed") == 0)
+            out->failed = n;
+    }
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int sq_token_find(meta_tx *tx, const char *hash, meta_token *out,
+                         es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d, "SELECT id, name, can_write FROM tokens WHERE hash = ?", err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, hash);
+    int rc = db_step_row(d, s, err);
+    if (rc == 1) {
+        out->id = sqlite3_column_int64(s, 0);
+        db_col_text(s, 1, out->name, sizeof out->name);
+        out->can_write = sqlite3_column_int(s, 2) != 0;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_token_count(meta_tx *tx, int64_t *n, es_err *err)
+{
+    return db_query_i64(sq_db(tx), "SELECT count(*) FROM tokens", n, err) < 0
+               ? -1
+               : 0;
+}
+
+static int sq_token_add(meta_tx *tx, const char *name, const char *hash,
+                        int can_write, int64_t created, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "INSERT INTO tokens (name, hash, can_write, "
+                              "created) VALUES (?, ?, ?, ?)",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, name);
+    db_bind_text(s, 2, hash);
+    db_bind_i64(s, 3, can_write ? 1 : 0);
+    db_bind_i64(s, 4, created);
+    return db_step_done(d, s, err);
+}
+
+static void repo_row(sqlite3_stmt *s, meta_repo *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    db_col_text(s, 1, r->name, sizeof r->name);
+    db_col_text(s, 2, r->mode, sizeof r->mode);
+    r->created = sqlite3_column_int64(s, 3);
+}
+
+static int sq_repo_find(meta_tx *tx, const char *name, meta_repo *out,
+                        es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d, "SELECT id, name, mode, created FROM repos WHERE name = ?", err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, name);
+    int rc = db_step_row(d, s, err);
+    if (rc == 1)
+        repo_row(s, out);
+    sqlite3_reset(s);
+    return rc;
+}
+
+static int sq_repo_each(meta_tx *tx, int (*fn)(void *ctx, const meta_repo *r),
+                        void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d, "SELECT id, name, mode, created FROM repos ORDER BY name", err);
+    if (!s)
+        return -1;
+    /* Rows are read first, so fn may make other calls on tx. */
+    meta_repo *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = db_step_row(d, s, err)) == 1) {
+        if (n == cap) {
+            size_t grown_cap = cap ? cap * 2 : 16;
+            meta_repo *grown = realloc(rows, grown_cap * sizeof *grown);
+            if (!grown) {
+                rc = es_errf(err, 500, "out of memory");
+                break;
+            }
+            rows = grown;
+            cap = grown_cap;
+        }
+        repo_row(s, &rows[n++]);
+    }
+    sqlite3_reset(s);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = fn(ctx, &rows[i]);
+    free(rows);
+    return rc;
+}
+
+/* The (repo, file) pairs heads list; ?1 = repo id, or -1 for all. */
+#define LIVE_PAIRS                                                             \
+    "(SELECT DISTINCT r.repo_id AS repo_id, te.file_id AS file_id FROM refs "  \
+    "r JOIN tree_entries te ON te.commit_id = r.commit_id WHERE ?1 < 0 OR "    \
+    "r.repo_id = ?1)"
+
+static int query_i64_repo(db *d, const char *sql, int64_t repo_id, int64_t *out,
+                          es_err *err)
+{
+    sqlite3_stmt *s = db_prep(d, sql, err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, repo_id);
+    int rc = db_step_row(d, s, err);
+    *out = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int sq_figures(meta_tx *tx, int64_t repo_id, meta_figures *f,
+                      es_err *err)
+{
+    static const char logical[] =
+        "SELECT coalesce(sum(f.size), 0), count(*) FROM " LIVE_PAIRS
+        " x JOIN files f ON f.id = x.file_id";
+    static const char files[] =
+        "SELECT count(DISTINCT file_id) FROM " LIVE_PAIRS;
+    static const char spool[] =
+        "SELECT coalesce(sum(f.upload_size), 0) FROM files f WHERE f.spool IS "
+        "NOT NULL AND f.id IN (SELECT file_id FROM " LIVE_PAIRS ")";
+    static const char referenced[] =
+        "SELECT coalesce(sum(c.length), 0) FROM " LIVE_PAIRS
+        " x JOIN file_blocks b ON b.file_id = x.file_id JOIN chunks c ON "
+        "c.id = b.chunk_id";
+    static const char chunks_all[] =
+        "SELECT coalesce(sum(length), 0) FROM chunks WHERE refcount > 0 AND "
+        "?1 = ?1";
+    static const char chunks_repo[] =
+        "SELECT coalesce(sum(length), 0) FROM chunks WHERE id IN (SELECT "
+        "b.chunk_id FROM file_blocks b WHERE b.file_id IN (SELECT file_id "
+        "FROM " LIVE_PAIRS "))";
+    db *d = sq_db(tx);
+    memset(f, 0, sizeof *f);
+    if (query_i64_repo(d, logical, repo_id, &f->logical, err) < 0 ||
+        query_i64_repo(d, files, repo_id, &f->files, err) < 0 ||
+        query_i64_repo(d, spool, repo_id, &f->spool, err) < 0 ||
+        query_i64_repo(d, referenced, repo_id, &f->referenced, err) < 0 ||
+        query_i64_repo(d, repo_id < 0 ? chunks_all : chunks_repo, repo_id,
+                       &f->chunk, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void sq_close(meta *m)
+{
+    sq_meta *sm = (sq_meta *)m;
+    db_close(sm->d);
+    free(sm);
+}
+
+static const meta_ops sq_ops = {
+    .version = META_OPS_VERSION,
+    .name = "sqlite",
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .schema = sq_schema,
+    .job_counts = sq_job_counts,
+    .token_find = sq_token_find,
+    .token_count = sq_token_count,
+    .token_add = sq_token_add,
+    .repo_find = sq_repo_find,
+    .repo_each = sq_repo_each,
+    .repo_insert = sq_repo_insert,
+    .repo_delete = sq_repo_delete,
+    .repo_file_each = sq_repo_file_each,
+    .ref_get = sq_ref_get,
+    .ref_each = sq_ref_each,
+    .ref_insert = sq_ref_insert,
+    .ref_move = sq_ref_move,
+    .commit_insert = sq_commit_insert,
+    .commit_exists = sq_commit_exists,
+    .entry_get = sq_entry_get,
+    .entry_under = sq_entry_under,
+    .entry_add = sq_entry_add,
+    .entries_copy = sq_entries_copy,
+    .entry_file = sq_entry_file,
+    .entry_each = sq_entry_each,
+    .entry_delete = sq_entry_delete,
+    .entry_delete_under = sq_entry_delete_under,
+    .commit_get = sq_commit_get,
+    .hf_repo_get = sq_hf_repo_get,
+    .hf_repo_settings = sq_hf_repo_settings,
+    .hf_entry_each = sq_hf_entry_each,
+    .object_find = sq_object_find,
+    .blob_add = sq_blob_add,
+    .mirror_pin_get = sq_mirror_pin_get,
+    .mirror_pin_set = sq_mirror_pin_set,
+    .mirror_commit_get = sq_mirror_commit_get,
+    .mirror_commit_add = sq_mirror_commit_add,
+    .mirror_entry_each = sq_mirror_entry_each,
+    .mirror_entry_add = sq_mirror_entry_add,
+    .mirror_entry_fetched = sq_mirror_entry_fetched,
+    .file_get = sq_file_get,
+    .file_insert = sq_file_insert,
+    .file_listed = sq_file_listed,
+    .file_delete = sq_file_delete,
+    .file_codec_each = sq_file_codec_each,
+    .file_chunk_bytes = sq_file_chunk_bytes,
+    .job_insert = sq_job_insert,
+    .figures = sq_figures,
+};
+
+int meta_sqlite_open(meta **out, const char *path, es_err *err)
+{
+    sq_meta *sm = calloc(1, sizeof *sm);
+    if (!sm)
+        return es_errf(err, 500, "out of memory");
+    if (db_open(&sm->d, path, err) < 0) {
+        free(sm);
+        return -1;
+    }
+    sm->base.ops = &sq_ops;
+    sm->tx.base.ops = &sq_ops;
+    sm->tx.m = sm;
+    *out = &sm->base;
+    return 0;
+}
+
+db *meta_sqlite_db(meta *m)
+{
+    return m->ops == &sq_ops ? ((sq_meta *)m)->d : NULL;
+}
+
+meta_tx *meta_sqlite_tx(meta *m)
+{
+    return m->ops == &sq_ops ? &((sq_meta *)m)->tx.base : NULL;
+}

@@ -1,0 +1,98 @@
+/*
+ * meta_sqlite_internal.h - what the files of the SQLite backend share: the
+ * connection of a transaction and the calls the ops table in meta_sqlite.c
+ * lists.
+ */
+#ifndef ELVESD_META_SQLITE_INTERNAL_H
+#define ELVESD_META_SQLITE_INTERNAL_H
+
+#include "meta_sqlite.h"
+
+/* The connection the transaction runs on. */
+db *sq_db(meta_tx *tx);
+
+/* meta_sqlite_repos.c */
+int sq_repo_insert(meta_tx *tx, const char *name, const char *mode,
+                   int64_t created, int64_t *id, es_err *err);
+int sq_repo_delete(meta_tx *tx, int64_t repo_id, es_err *err);
+int sq_repo_file_each(meta_tx *tx, int64_t repo_id,
+                      int (*fn)(void *ctx, int64_t file_id), void *ctx,
+                      es_err *err);
+int sq_ref_get(meta_tx *tx, int64_t repo_id, const char *name, meta_ref *out,
+               es_err *err);
+int sq_ref_each(meta_tx *tx, int64_t repo_id, const char *kind,
+                int (*fn)(void *ctx, const char *name, const char *commit),
+                void *ctx, es_err *err);
+int sq_ref_insert(meta_tx *tx, int64_t repo_id, const char *name,
+                  const char *kind, const char *commit, es_err *err);
+int sq_ref_move(meta_tx *tx, int64_t repo_id, const char *name,
+                const char *commit, es_err *err);
+int sq_commit_insert(meta_tx *tx, const char *id, int64_t repo_id,
+                     const char *parent, const char *message, int64_t created,
+                     es_err *err);
+int sq_commit_exists(meta_tx *tx, int64_t repo_id, const char *id, es_err *err);
+int sq_entry_get(meta_tx *tx, const char *commit, const char *path,
+                 int64_t *file_id, es_err *err);
+int sq_entry_under(meta_tx *tx, const char *commit, const char *dir,
+                   es_err *err);
+int sq_entry_add(meta_tx *tx, const char *commit, const char *path,
+                 int64_t file_id, es_err *err);
+int sq_entries_copy(meta_tx *tx, const char *from, const char *to,
+                    const char *except, es_err *err);
+int sq_entry_file(meta_tx *tx, const char *commit, const char *path,
+                  meta_file *out, es_err *err);
+int sq_entry_each(meta_tx *tx, const char *commit,
+                  int (*fn)(void *ctx, const meta_entry *e), void *ctx,
+                  es_err *err);
+int sq_file_get(meta_tx *tx, int64_t file_id, meta_file *out, es_err *err);
+int sq_file_insert(meta_tx *tx, const meta_file_new *f, int64_t *id,
+                   es_err *err);
+int sq_file_listed(meta_tx *tx, int64_t file_id, es_err *err);
+int sq_file_delete(meta_tx *tx, int64_t file_id, int64_t now,
+                   char spool[META_SPOOL_NAME_MAX], es_err *err);
+int sq_file_codec_each(meta_tx *tx, int64_t file_id,
+                       int (*fn)(void *ctx, int codec, int64_t bytes),
+                       void *ctx, es_err *err);
+int sq_file_chunk_bytes(meta_tx *tx, int64_t file_id, int64_t *out,
+                        es_err *err);
+int sq_job_insert(meta_tx *tx, int64_t file_id, const char *repo,
+                  const char *path, uint64_t total_bytes, int64_t created,
+                  int64_t *id, es_err *err);
+
+/* meta_sqlite_hf.c */
+int sq_entry_delete(meta_tx *tx, const char *commit, const char *path,
+                    es_err *err);
+int sq_entry_delete_under(meta_tx *tx, const char *commit, const char *dir,
+                          es_err *err);
+int sq_commit_get(meta_tx *tx, const char *id, int64_t *created,
+                  char message[256], es_err *err);
+int sq_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
+                   es_err *err);
+int sq_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type,
+                        int is_private, es_err *err);
+int sq_hf_entry_each(meta_tx *tx, const char *commit,
+                     int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx,
+                     es_err *err);
+int sq_object_find(meta_tx *tx, const char *sha256, uint64_t size,
+                   const char *mode, int64_t *file_id, es_err *err);
+int sq_blob_add(meta_tx *tx, int64_t file_id, const char *git_sha1,
+                es_err *err);
+
+/* meta_sqlite_mirror.c */
+int sq_mirror_pin_get(meta_tx *tx, const char *key, const char *rev,
+                      char commit[41], int64_t *fetched, es_err *err);
+int sq_mirror_pin_set(meta_tx *tx, const char *key, const char *rev,
+                      const char *commit, int64_t fetched, es_err *err);
+int sq_mirror_commit_get(meta_tx *tx, const char *key, const char *commit,
+                         int64_t *created, es_err *err);
+int sq_mirror_commit_add(meta_tx *tx, const char *key, const char *commit,
+                         int64_t created, es_err *err);
+int sq_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
+                         int (*fn)(void *ctx, const meta_mirror_entry *e),
+                         void *ctx, es_err *err);
+int sq_mirror_entry_add(meta_tx *tx, const char *key, const char *commit,
+                        const meta_mirror_entry *e, es_err *err);
+int sq_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit,
+                            const char *path, int64_t file_id, es_err *err);
+
+#endif /* ELVESD_META_SQLITE_INTERNAL_H */
