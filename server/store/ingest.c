@@ -80,6 +80,7 @@ typedef struct ingest {
     _Atomic int64_t *progress;
     es_err *err;
     int stopped;
+    int backend_failed; /* chunkstore_put or _sync failed: err says how */
 
     /* the file row */
     char spool[80], mode_name[16], upload_sha[65];
@@ -503,8 +504,10 @@ static int put_block(void *arg, size_t index, uint64_t raw_offset,
         es_errf(in->err, 500, "out of memory");
         return 1;
     }
-    if (chunkstore_put(&in->st->cs, block, block_len, &nc->loc, in->err) < 0)
+    if (chunkstore_put(&in->st->cs, block, block_len, &nc->loc, in->err) < 0) {
+        in->backend_failed = 1;
         return 1;
+    }
     nc->raw_len = raw_len;
     nc->codec = (int)info.codec;
     if (info.flags & ELVES_BLOCK_FLAG_LOSSY)
@@ -929,7 +932,11 @@ static int compress(ingest *in)
             return -1;
     }
     /* Nothing is referenced before its bytes are durable. */
-    if (chunkstore_sync(&in->st->cs, in->err) < 0 || verify(in) < 0)
+    if (chunkstore_sync(&in->st->cs, in->err) < 0) {
+        in->backend_failed = 1;
+        return -1;
+    }
+    if (verify(in) < 0)
         return -1;
     return commit_manifest(in);
 }
@@ -964,5 +971,11 @@ int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
         remove_spool(&in);
         return INGEST_OK;
     }
-    return in.stopped ? INGEST_STOPPED : INGEST_FAILED;
+    if (in.stopped)
+        return INGEST_STOPPED;
+    /* A chunk store that could not take or sync the bytes (5xx) may be
+     * back soon: the job is worth another attempt, which re-encodes from
+     * the spool (jobs.c counts and spaces the attempts). */
+    return in.backend_failed && err->status >= 500 ? INGEST_RETRY
+                                                   : INGEST_FAILED;
 }

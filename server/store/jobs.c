@@ -9,17 +9,25 @@
  * short by shutdown goes back to 'queued' the same way.  Progress of
  * running jobs lives in memory (no write per block) and is saved when the
  * job ends.
+ *
+ * A job whose chunk store failed (INGEST_RETRY) waits RETRY_WAIT_MS, four
+ * times longer after each attempt, and is queued again; after
+ * MAX_ATTEMPTS claims it fails like any other.  The wait holds its worker
+ * (and the row 'running'), so no other worker takes the job sooner; a
+ * shutdown cuts it short.
  */
 #include "store_internal.h"
 
 #include "metrics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define MAX_ATTEMPTS 3
+#define RETRY_WAIT_MS 200L /* before the 2nd attempt; x4 for the 3rd */
 
 typedef struct job_slot {
     int64_t job_id; /* 0 when idle */
@@ -170,6 +178,25 @@ static int64_t job_attempts(es_store *st, int64_t job_id)
     return n;
 }
 
+/* Sleeps before attempt attempts + 1 unless the pool stops first. */
+static void retry_wait(jobs_pool *p, int64_t attempts)
+{
+    long ms = RETRY_WAIT_MS << (2 * (attempts - 1));
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += ms % 1000 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop &&
+           pthread_cond_timedwait(&p->wake, &p->mu, &until) != ETIMEDOUT)
+        ; /* woken for another reason (a new job): keep waiting */
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void run_job(es_store *st, job_slot *slot, int64_t job_id,
                     int64_t file_id)
 {
@@ -180,13 +207,22 @@ static void run_job(es_store *st, job_slot *slot, int64_t job_id,
     }
     int rc = ingest_file(st, job_id, file_id, &slot->progress, &err);
     int64_t progress = atomic_load(&slot->progress);
-    if (rc == INGEST_RETRY && job_attempts(st, job_id) >= MAX_ATTEMPTS)
+    int64_t attempts = rc == INGEST_RETRY ? job_attempts(st, job_id) : 0;
+    if (rc == INGEST_RETRY && attempts >= MAX_ATTEMPTS) {
+        es_errf(&err, err.status, "after %lld attempts: %s",
+                (long long)attempts, err.msg);
         rc = INGEST_FAILED;
+    }
     switch (rc) {
     case INGEST_OK:
         break;
-    case INGEST_STOPPED:
     case INGEST_RETRY:
+        fprintf(stderr, "elvesd: job %lld: attempt %lld failed, retrying: %s\n",
+                (long long)job_id, (long long)attempts, err.msg);
+        retry_wait(st->jobs, attempts);
+        finish(st, job_id, file_id, "queued", "spooled", NULL, 0);
+        break;
+    case INGEST_STOPPED:
         finish(st, job_id, file_id, "queued", "spooled", NULL, 0);
         break;
     default:

@@ -1,20 +1,28 @@
 /*
  * store_test_util.h - helpers shared by the tests/unit/server/test_store_*.c
- * programs: temporary data directories, opening a store, uploading bytes
- * or files, reading a file back through a reader.  Header-only so each
- * test stays one program.
+ * programs: temporary data directories, opening a store (optionally with
+ * a wrapped chunk store), uploading bytes or files, reading a file back
+ * through a reader and comparing it, and checks on the database behind the
+ * store (reference counts).  Header-only so each test stays one program;
+ * the tu_expect_* and tu_check_* helpers fail the cmocka test.
  */
 #ifndef STORE_TEST_UTIL_H
 #define STORE_TEST_UTIL_H
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "test_files.h"
@@ -58,16 +66,25 @@ TU_FN char *tu_tmpdir(const char *tag)
     return path;
 }
 
-TU_FN es_store *tu_open(const char *dir, unsigned workers)
+/* Opens the store cfg describes (decode_threads 2 if unset). */
+TU_FN es_store *tu_open_config(const store_config *cfg)
 {
-    store_config cfg = {.data_dir = dir, .workers = workers, .decode_threads = 2};
+    store_config c = *cfg;
+    if (!c.decode_threads)
+        c.decode_threads = 2;
     es_store *st = NULL;
     es_err err = {0, ""};
-    if (store_open(&st, &cfg, &err) != 0) {
+    if (store_open(&st, &c, &err) != 0) {
         fprintf(stderr, "store_open: %d %s\n", err.status, err.msg);
         abort();
     }
     return st;
+}
+
+TU_FN es_store *tu_open(const char *dir, unsigned workers)
+{
+    store_config cfg = {.data_dir = dir, .workers = workers};
+    return tu_open_config(&cfg);
 }
 
 /* Uploads len bytes; returns the response (caller decrefs) or NULL, with
@@ -145,6 +162,121 @@ TU_FN int64_t tu_stat(es_store *st, const char *key)
     int64_t v = tu_json_int(s, key);
     json_decref(s);
     return v;
+}
+
+TU_FN void tu_make_repo(es_store *st, const char *name, const char *mode)
+{
+    es_err err;
+    json_t *j = NULL;
+    if (store_repo_create(st, name, mode, &j, &err) != 0)
+        fail_msg("repo %s: %s", name, err.msg);
+    json_decref(j);
+}
+
+/* Uploads len bytes to repo/path on main; the job's id. */
+TU_FN int64_t tu_upload(es_store *st, const char *repo, const char *path,
+                        const uint8_t *data, size_t len)
+{
+    es_err err;
+    json_t *j = tu_upload_bytes(st, repo, path, data, len, &err);
+    if (!j)
+        fail_msg("upload %s/%s: %s", repo, path, err.msg);
+    int64_t job_id = tu_json_int(j, "job_id");
+    json_decref(j);
+    return job_id;
+}
+
+TU_FN void tu_expect_state(es_store *st, const char *repo, const char *path,
+                           const char *state)
+{
+    store_file f;
+    es_err err;
+    if (store_file_lookup(st, repo, NULL, path, &f, &err) != 0)
+        fail_msg("lookup %s/%s: %s", repo, path, err.msg);
+    if (strcmp(f.state, state) != 0) {
+        json_t *list = NULL;
+        store_file_list(st, repo, NULL, &list, &err);
+        char *s = json_dumps(list, 0);
+        fail_msg("%s/%s is %s, want %s: %s", repo, path, f.state, state, s);
+    }
+}
+
+/* repo/path reads back through a reader as exactly (data, len): same size,
+ * same SHA-256. */
+TU_FN void tu_expect_content(es_store *st, const char *repo, const char *path,
+                             const uint8_t *data, size_t len)
+{
+    es_err err;
+    size_t got = 0;
+    uint8_t *back = tu_download(st, repo, path, 200000, &got, &err);
+    if (!back)
+        fail_msg("download %s/%s: %s", repo, path, err.msg);
+    assert_int_equal(got, len);
+    char a[65], b[65];
+    tu_sha_hex(a, back, got);
+    tu_sha_hex(b, data, len);
+    if (strcmp(a, b) != 0)
+        fail_msg("%s/%s reads back as sha256 %s, uploaded %s", repo, path, a,
+                 b);
+    free(back);
+}
+
+TU_FN void tu_gc(es_store *st)
+{
+    json_t *rep = NULL;
+    es_err err;
+    if (store_gc(st, &rep, &err) != 0)
+        fail_msg("gc: %s", err.msg);
+    json_decref(rep);
+}
+
+/* The store's database, opened beside the store (for checks). */
+TU_FN sqlite3 *tu_db_open(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/elves.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+/* The first column of the first row of sql, or -1 if no row. */
+TU_FN int64_t tu_q1(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Reference counts equal the rows that make them, and nothing live points
+ * at anything dead. */
+TU_FN void tu_check_refcounts(const char *dir)
+{
+    sqlite3 *db = tu_db_open(dir);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks c WHERE refcount "
+                               "!= (SELECT count(*) FROM file_blocks b WHERE "
+                               "b.chunk_id = c.id)"),
+                     0);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors t WHERE refcount "
+                               "!= (SELECT count(*) FROM file_segments s WHERE "
+                               "s.tensor_id = t.id)"),
+                     0);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors t JOIN "
+                               "tensor_blocks tb ON tb.tensor_id = t.id JOIN "
+                               "chunks c ON c.id = tb.chunk_id WHERE "
+                               "t.refcount > 0 AND c.refcount = 0"),
+                     0);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM packs p WHERE live_bytes "
+                               "!= (SELECT coalesce(sum(length), 0) FROM "
+                               "chunks c WHERE c.pack = p.id)"),
+                     0);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM pragma_foreign_key_check"),
+                     0);
+    sqlite3_close(db);
 }
 
 #endif /* STORE_TEST_UTIL_H */

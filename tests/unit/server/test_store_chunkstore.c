@@ -1,8 +1,9 @@
 /*
  * test_store_chunkstore.c - the local chunk store on its own (put, ranged
  * get, checksum on every read, pack roll-over, iterate, drop, a new pack per
- * open) and what a failing chunk store does to a job: the file is marked
- * failed with the reason and stays downloadable from its spool.
+ * open) and what a chunk store that keeps failing (fault_chunkstore.h)
+ * does to a job: after its retries the file is marked failed with the
+ * reason, and it stays downloadable from its spool.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "chunkstore.h"
+#include "fault_chunkstore.h"
 #include "store_test_util.h"
 
 typedef struct walk {
@@ -126,24 +128,27 @@ static void test_failed_job_served_from_spool(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir("failjob");
-    es_store *st = tu_open(dir, 1);
+    fc_state fc;
+    fc_init(&fc);
+    store_config cfg = {.data_dir = dir,
+                        .workers = 1,
+                        .wrap_chunks = fc_wrap,
+                        .wrap_ctx = &fc};
+    es_store *st = tu_open_config(&cfg);
     es_err err;
     json_t *j = NULL;
     assert_int_equal(store_repo_create(st, "org/m", NULL, &j, &err), 0);
     json_decref(j);
-    /* the chunk store cannot create its pack: every job fails */
-    char packs[4200], moved[4200];
-    snprintf(packs, sizeof packs, "%s/packs", dir);
-    snprintf(moved, sizeof moved, "%s/packs.away", dir);
-    assert_int_equal(rename(packs, moved), 0);
-    FILE *fp = fopen(packs, "w");
-    fclose(fp);
+    /* the chunk store takes no chunk: every attempt of the job fails */
+    fc_fail(&fc, FC_PUT, 1, FC_LASTING, 500,
+            "pack write: No space left on device");
     const char *text = "some bytes that will not get compressed\n";
     j = tu_upload_bytes(st, "org/m", "t.txt", text, strlen(text), &err);
     assert_non_null(j);
     int64_t job_id = tu_json_int(j, "job_id");
     json_decref(j);
     store_wait_idle(st);
+    assert_int_equal(fc_failed(&fc, FC_PUT), 3); /* MAX_ATTEMPTS, jobs.c */
     assert_int_equal(store_job_get(st, job_id, &j, &err), 0);
     assert_string_equal(json_string_value(json_object_get(j, "state")),
                         "failed");
@@ -153,8 +158,9 @@ static void test_failed_job_served_from_spool(void **state)
     json_t *f = json_array_get(j, 0);
     assert_string_equal(json_string_value(json_object_get(f, "state")),
                         "failed");
-    assert_non_null(
-        strstr(json_string_value(json_object_get(f, "error")), "pack"));
+    const char *why = json_string_value(json_object_get(f, "error"));
+    assert_non_null(strstr(why, "No space left on device"));
+    assert_non_null(strstr(why, "after 3 attempts"));
     json_decref(j);
     size_t len;
     uint8_t *back = tu_download(st, "org/m", "t.txt", 7, &len, &err);
@@ -163,8 +169,7 @@ static void test_failed_job_served_from_spool(void **state)
     assert_memory_equal(back, text, len);
     free(back);
     store_close(st);
-    unlink(packs);
-    rename(moved, packs);
+    fc_destroy(&fc);
     tu_rm_rf(dir);
     free(dir);
 }

@@ -79,122 +79,16 @@ static uint8_t *make_safetensors(const tensor_spec *t, size_t n, size_t *len)
     return buf;
 }
 
-static void make_repo(es_store *st, const char *name, const char *mode)
-{
-    es_err err;
-    json_t *j = NULL;
-    if (store_repo_create(st, name, mode, &j, &err) != 0)
-        fail_msg("repo %s: %s", name, err.msg);
-    json_decref(j);
-}
-
-static void upload(es_store *st, const char *repo, const char *path,
-                   const uint8_t *data, size_t len)
-{
-    es_err err;
-    json_t *j = tu_upload_bytes(st, repo, path, data, len, &err);
-    if (!j)
-        fail_msg("upload %s/%s: %s", repo, path, err.msg);
-    json_decref(j);
-}
-
-static void expect_state(es_store *st, const char *repo, const char *path,
-                         const char *state)
-{
-    store_file f;
-    es_err err;
-    if (store_file_lookup(st, repo, NULL, path, &f, &err) != 0)
-        fail_msg("lookup %s/%s: %s", repo, path, err.msg);
-    if (strcmp(f.state, state) != 0) {
-        json_t *list = NULL;
-        store_file_list(st, repo, NULL, &list, &err);
-        char *s = json_dumps(list, 0);
-        fail_msg("%s/%s is %s, want %s: %s", repo, path, f.state, state, s);
-    }
-}
-
-static void expect_content(es_store *st, const char *repo, const char *path,
-                           const uint8_t *data, size_t len)
-{
-    es_err err;
-    size_t got;
-    uint8_t *back = tu_download(st, repo, path, 200000, &got, &err);
-    if (!back)
-        fail_msg("download %s/%s: %s", repo, path, err.msg);
-    assert_int_equal(got, len);
-    char a[65], b[65];
-    tu_sha_hex(a, back, got);
-    tu_sha_hex(b, data, len);
-    assert_string_equal(a, b);
-    free(back);
-}
-
-static sqlite3 *open_db(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/elves.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-static int64_t q1(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    return v;
-}
-
-/* Reference counts equal the rows that make them, and nothing live points
- * at anything dead. */
-static void check_refcounts(const char *dir)
-{
-    sqlite3 *db = open_db(dir);
-    assert_int_equal(q1(db, "SELECT count(*) FROM chunks c WHERE refcount != "
-                            "(SELECT count(*) FROM file_blocks b WHERE "
-                            "b.chunk_id = c.id)"),
-                     0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM tensors t WHERE refcount != "
-                            "(SELECT count(*) FROM file_segments s WHERE "
-                            "s.tensor_id = t.id)"),
-                     0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM tensors t JOIN "
-                            "tensor_blocks tb ON tb.tensor_id = t.id JOIN "
-                            "chunks c ON c.id = tb.chunk_id WHERE t.refcount "
-                            "> 0 AND c.refcount = 0"),
-                     0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM packs p WHERE live_bytes != "
-                            "(SELECT coalesce(sum(length), 0) FROM chunks c "
-                            "WHERE c.pack = p.id)"),
-                     0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM pragma_foreign_key_check"),
-                     0);
-    sqlite3_close(db);
-}
-
-static void gc(es_store *st)
-{
-    json_t *rep = NULL;
-    es_err err;
-    if (store_gc(st, &rep, &err) != 0)
-        fail_msg("gc: %s", err.msg);
-    json_decref(rep);
-}
-
 static void check_empty(es_store *st, const char *dir)
 {
-    gc(st);
+    tu_gc(st);
     assert_int_equal(tu_stat(st, "stored_bytes"), 0);
     assert_int_equal(tu_stat(st, "logical_bytes"), 0);
-    sqlite3 *db = open_db(dir);
-    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM tensors"), 0);
-    assert_int_equal(q1(db, "SELECT count(*) FROM packs WHERE live_bytes > 0"),
-                     0);
+    sqlite3 *db = tu_db_open(dir);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 0);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors"), 0);
+    assert_int_equal(
+        tu_q1(db, "SELECT count(*) FROM packs WHERE live_bytes > 0"), 0);
     sqlite3_close(db);
 }
 
@@ -223,7 +117,7 @@ static void test_shared_data_roundtrip(void **state)
     (void)state;
     char *dir = tu_tmpdir("shared");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/shared", NULL);
+    tu_make_repo(st, "org/shared", NULL);
     uint8_t *data[NSHARED];
     size_t len[NSHARED];
     uint64_t total = 0;
@@ -234,12 +128,12 @@ static void test_shared_data_roundtrip(void **state)
         data[i] = test_read_file(path, &len[i]);
         assert_non_null(data[i]);
         total += len[i];
-        upload(st, "org/shared", shared_files[i], data[i], len[i]);
+        tu_upload(st, "org/shared", shared_files[i], data[i], len[i]);
     }
     store_wait_idle(st);
     for (size_t i = 0; i < NSHARED; i++) {
-        expect_state(st, "org/shared", shared_files[i], "stored");
-        expect_content(st, "org/shared", shared_files[i], data[i], len[i]);
+        tu_expect_state(st, "org/shared", shared_files[i], "stored");
+        tu_expect_content(st, "org/shared", shared_files[i], data[i], len[i]);
     }
     /* random ranges of the largest file against the original */
     store_file f;
@@ -276,7 +170,7 @@ static void test_shared_data_roundtrip(void **state)
     printf("shared/data: logical %llu, stored %lld, stored/logical %.4f\n",
            (unsigned long long)total, (long long)stored,
            (double)stored / (double)total);
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     for (size_t i = 0; i < NSHARED; i++)
         free(data[i]);
     store_close(st);
@@ -289,13 +183,13 @@ static void test_elf_mode(void **state)
     (void)state;
     char *dir = tu_tmpdir("elf");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/elf", "elf");
+    tu_make_repo(st, "org/elf", "elf");
     tensor_spec t[] = {{"w", 600000, 5}, {"b", 1000, 6}};
     size_t len;
     uint8_t *data = make_safetensors(t, 2, &len);
-    upload(st, "org/elf", "m.safetensors", data, len);
+    tu_upload(st, "org/elf", "m.safetensors", data, len);
     store_wait_idle(st);
-    expect_state(st, "org/elf", "m.safetensors", "stored");
+    tu_expect_state(st, "org/elf", "m.safetensors", "stored");
     store_file f;
     es_err err;
     assert_int_equal(
@@ -319,11 +213,11 @@ static void test_elf_mode(void **state)
         assert_true(fabs((double)a - (double)b) <= ldexp(1.0, -24));
     }
     /* the same bytes in a lossless repo must not reuse lossy blocks */
-    make_repo(st, "org/exact", NULL);
-    upload(st, "org/exact", "m.safetensors", data, len);
+    tu_make_repo(st, "org/exact", NULL);
+    tu_upload(st, "org/exact", "m.safetensors", data, len);
     store_wait_idle(st);
-    expect_content(st, "org/exact", "m.safetensors", data, len);
-    check_refcounts(dir);
+    tu_expect_content(st, "org/exact", "m.safetensors", data, len);
+    tu_check_refcounts(dir);
     free(back);
     free(data);
     store_close(st);
@@ -339,28 +233,28 @@ static void test_replace_frees_chunks(void **state)
     (void)state;
     char *dir = tu_tmpdir("replace");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/r", NULL);
+    tu_make_repo(st, "org/r", NULL);
     tensor_spec a[] = {{"w", 200000, 11}}, b[] = {{"w", 200000, 12}};
     size_t alen, blen;
     uint8_t *adata = make_safetensors(a, 1, &alen);
     uint8_t *bdata = make_safetensors(b, 1, &blen);
-    upload(st, "org/r", "m.safetensors", adata, alen);
+    tu_upload(st, "org/r", "m.safetensors", adata, alen);
     store_wait_idle(st);
-    expect_state(st, "org/r", "m.safetensors", "stored");
-    upload(st, "org/r", "m.safetensors", bdata, blen);
+    tu_expect_state(st, "org/r", "m.safetensors", "stored");
+    tu_upload(st, "org/r", "m.safetensors", bdata, blen);
     store_wait_idle(st);
-    expect_state(st, "org/r", "m.safetensors", "stored");
+    tu_expect_state(st, "org/r", "m.safetensors", "stored");
     json_t *rep = NULL;
     es_err err;
     assert_int_equal(store_gc(st, &rep, &err), 0);
     assert_int_equal(tu_json_int(rep, "chunks_freed"), 0);
     json_decref(rep);
-    sqlite3 *db = open_db(dir);
-    assert_int_equal(q1(db, "SELECT count(*) FROM chunks WHERE refcount = 0"),
-                     0);
+    sqlite3 *db = tu_db_open(dir);
+    assert_int_equal(
+        tu_q1(db, "SELECT count(*) FROM chunks WHERE refcount = 0"), 0);
     sqlite3_close(db);
-    expect_content(st, "org/r", "m.safetensors", bdata, blen);
-    check_refcounts(dir);
+    tu_expect_content(st, "org/r", "m.safetensors", bdata, blen);
+    tu_check_refcounts(dir);
     free(adata);
     free(bdata);
     store_close(st);
@@ -373,35 +267,35 @@ static void test_same_file_two_repos(void **state)
     (void)state;
     char *dir = tu_tmpdir("dupfile");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/a", NULL);
-    make_repo(st, "org/b", NULL);
+    tu_make_repo(st, "org/a", NULL);
+    tu_make_repo(st, "org/b", NULL);
     tensor_spec t[] = {{"w", 300000, 1}, {"v", 50000, 2}};
     size_t len;
     uint8_t *data = make_safetensors(t, 2, &len);
-    upload(st, "org/a", "m.safetensors", data, len);
+    tu_upload(st, "org/a", "m.safetensors", data, len);
     store_wait_idle(st);
     int64_t once = tu_stat(st, "stored_bytes");
     assert_true(once > 0);
-    upload(st, "org/b", "copy.safetensors", data, len);
+    tu_upload(st, "org/b", "copy.safetensors", data, len);
     store_wait_idle(st);
-    expect_state(st, "org/b", "copy.safetensors", "stored");
+    tu_expect_state(st, "org/b", "copy.safetensors", "stored");
     assert_int_equal(tu_stat(st, "stored_bytes"), once);
     assert_int_equal(tu_stat(st, "logical_bytes"), 2 * (int64_t)len);
     assert_int_equal(tu_stat(st, "dedup_saved_bytes"), once);
-    expect_content(st, "org/b", "copy.safetensors", data, len);
-    check_refcounts(dir);
+    tu_expect_content(st, "org/b", "copy.safetensors", data, len);
+    tu_check_refcounts(dir);
     es_err err;
     /* delete one, the other still reads; then the other: all gone */
     assert_int_equal(store_repo_delete(st, "org/a", &err), 0);
-    gc(st);
+    tu_gc(st);
     assert_int_equal(tu_stat(st, "stored_bytes"), once);
-    expect_content(st, "org/b", "copy.safetensors", data, len);
-    check_refcounts(dir);
+    tu_expect_content(st, "org/b", "copy.safetensors", data, len);
+    tu_check_refcounts(dir);
     assert_int_equal(
         store_file_delete(st, "org/b", NULL, "copy.safetensors", &err), 0);
     store_wait_idle(st);
     check_empty(st, dir);
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     free(data);
     store_close(st);
     tu_rm_rf(dir);
@@ -415,9 +309,9 @@ static void delete_both(es_store *st, const char *dir, const char *first,
 {
     es_err err;
     assert_int_equal(store_file_delete(st, "org/m", NULL, first, &err), 0);
-    gc(st);
-    check_refcounts(dir);
-    expect_content(st, "org/m", second, data, len);
+    tu_gc(st);
+    tu_check_refcounts(dir);
+    tu_expect_content(st, "org/m", second, data, len);
     assert_int_equal(store_file_delete(st, "org/m", NULL, second, &err), 0);
     check_empty(st, dir);
 }
@@ -427,32 +321,32 @@ static void test_shared_tensors(void **state)
     (void)state;
     char *dir = tu_tmpdir("dupten");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     /* x = {a, b}, y = {c, a}: "a" (4 MB) is the same tensor in both */
     tensor_spec tx[] = {{"a", 1000000, 10}, {"b", 100000, 11}};
     tensor_spec ty[] = {{"c", 100000, 12}, {"a", 1000000, 10}};
     size_t lx, ly;
     uint8_t *x = make_safetensors(tx, 2, &lx);
     uint8_t *y = make_safetensors(ty, 2, &ly);
-    upload(st, "org/m", "x.safetensors", x, lx);
+    tu_upload(st, "org/m", "x.safetensors", x, lx);
     store_wait_idle(st);
     int64_t sx = tu_stat(st, "stored_bytes");
-    upload(st, "org/m", "y.safetensors", y, ly);
+    tu_upload(st, "org/m", "y.safetensors", y, ly);
     store_wait_idle(st);
     int64_t sxy = tu_stat(st, "stored_bytes");
-    expect_content(st, "org/m", "x.safetensors", x, lx);
-    expect_content(st, "org/m", "y.safetensors", y, ly);
+    tu_expect_content(st, "org/m", "x.safetensors", x, lx);
+    tu_expect_content(st, "org/m", "y.safetensors", y, ly);
     /* y added only "c" and its header: far less than "a" */
     assert_true(sxy - sx < sx / 4);
-    sqlite3 *db = open_db(dir);
-    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), 2);
+    sqlite3 *db = tu_db_open(dir);
+    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), 2);
     sqlite3_close(db);
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     /* delete in the order x then y */
     delete_both(st, dir, "x.safetensors", "y.safetensors", y, ly);
     /* again, deleting y first */
-    upload(st, "org/m", "x.safetensors", x, lx);
-    upload(st, "org/m", "y.safetensors", y, ly);
+    tu_upload(st, "org/m", "x.safetensors", x, lx);
+    tu_upload(st, "org/m", "y.safetensors", y, ly);
     store_wait_idle(st);
     delete_both(st, dir, "y.safetensors", "x.safetensors", x, lx);
     free(x);
@@ -470,7 +364,7 @@ static void test_shared_units(void **state)
     (void)state;
     char *dir = tu_tmpdir("units");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     enum { NS = 10 };
     char names[NS][8];
     tensor_spec tx[NS + 1], ty[NS + 1];
@@ -483,22 +377,22 @@ static void test_shared_units(void **state)
     size_t lx, ly;
     uint8_t *x = make_safetensors(tx, NS + 1, &lx);
     uint8_t *y = make_safetensors(ty, NS + 1, &ly);
-    upload(st, "org/m", "x.safetensors", x, lx);
+    tu_upload(st, "org/m", "x.safetensors", x, lx);
     store_wait_idle(st);
-    sqlite3 *db = open_db(dir);
+    sqlite3 *db = tu_db_open(dir);
     /* header, big, and one chunk for the ten small tensors */
-    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 3);
-    assert_int_equal(q1(db, "SELECT count(*) FROM file_segments"), NS + 2);
-    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), NS);
-    upload(st, "org/m", "y.safetensors", y, ly);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 3);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM file_segments"), NS + 2);
+    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), NS);
+    tu_upload(st, "org/m", "y.safetensors", y, ly);
     store_wait_idle(st);
     /* y wrote its header and "other" only */
-    assert_int_equal(q1(db, "SELECT count(*) FROM chunks"), 5);
-    assert_int_equal(q1(db, "SELECT max(refcount) FROM tensors"), 2 * NS);
+    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 5);
+    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), 2 * NS);
     sqlite3_close(db);
-    expect_content(st, "org/m", "x.safetensors", x, lx);
-    expect_content(st, "org/m", "y.safetensors", y, ly);
-    check_refcounts(dir);
+    tu_expect_content(st, "org/m", "x.safetensors", x, lx);
+    tu_expect_content(st, "org/m", "y.safetensors", y, ly);
+    tu_check_refcounts(dir);
     delete_both(st, dir, "x.safetensors", "y.safetensors", y, ly);
     free(x);
     free(y);
@@ -513,8 +407,8 @@ static void test_refcount_sequences(void **state)
     (void)state;
     char *dir = tu_tmpdir("seq");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/p", NULL);
-    make_repo(st, "org/q", NULL);
+    tu_make_repo(st, "org/p", NULL);
+    tu_make_repo(st, "org/q", NULL);
     tensor_spec tx[] = {{"a", 200000, 1}, {"b", 30000, 2}};
     tensor_spec ty[] = {{"a", 200000, 1}, {"c", 30000, 3}};
     size_t lx, ly;
@@ -538,9 +432,9 @@ static void test_refcount_sequences(void **state)
         if (!strcmp(op, "up")) {
             json_t *got = NULL;
             if (store_repo_get(st, repo, &got, &err) != 0)
-                make_repo(st, repo, NULL);
+                tu_make_repo(st, repo, NULL);
             json_decref(got);
-            upload(st, repo, path, d, l);
+            tu_upload(st, repo, path, d, l);
         } else if (!strcmp(op, "del")) {
             assert_int_equal(store_file_delete(st, repo, NULL, path, &err), 0);
         } else {
@@ -548,11 +442,11 @@ static void test_refcount_sequences(void **state)
         }
         if (i % 2 == 0)
             store_wait_idle(st); /* odd steps race the workers */
-        check_refcounts(dir);
+        tu_check_refcounts(dir);
     }
     store_wait_idle(st);
     check_empty(st, dir);
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     free(x);
     free(y);
     store_close(st);
@@ -565,14 +459,14 @@ static void test_compaction(void **state)
     (void)state;
     char *dir = tu_tmpdir("compact");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     tensor_spec ta[] = {{"big", 2000000, 21}};
     tensor_spec tb[] = {{"small", 100000, 22}};
     size_t la, lb;
     uint8_t *a = make_safetensors(ta, 1, &la);
     uint8_t *b = make_safetensors(tb, 1, &lb);
-    upload(st, "org/m", "a.safetensors", a, la);
-    upload(st, "org/m", "b.safetensors", b, lb);
+    tu_upload(st, "org/m", "a.safetensors", a, la);
+    tu_upload(st, "org/m", "b.safetensors", b, lb);
     store_wait_idle(st);
     store_close(st);
     st = tu_open(dir, 1); /* a new run appends to a new pack */
@@ -580,18 +474,18 @@ static void test_compaction(void **state)
     assert_int_equal(
         store_file_delete(st, "org/m", NULL, "a.safetensors", &err), 0);
     store_wait_idle(st); /* the delete asked the workers for a GC */
-    gc(st);
+    tu_gc(st);
     /* the first pack held mostly "a": its live chunks moved, it is gone */
     char first[4300];
     snprintf(first, sizeof first, "%s/packs/pack-%012d.pack", dir, 1);
     assert_int_equal(access(first, F_OK), -1);
-    expect_content(st, "org/m", "b.safetensors", b, lb);
+    tu_expect_content(st, "org/m", "b.safetensors", b, lb);
     int64_t packs = tu_stat(st, "pack_bytes");
     assert_true(packs < (int64_t)la / 2);
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     store_close(st);
     st = tu_open(dir, 1);
-    expect_content(st, "org/m", "b.safetensors", b, lb);
+    tu_expect_content(st, "org/m", "b.safetensors", b, lb);
     free(a);
     free(b);
     store_close(st);
@@ -604,19 +498,20 @@ static void test_corrupt_chunk(void **state)
     (void)state;
     char *dir = tu_tmpdir("corrupt");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     tensor_spec t[] = {{"w", 400000, 31}};
     size_t len;
     uint8_t *data = make_safetensors(t, 1, &len);
-    upload(st, "org/m", "m.safetensors", data, len);
+    tu_upload(st, "org/m", "m.safetensors", data, len);
     store_wait_idle(st);
-    expect_state(st, "org/m", "m.safetensors", "stored");
+    tu_expect_state(st, "org/m", "m.safetensors", "stored");
     store_close(st);
     /* flip one byte inside the last chunk's data */
-    sqlite3 *db = open_db(dir);
-    int64_t pack = q1(db, "SELECT pack FROM chunks ORDER BY id DESC LIMIT 1");
-    int64_t off = q1(db, "SELECT offset + 16 + length / 2 FROM chunks ORDER "
-                         "BY id DESC LIMIT 1");
+    sqlite3 *db = tu_db_open(dir);
+    int64_t pack =
+        tu_q1(db, "SELECT pack FROM chunks ORDER BY id DESC LIMIT 1");
+    int64_t off = tu_q1(db, "SELECT offset + 16 + length / 2 FROM chunks ORDER "
+                            "BY id DESC LIMIT 1");
     sqlite3_close(db);
     char path[4300];
     snprintf(path, sizeof path, "%s/packs/pack-%012lld.pack", dir,
@@ -663,7 +558,7 @@ static void test_requeue_running(void **state)
     (void)state;
     char *dir = tu_tmpdir("requeue");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     store_close(st);
     tensor_spec t[] = {{"w", 300000, 41}};
     size_t len;
@@ -676,7 +571,7 @@ static void test_requeue_running(void **state)
     FILE *fp = fopen(path, "wb");
     assert_int_equal(fwrite(data, 1, len, fp), len);
     fclose(fp);
-    sqlite3 *db = open_db(dir);
+    sqlite3 *db = tu_db_open(dir);
     char sql[1024];
     snprintf(sql, sizeof sql,
              "INSERT INTO files (id, size, sha256, upload_size, "
@@ -699,8 +594,8 @@ static void test_requeue_running(void **state)
     assert_string_equal(json_string_value(json_object_get(job, "state")),
                         "done");
     json_decref(job);
-    expect_state(st, "org/m", "m", "stored");
-    expect_content(st, "org/m", "m", data, len);
+    tu_expect_state(st, "org/m", "m", "stored");
+    tu_expect_content(st, "org/m", "m", data, len);
     assert_int_equal(access(path, F_OK), -1); /* spool removed */
     free(data);
     store_close(st);
@@ -715,25 +610,25 @@ static void test_prune_old_jobs(void **state)
     (void)state;
     char *dir = tu_tmpdir("prune");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     tensor_spec t[] = {{"w", 1000, 7}};
     size_t len;
     uint8_t *data = make_safetensors(t, 1, &len);
-    upload(st, "org/m", "old", data, len);
-    upload(st, "org/m", "new", data, len);
+    tu_upload(st, "org/m", "old", data, len);
+    tu_upload(st, "org/m", "new", data, len);
     store_wait_idle(st);
     store_close(st);
 
-    sqlite3 *db = open_db(dir);
-    assert_int_equal(q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"),
-                     2);
+    sqlite3 *db = tu_db_open(dir);
+    assert_int_equal(
+        tu_q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
     assert_int_equal(
         sqlite3_exec(db,
                      "UPDATE jobs SET finished = 1 WHERE path = 'old';",
                      NULL, NULL, NULL),
         SQLITE_OK);
-    int64_t old_id = q1(db, "SELECT id FROM jobs WHERE path = 'old'");
-    int64_t new_id = q1(db, "SELECT id FROM jobs WHERE path = 'new'");
+    int64_t old_id = tu_q1(db, "SELECT id FROM jobs WHERE path = 'old'");
+    int64_t new_id = tu_q1(db, "SELECT id FROM jobs WHERE path = 'new'");
     sqlite3_close(db);
 
     st = tu_open(dir, 1); /* opening runs GC */
@@ -743,8 +638,8 @@ static void test_prune_old_jobs(void **state)
     assert_int_equal(err.status, 404);
     assert_int_equal(store_job_get(st, new_id, &out, &err), 0);
     json_decref(out);
-    expect_state(st, "org/m", "old", "stored");
-    expect_content(st, "org/m", "old", data, len);
+    tu_expect_state(st, "org/m", "old", "stored");
+    tu_expect_content(st, "org/m", "old", data, len);
     assert_int_equal(store_gc(st, &out, &err), 0);
     assert_int_equal(json_integer_value(json_object_get(out, "jobs_pruned")),
                      0);
@@ -811,7 +706,7 @@ static void test_concurrent_uploads(void **state)
     for (int r = 0; r < 4; r++) {
         char name[32];
         snprintf(name, sizeof name, "org/r%d", r);
-        make_repo(st, name, NULL);
+        tu_make_repo(st, name, NULL);
     }
     enum { N = 16 };
     pthread_t th[N];
@@ -833,11 +728,11 @@ static void test_concurrent_uploads(void **state)
         char repo[32], path[64];
         snprintf(repo, sizeof repo, "org/r%d", i % 4);
         snprintf(path, sizeof path, "dir%d/f%d.safetensors", i % 3, i);
-        expect_state(st, repo, path, "stored");
-        expect_content(st, repo, path, args[i].data, args[i].len);
+        tu_expect_state(st, repo, path, "stored");
+        tu_expect_content(st, repo, path, args[i].data, args[i].len);
         free(args[i].data);
     }
-    check_refcounts(dir);
+    tu_check_refcounts(dir);
     es_err err;
     for (int r = 0; r < 4; r++) {
         char name[32];
@@ -856,23 +751,23 @@ static void test_opaque_and_empty(void **state)
     (void)state;
     char *dir = tu_tmpdir("opaque");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     const char *cfg = "{\"hidden_size\": 768, \"layers\": 12}\n";
-    upload(st, "org/m", "config.json", (const uint8_t *)cfg, strlen(cfg));
-    upload(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
+    tu_upload(st, "org/m", "config.json", (const uint8_t *)cfg, strlen(cfg));
+    tu_upload(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
     /* a truncated safetensors: stored as opaque bytes, bit-exact */
     tensor_spec t[] = {{"w", 10000, 3}};
     size_t len;
     uint8_t *data = make_safetensors(t, 1, &len);
-    upload(st, "org/m", "bad.safetensors", data, len - 100);
+    tu_upload(st, "org/m", "bad.safetensors", data, len - 100);
     store_wait_idle(st);
-    expect_state(st, "org/m", "config.json", "stored");
-    expect_state(st, "org/m", "empty.bin", "stored");
-    expect_state(st, "org/m", "bad.safetensors", "stored");
-    expect_content(st, "org/m", "config.json", (const uint8_t *)cfg,
-                   strlen(cfg));
-    expect_content(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
-    expect_content(st, "org/m", "bad.safetensors", data, len - 100);
+    tu_expect_state(st, "org/m", "config.json", "stored");
+    tu_expect_state(st, "org/m", "empty.bin", "stored");
+    tu_expect_state(st, "org/m", "bad.safetensors", "stored");
+    tu_expect_content(st, "org/m", "config.json", (const uint8_t *)cfg,
+                      strlen(cfg));
+    tu_expect_content(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
+    tu_expect_content(st, "org/m", "bad.safetensors", data, len - 100);
     json_t *list = NULL;
     es_err err;
     assert_int_equal(store_file_list(st, "org/m", NULL, &list, &err), 0);
@@ -891,14 +786,14 @@ static void test_read_across_compaction(void **state)
     (void)state;
     char *dir = tu_tmpdir("movedread");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     tensor_spec ta[] = {{"big", 1500000, 51}};
     tensor_spec tb[] = {{"small", 300000, 52}};
     size_t la, lb;
     uint8_t *a = make_safetensors(ta, 1, &la);
     uint8_t *b = make_safetensors(tb, 1, &lb);
-    upload(st, "org/m", "a.safetensors", a, la);
-    upload(st, "org/m", "b.safetensors", b, lb);
+    tu_upload(st, "org/m", "a.safetensors", a, la);
+    tu_upload(st, "org/m", "b.safetensors", b, lb);
     store_wait_idle(st);
     store_close(st);
     st = tu_open(dir, 1);
@@ -911,7 +806,7 @@ static void test_read_across_compaction(void **state)
     assert_int_equal(
         store_file_delete(st, "org/m", NULL, "a.safetensors", &err), 0);
     store_wait_idle(st);
-    gc(st);
+    tu_gc(st);
     char first[4300];
     snprintf(first, sizeof first, "%s/packs/pack-%012d.pack", dir, 1);
     assert_int_equal(access(first, F_OK), -1); /* b's chunks moved */
@@ -979,7 +874,7 @@ static void test_concurrent_reads(void **state)
     (void)state;
     char *dir = tu_tmpdir("reads");
     es_store *st = tu_open(dir, 2);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     rd_arg base = {st, {0}, {0}, 0, 0};
     uint8_t *data[3];
     for (int k = 0; k < 3; k++) {
@@ -989,7 +884,7 @@ static void test_concurrent_reads(void **state)
         base.data[k] = data[k];
         char path[32];
         snprintf(path, sizeof path, "f%d.safetensors", k);
-        upload(st, "org/m", path, data[k], base.len[k]);
+        tu_upload(st, "org/m", path, data[k], base.len[k]);
     }
     enum { N = 16 };
     pthread_t th[N];
@@ -1026,24 +921,24 @@ static void test_no_stale_cache_after_gc(void **state)
     (void)state;
     char *dir = tu_tmpdir("stale");
     es_store *st = tu_open(dir, 1);
-    make_repo(st, "org/m", NULL);
+    tu_make_repo(st, "org/m", NULL);
     tensor_spec t1[] = {{"w", 300000, 81}};
     tensor_spec t2[] = {{"w", 300000, 82}};
     size_t l1, l2;
     uint8_t *d1 = make_safetensors(t1, 1, &l1);
     uint8_t *d2 = make_safetensors(t2, 1, &l2);
     es_err err;
-    upload(st, "org/m", "m.safetensors", d1, l1);
+    tu_upload(st, "org/m", "m.safetensors", d1, l1);
     store_wait_idle(st);
-    expect_content(st, "org/m", "m.safetensors", d1, l1); /* cached now */
+    tu_expect_content(st, "org/m", "m.safetensors", d1, l1); /* cached now */
     assert_int_equal(
         store_file_delete(st, "org/m", NULL, "m.safetensors", &err), 0);
     store_wait_idle(st);
-    gc(st);
-    upload(st, "org/m", "m.safetensors", d2, l2);
+    tu_gc(st);
+    tu_upload(st, "org/m", "m.safetensors", d2, l2);
     store_wait_idle(st);
-    expect_state(st, "org/m", "m.safetensors", "stored");
-    expect_content(st, "org/m", "m.safetensors", d2, l2);
+    tu_expect_state(st, "org/m", "m.safetensors", "stored");
+    tu_expect_content(st, "org/m", "m.safetensors", d2, l2);
     free(d1);
     free(d2);
     store_close(st);
