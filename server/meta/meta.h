@@ -84,6 +84,7 @@ typedef struct meta_file {
     uint64_t upload_size; /* bytes of the spool file */
     int has_error;
     char error[512]; /* why it failed, when has_error */
+    char spool[80];  /* its spool file's name while it has one, or "" */
 } meta_file;
 
 /* A new file version, spooled and waiting for its compression job. */
@@ -101,7 +102,7 @@ typedef struct meta_entry {
     meta_file file;
 } meta_entry;
 
-#define META_SPOOL_NAME_MAX 80
+#define META_SPOOL_NAME_MAX 80 /* sizeof meta_file.spool */
 
 /* A repository's Hugging Face settings (hf_repos; defaults when none). */
 typedef struct meta_hf_repo {
@@ -129,6 +130,33 @@ typedef struct meta_mirror_entry {
     char git_sha1[41]; /* regular files: their blob id; "" for LFS */
     int64_t file_id;   /* the fetched file version, or 0 */
 } meta_mirror_entry;
+
+/* A compression job as GET /api/v1/jobs/{id} shows it. */
+typedef struct meta_job {
+    int64_t id;
+    char state[16];  /* queued, running, done, failed */
+    int64_t file_id; /* 0 once the file version is deleted */
+    char repo[200];
+    char path[1100];
+    int64_t progress_bytes, total_bytes;
+    int has_error;
+    char error[512];
+} meta_job;
+
+/* Where a chunk lives in the chunk store (chunks row). */
+typedef struct meta_chunk_loc {
+    uint64_t container, offset;
+    uint32_t length;
+    uint64_t checksum;
+} meta_chunk_loc;
+
+/* One block of a stored file version, in file order, and its chunk. */
+typedef struct meta_block {
+    uint64_t raw_offset; /* where its decoded bytes start in the file */
+    uint32_t raw_len;
+    int64_t chunk_id;
+    meta_chunk_loc loc;
+} meta_block;
 
 /* Storage figures of the file versions that branch and tag heads list, of
  * one repository or of all (stats.c defines each). */
@@ -220,8 +248,8 @@ struct meta_ops {
      * returns how many entries went (0 if none). */
     int (*entry_delete)(meta_tx *tx, const char *commit, const char *path,
                         es_err *err);
-    int (*entry_delete_under)(meta_tx *tx, const char *commit,
-                              const char *dir, es_err *err);
+    int (*entry_delete_under)(meta_tx *tx, const char *commit, const char *dir,
+                              es_err *err);
 
     int (*commit_get)(meta_tx *tx, const char *id, int64_t *created,
                       char message[256], es_err *err);
@@ -247,13 +275,11 @@ struct meta_ops {
     int (*mirror_pin_set)(meta_tx *tx, const char *key, const char *rev,
                           const char *commit, int64_t fetched, es_err *err);
     /* Whether the listing of commit was saved, and when. */
-    int (*mirror_commit_get)(meta_tx *tx, const char *key,
-                             const char *commit, int64_t *created,
-                             es_err *err);
+    int (*mirror_commit_get)(meta_tx *tx, const char *key, const char *commit,
+                             int64_t *created, es_err *err);
     int (*mirror_commit_add)(meta_tx *tx, const char *key, const char *commit,
                              int64_t created, es_err *err);
-    int (*mirror_entry_each)(meta_tx *tx, const char *key,
-                             const char *commit,
+    int (*mirror_entry_each)(meta_tx *tx, const char *key, const char *commit,
                              int (*fn)(void *ctx, const meta_mirror_entry *e),
                              void *ctx, es_err *err);
     /* Saves an entry (file_id ignored): a file already fetched, in any
@@ -266,8 +292,35 @@ struct meta_ops {
                                 int64_t file_id, es_err *err);
 
     /* A file version by id. */
-    int (*file_get)(meta_tx *tx, int64_t file_id, meta_file *out,
-                    es_err *err);
+    int (*file_get)(meta_tx *tx, int64_t file_id, meta_file *out, es_err *err);
+    /* ---- jobs: a queue claimed with leases.  A claimed job is the
+     * claimer's until lease_until; a job whose lease ran out (its process
+     * died) goes back to the queue with job_requeue_expired.  The SQLite
+     * backend has one process: its leases last as long as that process,
+     * and every running job is requeued at open. */
+    int (*job_claim)(meta_tx *tx, int64_t now, int64_t lease_until,
+                     int64_t *job_id, int64_t *file_id, es_err *err);
+    int (*job_requeue_expired)(meta_tx *tx, int64_t now, es_err *err);
+    /* How a job that did not commit its own result ended: job_state
+     * "queued" (to run again), "failed" or "done"; file_state the same
+     * for its file version; error NULL for none. */
+    int (*job_finish)(meta_tx *tx, int64_t job_id, int64_t file_id,
+                      const char *job_state, const char *file_state,
+                      const char *error, int64_t progress, int64_t now,
+                      es_err *err);
+    int (*job_attempts)(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
+    /* Jobs queued or running. */
+    int (*job_pending)(meta_tx *tx, int64_t *n, es_err *err);
+    int (*job_get)(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
+
+    /* ---- reads */
+    int (*chunk_loc_get)(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
+                         es_err *err);
+    /* The blocks of a stored file version in order. */
+    int (*block_each)(meta_tx *tx, int64_t file_id,
+                      int (*fn)(void *ctx, const meta_block *b), void *ctx,
+                      es_err *err);
+
     int (*file_insert)(meta_tx *tx, const meta_file_new *f, int64_t *id,
                        es_err *err);
     /* Whether a branch or tag head lists the file version. */
@@ -521,84 +574,164 @@ static inline int meta_job_insert(meta_tx *tx, int64_t file_id,
                                id, err);
 }
 
-static inline int meta_entry_delete(meta_tx *tx, const char *commit, const char *path, es_err *err)
+static inline int meta_entry_delete(meta_tx *tx, const char *commit,
+                                    const char *path, es_err *err)
 {
     return tx->ops->entry_delete(tx, commit, path, err);
 }
 
-static inline int meta_entry_delete_under(meta_tx *tx, const char *commit, const char *dir, es_err *err)
+static inline int meta_entry_delete_under(meta_tx *tx, const char *commit,
+                                          const char *dir, es_err *err)
 {
     return tx->ops->entry_delete_under(tx, commit, dir, err);
 }
 
-static inline int meta_commit_get(meta_tx *tx, const char *id, int64_t *created, char message[256], es_err *err)
+static inline int meta_commit_get(meta_tx *tx, const char *id, int64_t *created,
+                                  char message[256], es_err *err)
 {
     return tx->ops->commit_get(tx, id, created, message, err);
 }
 
-static inline int meta_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out, es_err *err)
+static inline int meta_hf_repo_get(meta_tx *tx, const char *name,
+                                   meta_hf_repo *out, es_err *err)
 {
     return tx->ops->hf_repo_get(tx, name, out, err);
 }
 
-static inline int meta_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type, int is_private, es_err *err)
+static inline int meta_hf_repo_settings(meta_tx *tx, int64_t repo_id,
+                                        const char *type, int is_private,
+                                        es_err *err)
 {
     return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, err);
 }
 
-static inline int meta_hf_entry_each(meta_tx *tx, const char *commit, int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx, es_err *err)
+static inline int meta_hf_entry_each(meta_tx *tx, const char *commit,
+                                     int (*fn)(void *ctx,
+                                               const meta_hf_entry *e),
+                                     void *ctx, es_err *err)
 {
     return tx->ops->hf_entry_each(tx, commit, fn, ctx, err);
 }
 
-static inline int meta_object_find(meta_tx *tx, const char *sha256, uint64_t size, const char *mode, int64_t *file_id, es_err *err)
+static inline int meta_object_find(meta_tx *tx, const char *sha256,
+                                   uint64_t size, const char *mode,
+                                   int64_t *file_id, es_err *err)
 {
     return tx->ops->object_find(tx, sha256, size, mode, file_id, err);
 }
 
-static inline int meta_blob_add(meta_tx *tx, int64_t file_id, const char *git_sha1, es_err *err)
+static inline int meta_blob_add(meta_tx *tx, int64_t file_id,
+                                const char *git_sha1, es_err *err)
 {
     return tx->ops->blob_add(tx, file_id, git_sha1, err);
 }
 
-static inline int meta_mirror_pin_get(meta_tx *tx, const char *key, const char *rev, char commit[41], int64_t *fetched, es_err *err)
+static inline int meta_mirror_pin_get(meta_tx *tx, const char *key,
+                                      const char *rev, char commit[41],
+                                      int64_t *fetched, es_err *err)
 {
     return tx->ops->mirror_pin_get(tx, key, rev, commit, fetched, err);
 }
 
-static inline int meta_mirror_pin_set(meta_tx *tx, const char *key, const char *rev, const char *commit, int64_t fetched, es_err *err)
+static inline int meta_mirror_pin_set(meta_tx *tx, const char *key,
+                                      const char *rev, const char *commit,
+                                      int64_t fetched, es_err *err)
 {
     return tx->ops->mirror_pin_set(tx, key, rev, commit, fetched, err);
 }
 
-static inline int meta_mirror_commit_get(meta_tx *tx, const char *key, const char *commit, int64_t *created, es_err *err)
+static inline int meta_mirror_commit_get(meta_tx *tx, const char *key,
+                                         const char *commit, int64_t *created,
+                                         es_err *err)
 {
     return tx->ops->mirror_commit_get(tx, key, commit, created, err);
 }
 
-static inline int meta_mirror_commit_add(meta_tx *tx, const char *key, const char *commit, int64_t created, es_err *err)
+static inline int meta_mirror_commit_add(meta_tx *tx, const char *key,
+                                         const char *commit, int64_t created,
+                                         es_err *err)
 {
     return tx->ops->mirror_commit_add(tx, key, commit, created, err);
 }
 
-static inline int meta_mirror_entry_each(meta_tx *tx, const char *key, const char *commit, int (*fn)(void *ctx, const meta_mirror_entry *e), void *ctx, es_err *err)
+static inline int
+meta_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
+                       int (*fn)(void *ctx, const meta_mirror_entry *e),
+                       void *ctx, es_err *err)
 {
     return tx->ops->mirror_entry_each(tx, key, commit, fn, ctx, err);
 }
 
-static inline int meta_mirror_entry_add(meta_tx *tx, const char *key, const char *commit, const meta_mirror_entry *e, es_err *err)
+static inline int meta_mirror_entry_add(meta_tx *tx, const char *key,
+                                        const char *commit,
+                                        const meta_mirror_entry *e, es_err *err)
 {
     return tx->ops->mirror_entry_add(tx, key, commit, e, err);
 }
 
-static inline int meta_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit, const char *path, int64_t file_id, es_err *err)
+static inline int meta_mirror_entry_fetched(meta_tx *tx, const char *key,
+                                            const char *commit,
+                                            const char *path, int64_t file_id,
+                                            es_err *err)
 {
     return tx->ops->mirror_entry_fetched(tx, key, commit, path, file_id, err);
 }
 
-static inline int meta_file_get(meta_tx *tx, int64_t file_id, meta_file *out, es_err *err)
+static inline int meta_file_get(meta_tx *tx, int64_t file_id, meta_file *out,
+                                es_err *err)
 {
     return tx->ops->file_get(tx, file_id, out, err);
+}
+
+static inline int meta_job_claim(meta_tx *tx, int64_t now, int64_t lease_until,
+                                 int64_t *job_id, int64_t *file_id, es_err *err)
+{
+    return tx->ops->job_claim(tx, now, lease_until, job_id, file_id, err);
+}
+
+static inline int meta_job_requeue_expired(meta_tx *tx, int64_t now,
+                                           es_err *err)
+{
+    return tx->ops->job_requeue_expired(tx, now, err);
+}
+
+static inline int meta_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
+                                  const char *job_state, const char *file_state,
+                                  const char *error, int64_t progress,
+                                  int64_t now, es_err *err)
+{
+    return tx->ops->job_finish(tx, job_id, file_id, job_state, file_state,
+                               error, progress, now, err);
+}
+
+static inline int meta_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n,
+                                    es_err *err)
+{
+    return tx->ops->job_attempts(tx, job_id, n, err);
+}
+
+static inline int meta_job_pending(meta_tx *tx, int64_t *n, es_err *err)
+{
+    return tx->ops->job_pending(tx, n, err);
+}
+
+static inline int meta_job_get(meta_tx *tx, int64_t id, meta_job *out,
+                               es_err *err)
+{
+    return tx->ops->job_get(tx, id, out, err);
+}
+
+static inline int meta_chunk_loc_get(meta_tx *tx, int64_t chunk_id,
+                                     meta_chunk_loc *out, es_err *err)
+{
+    return tx->ops->chunk_loc_get(tx, chunk_id, out, err);
+}
+
+static inline int meta_block_each(meta_tx *tx, int64_t file_id,
+                                  int (*fn)(void *ctx, const meta_block *b),
+                                  void *ctx, es_err *err)
+{
+    return tx->ops->block_each(tx, file_id, fn, ctx, err);
 }
 
 static inline int meta_figures_get(meta_tx *tx, int64_t repo_id,

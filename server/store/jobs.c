@@ -27,6 +27,9 @@
 #include <time.h>
 
 #define MAX_ATTEMPTS 3
+/* How long a claim is the claimer's (meta.h); a job runs minutes at most,
+ * and the worker renews nothing, so this is generous. */
+#define JOB_LEASE_S ((int64_t)6 * 3600)
 #define RETRY_WAIT_MS 200L /* before the 2nd attempt; x4 for the 3rd */
 
 typedef struct job_slot {
@@ -52,111 +55,40 @@ struct jobs_pool {
 
 int jobs_requeue_running(es_store *st, es_err *err)
 {
-    if (db_tx_begin(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    if (db_exec(st->db,
-                "UPDATE jobs SET state = 'queued' WHERE state = 'running';"
-                "UPDATE files SET state = 'spooled' "
-                " WHERE state = 'compressing';",
-                err) < 0) {
-        db_tx_rollback(st->db);
-        return -1;
-    }
-    return db_tx_commit(st->db, err);
+    return meta_end(tx, meta_job_requeue_expired(tx, es_now(), err), err);
 }
 
 /* 1 and the job if one was claimed, 0 if the queue is empty. */
-static int claim_tx(es_store *st, int64_t *job_id, int64_t *file_id,
-                    es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id, file_id FROM jobs WHERE state = "
-                              "'queued' ORDER BY id LIMIT 1",
-                              err);
-    if (!s)
-        return -1;
-    int rc = db_step_row(st->db, s, err);
-    if (rc == 1) {
-        *job_id = sqlite3_column_int64(s, 0);
-        *file_id = sqlite3_column_int64(s, 1); /* 0 if NULL: file deleted */
-    }
-    sqlite3_reset(s);
-    if (rc <= 0)
-        return rc;
-    s = db_prep(st->db,
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
-                "started = ? WHERE id = ?",
-                err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, es_now());
-    db_bind_i64(s, 2, *job_id);
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    s = db_prep(st->db,
-                "UPDATE files SET state = 'compressing', error = NULL "
-                "WHERE id = ?",
-                err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, *file_id);
-    return db_step_done(st->db, s, err) < 0 ? -1 : 1;
-}
-
 static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
 {
-    if (db_tx_begin(st->db, err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    int rc = claim_tx(st, job_id, file_id, err);
+    int64_t now = es_now();
+    int rc = meta_job_claim(tx, now, now + JOB_LEASE_S, job_id, file_id, err);
     if (rc <= 0) {
-        db_tx_rollback(st->db);
+        meta_rollback(tx);
         return rc;
     }
-    return db_tx_commit(st->db, err) < 0 ? -1 : 1;
+    return meta_commit(tx, err) < 0 ? -1 : 1;
 }
 
 /* Records how a job that did not commit its own result ended. */
-static int finish_tx(es_store *st, int64_t job_id, int64_t file_id,
-                     const char *job_state, const char *file_state,
-                     const char *error, int64_t progress, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "UPDATE jobs SET state = ?, error = ?, "
-                              "progress_bytes = ?, finished = CASE WHEN ? = "
-                              "'queued' THEN NULL ELSE ? END WHERE id = ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, job_state);
-    db_bind_text(s, 2, error);
-    db_bind_i64(s, 3, progress);
-    db_bind_text(s, 4, job_state);
-    db_bind_i64(s, 5, es_now());
-    db_bind_i64(s, 6, job_id);
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    s = db_prep(st->db, "UPDATE files SET state = ?, error = ? WHERE id = ?",
-                err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, file_state);
-    db_bind_text(s, 2, error);
-    db_bind_i64(s, 3, file_id);
-    return db_step_done(st->db, s, err);
-}
-
 static void finish(es_store *st, int64_t job_id, int64_t file_id,
                    const char *job_state, const char *file_state,
                    const char *error, int64_t progress)
 {
     es_err err;
-    if (db_tx_begin(st->db, &err) == 0) {
-        if (finish_tx(st, job_id, file_id, job_state, file_state, error,
-                      progress, &err) < 0)
-            db_tx_rollback(st->db);
-        else if (db_tx_commit(st->db, &err) == 0)
-            return;
-    }
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, &err) == 0 &&
+        meta_end(tx,
+                 meta_job_finish(tx, job_id, file_id, job_state, file_state,
+                                 error, progress, es_now(), &err),
+                 &err) == 0)
+        return;
     fprintf(stderr, "elvesd: job %lld: cannot record its end: %s\n",
             (long long)job_id, err.msg);
 }
@@ -165,16 +97,9 @@ static int64_t job_attempts(es_store *st, int64_t job_id)
 {
     es_err err;
     int64_t n = MAX_ATTEMPTS;
-    db_lock(st->db);
-    sqlite3_stmt *s =
-        db_prep(st->db, "SELECT attempts FROM jobs WHERE id = ?", &err);
-    if (s) {
-        db_bind_i64(s, 1, job_id);
-        if (db_step_row(st->db, s, &err) == 1)
-            n = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, &err) == 0)
+        meta_end(tx, meta_job_attempts(tx, job_id, &n, &err), &err);
     return n;
 }
 
@@ -400,13 +325,10 @@ static int64_t pending_jobs(es_store *st)
 {
     es_err err;
     int64_t n = 0;
-    db_lock(st->db);
-    if (db_query_i64(st->db,
-                     "SELECT count(*) FROM jobs WHERE state IN ('queued', "
-                     "'running')",
-                     &n, &err) < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, &err) < 0 ||
+        meta_end(tx, meta_job_pending(tx, &n, &err), &err) < 0)
         n = 0;
-    db_unlock(st->db);
     return n;
 }
 
@@ -440,49 +362,35 @@ void store_wait_idle(es_store *st)
 /* ---- job status
  * ---------------------------------------------------------------- */
 
-static json_t *job_row_json(es_store *st, sqlite3_stmt *s)
+static json_t *job_json(es_store *st, const meta_job *job)
 {
-    int64_t id = sqlite3_column_int64(s, 0);
-    const char *state = (const char *)sqlite3_column_text(s, 1);
-    int64_t progress = sqlite3_column_int64(s, 5);
-    if (strcmp(state, "running") == 0) {
-        int64_t live = jobs_progress(st, id);
+    int64_t progress = job->progress_bytes;
+    if (strcmp(job->state, "running") == 0) {
+        int64_t live = jobs_progress(st, job->id);
         if (live >= 0)
             progress = live;
     }
     json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:I, s:I}", "id",
-                          (json_int_t)id, "state", state, "file",
-                          (json_int_t)sqlite3_column_int64(s, 2), "repo",
-                          (const char *)sqlite3_column_text(s, 3), "path",
-                          (const char *)sqlite3_column_text(s, 4),
-                          "progress_bytes", (json_int_t)progress, "total_bytes",
-                          (json_int_t)sqlite3_column_int64(s, 6));
-    if (j && sqlite3_column_type(s, 7) != SQLITE_NULL)
-        json_object_set_new(
-            j, "error", json_string((const char *)sqlite3_column_text(s, 7)));
+                          (json_int_t)job->id, "state", job->state, "file",
+                          (json_int_t)job->file_id, "repo", job->repo, "path",
+                          job->path, "progress_bytes", (json_int_t)progress,
+                          "total_bytes", (json_int_t)job->total_bytes);
+    if (j && job->has_error)
+        json_object_set_new(j, "error", json_string(job->error));
     return j;
 }
 
 int store_job_get(es_store *st, int64_t id, json_t **out, es_err *err)
 {
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id, state, coalesce(file_id, 0), repo, "
-                              "path, progress_bytes, total_bytes, error FROM "
-                              "jobs WHERE id = ?",
-                              err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, id);
-        rc = db_step_row(st->db, s, err);
-        if (rc == 1) {
-            *out = job_row_json(st, s);
-            rc = *out ? 0 : es_errf(err, 500, "out of memory");
-        } else if (rc == 0) {
-            rc = es_errf(err, 404, "job %lld not found", (long long)id);
-        }
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    return rc;
+    meta_tx *tx;
+    meta_job job;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_end(tx, meta_job_get(tx, id, &job, err), err);
+    if (rc == 0)
+        return es_errf(err, 404, "job %lld not found", (long long)id);
+    if (rc < 0)
+        return -1;
+    *out = job_json(st, &job);
+    return *out ? 0 : es_errf(err, 500, "out of memory");
 }

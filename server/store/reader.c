@@ -302,28 +302,17 @@ static void cache_release(block_cache *c, cache_entry *e)
 static int chunk_loc_reload(es_store *st, int64_t chunk_id, chunk_loc *loc,
                             es_err *err)
 {
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT pack, offset, length, checksum FROM "
-                              "chunks WHERE id = ?",
-                              err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, chunk_id);
-        rc = db_step_row(st->db, s, err);
-        if (rc == 1) {
-            loc->container = (uint64_t)sqlite3_column_int64(s, 0);
-            loc->offset = (uint64_t)sqlite3_column_int64(s, 1);
-            loc->length = (uint32_t)sqlite3_column_int64(s, 2);
-            loc->checksum = (uint64_t)sqlite3_column_int64(s, 3);
-            rc = 0;
-        } else if (rc == 0) {
-            rc = es_errf(err, 500, "chunk %lld is gone", (long long)chunk_id);
-        }
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    return rc;
+    meta_tx *tx;
+    meta_chunk_loc l;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_end(tx, meta_chunk_loc_get(tx, chunk_id, &l, err), err);
+    if (rc == 0)
+        return es_errf(err, 500, "chunk %lld is gone", (long long)chunk_id);
+    if (rc < 0)
+        return -1;
+    *loc = (chunk_loc){l.container, l.offset, l.length, l.checksum};
+    return 0;
 }
 
 /* The chunk store does not hash what it fetches: the block decoder checks
@@ -568,46 +557,39 @@ static int map_grow(file_map *m, size_t *cap)
     return 0;
 }
 
-static int map_rows(es_store *st, int64_t file_id, file_map *m, es_err *err)
+typedef struct map_build {
+    file_map *m;
+    size_t cap;
+} map_build;
+
+static int map_add(void *ctx, const meta_block *b)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT b.raw_offset, b.raw_len, c.id, c.pack, "
-                              "c.offset, c.length, c.checksum FROM file_blocks "
-                              "b JOIN chunks c ON c.id = b.chunk_id WHERE "
-                              "b.file_id = ? ORDER BY b.seq",
-                              err);
-    if (!s)
+    map_build *mb = ctx;
+    file_map *m = mb->m;
+    if (map_grow(m, &mb->cap) < 0)
         return -1;
-    db_bind_i64(s, 1, file_id);
-    size_t cap = 0;
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1) {
-        if (map_grow(m, &cap) < 0) {
-            rc = es_errf(err, 500, "out of memory");
-            break;
-        }
-        elves_block_ref *r = &m->refs[m->n];
-        chunk_loc *l = &m->locs[m->n];
-        r->raw_offset = (uint64_t)sqlite3_column_int64(s, 0);
-        r->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
-        r->loc = (uint64_t)sqlite3_column_int64(s, 2);
-        l->container = (uint64_t)sqlite3_column_int64(s, 3);
-        l->offset = (uint64_t)sqlite3_column_int64(s, 4);
-        l->length = (uint32_t)sqlite3_column_int64(s, 5);
-        l->checksum = (uint64_t)sqlite3_column_int64(s, 6);
-        r->enc_len = l->length;
-        m->n++;
-    }
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 0;
+    elves_block_ref *r = &m->refs[m->n];
+    r->raw_offset = b->raw_offset;
+    r->raw_len = b->raw_len;
+    r->loc = (uint64_t)b->chunk_id;
+    r->enc_len = b->loc.length;
+    m->locs[m->n] = (chunk_loc){b->loc.container, b->loc.offset,
+                                b->loc.length, b->loc.checksum};
+    m->n++;
+    return 0;
 }
 
 int file_map_load(es_store *st, int64_t file_id, file_map *out, es_err *err)
 {
     memset(out, 0, sizeof *out);
-    db_lock(st->db);
-    int rc = map_rows(st, file_id, out, err);
-    db_unlock(st->db);
+    map_build mb = {out, 0};
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_block_each(tx, file_id, map_add, &mb, err);
+    if (rc > 0)
+        rc = es_errf(err, 500, "out of memory");
+    rc = meta_end(tx, rc, err);
     if (rc < 0)
         file_map_free(out);
     return rc;
@@ -653,26 +635,20 @@ static int file_where_get(es_store *st, int64_t file_id, file_where *w,
                           es_err *err)
 {
     memset(w, 0, sizeof *w);
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT size, state, spool FROM files WHERE "
-                              "id = ?",
-                              err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, file_id);
-        rc = db_step_row(st->db, s, err);
-        if (rc == 1) {
-            w->exists = 1;
-            w->size = sqlite3_column_int64(s, 0);
-            db_col_text(s, 1, w->state, sizeof w->state);
-            db_col_text(s, 2, w->spool, sizeof w->spool);
-            rc = 0;
-        }
-        sqlite3_reset(s);
+    meta_tx *tx;
+    meta_file f;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_end(tx, meta_file_get(tx, file_id, &f, err), err);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        w->exists = 1;
+        w->size = (int64_t)f.size;
+        memcpy(w->state, f.state, sizeof w->state);
+        memcpy(w->spool, f.spool, sizeof w->spool);
     }
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
+    return 0;
 }
 
 /* Opens the spool file or loads the block map, whichever holds the file

@@ -126,7 +126,8 @@ int sq_hf_entry_each(meta_tx *tx, const char *commit,
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
         hf_row *r = vec_grow(&rows);
-        if (!r || !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
+        if (!r ||
+            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
             rc = es_errf(err, 500, "out of memory");
             break;
         }
@@ -167,8 +168,7 @@ int sq_object_find(meta_tx *tx, const char *sha256, uint64_t size,
     return rc;
 }
 
-int sq_blob_add(meta_tx *tx, int64_t file_id, const char *git_sha1,
-                es_err *err)
+int sq_blob_add(meta_tx *tx, int64_t file_id, const char *git_sha1, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(

@@ -95,4 +95,21 @@ int sq_mirror_entry_add(meta_tx *tx, const char *key, const char *commit,
 int sq_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit,
                             const char *path, int64_t file_id, es_err *err);
 
+/* meta_sqlite_jobs.c */
+int sq_job_claim(meta_tx *tx, int64_t now, int64_t lease_until,
+                 int64_t *job_id, int64_t *file_id, es_err *err);
+int sq_job_requeue_expired(meta_tx *tx, int64_t now, es_err *err);
+int sq_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
+                  const char *job_state, const char *file_state,
+                  const char *error, int64_t progress, int64_t now,
+                  es_err *err);
+int sq_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
+int sq_job_pending(meta_tx *tx, int64_t *n, es_err *err);
+int sq_job_get(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
+int sq_chunk_loc_get(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
+                     es_err *err);
+int sq_block_each(meta_tx *tx, int64_t file_id,
+                  int (*fn)(void *ctx, const meta_block *b), void *ctx,
+                  es_err *err);
+
 #endif /* ELVESD_META_SQLITE_INTERNAL_H */

@@ -109,7 +109,8 @@ int sq_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
         mirror_row *r = vec_grow(&rows);
-        if (!r || !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
+        if (!r ||
+            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
             rc = es_errf(err, 500, "out of memory");
             break;
         }

@@ -289,7 +289,8 @@ int sq_entries_copy(meta_tx *tx, const char *from, const char *to,
 
 /* The file columns of FILE_COLS, from column `at` on. */
 #define FILE_COLS                                                              \
-    "f.id, f.size, f.sha256, f.created, f.state, f.upload_size, f.error"
+    "f.id, f.size, f.sha256, f.created, f.state, f.upload_size, f.error, "     \
+    "f.spool"
 
 static void file_row(sqlite3_stmt *s, int at, meta_file *f)
 {
@@ -302,6 +303,7 @@ static void file_row(sqlite3_stmt *s, int at, meta_file *f)
     f->upload_size = (uint64_t)sqlite3_column_int64(s, at + 5);
     f->has_error = sqlite3_column_type(s, at + 6) != SQLITE_NULL;
     db_col_text(s, at + 6, f->error, sizeof f->error);
+    db_col_text(s, at + 7, f->spool, sizeof f->spool);
 }
 
 int sq_entry_file(meta_tx *tx, const char *commit, const char *path,
