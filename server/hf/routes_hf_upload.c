@@ -12,7 +12,6 @@
  */
 #include "hf.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,14 +20,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "auth.h"
+#include "hf_commit.h"
 #include "hf_common.h"
 #include "hf_json.h"
 
 #define INLINE_MAX (1u << 20)        /* preupload: larger files go by LFS */
-#define LINE_MAX_BYTES (24u << 20)   /* one NDJSON line (base64 content) */
 #define UPLOAD_TTL_S (24 * 3600)     /* signed PUT URLs */
 #define COMMIT_OPS_MAX 100000
 #define LFS_CT "application/vnd.git-lfs+json"
@@ -36,15 +33,6 @@
 #define HF_BOTH(fn)                                                            \
     static void fn##_model(http_req *req) { fn(req, "model"); }                \
     static void fn##_dataset(http_req *req) { fn(req, "dataset"); }
-
-static int is_sha256_hex(const char *s)
-{
-    size_t n = 0;
-    for (; s && s[n]; n++)
-        if (!isxdigit((unsigned char)s[n]) || isupper((unsigned char)s[n]))
-            return 0;
-    return n == 64;
-}
 
 /* ---- preupload ---------------------------------------------------------------- */
 
@@ -138,7 +126,7 @@ static json_t *batch_object(http_req *req, const char *base, const hf_repo *r,
     json_t *jsize = json_object_get(obj, "size");
     int64_t file_id;
     es_err e = {0};
-    if (!is_sha256_hex(oid) || !json_is_integer(jsize) ||
+    if (!hf_is_sha256_hex(oid) || !json_is_integer(jsize) ||
         json_integer_value(jsize) < 0)
         return lfs_error(obj, 422, "oid must be a sha256 (64 lowercase hex "
                                    "digits) and size a count");
@@ -223,7 +211,7 @@ static void lfs_put_begin(http_req *req)
     http_set_state(req, u, lfs_put_free);
     snprintf(name, sizeof name, "%s/%s", http_param(req, "org"),
              http_param(req, "name"));
-    if (!is_sha256_hex(oid) || parse_u64(http_param(req, "size"), &u->size) ||
+    if (!hf_is_sha256_hex(oid) || parse_u64(http_param(req, "size"), &u->size) ||
         parse_u64(http_param(req, "exp"), &expires) ||
         !auth_upload_ok(name, oid, u->size, (int64_t)expires, sig)) {
         http_respond_error(req, 403, "upload URL invalid or expired: ask the "
@@ -284,7 +272,7 @@ static void h_lfs_verify(http_req *req)
     json_int_t size = json_integer_value(json_object_get(body, "size"));
     int have = 0;
     if (store_hf_repo(http_app(req), name, &r, &e) < 0 ||
-        (is_sha256_hex(oid) &&
+        (hf_is_sha256_hex(oid) &&
          (have = store_hf_object_find(http_app(req), &r, oid, (uint64_t)size,
                                       &file_id, &e)) < 0))
         hf_fail_err(req, &e, HF_REPO_NOT_FOUND);
@@ -299,10 +287,10 @@ static void h_lfs_verify(http_req *req)
 /* ---- commit (NDJSON, streamed) ---------------------------------------------------- */
 
 typedef struct commit_req {
+    http_req *req;
     hf_repo repo;
     const char *type;
-    char *line;
-    size_t len, cap;
+    hf_ndjson body;
     hf_op *ops;
     size_t nops, capops;
     char *summary, *description, *parent;
@@ -310,13 +298,12 @@ typedef struct commit_req {
     char fail_msg[400];
 } commit_req;
 
-static void cfail(http_req *req, commit_req *c, unsigned status,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void cfail(commit_req *c, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Remembers the first error: http.c answers it if the body is still
  * arriving, h_commit if it was the last line. */
-static void cfail(http_req *req, commit_req *c, unsigned status,
-                  const char *fmt, ...)
+static void cfail(commit_req *c, unsigned status, const char *fmt, ...)
 {
     va_list ap;
     if (c->fail_status)
@@ -325,7 +312,12 @@ static void cfail(http_req *req, commit_req *c, unsigned status,
     vsnprintf(c->fail_msg, sizeof c->fail_msg, fmt, ap);
     va_end(ap);
     c->fail_status = status;
-    http_fail(req, status, "%s", c->fail_msg);
+    http_fail(c->req, status, "%s", c->fail_msg);
+}
+
+static void cfail_err(commit_req *c, const es_err *e)
+{
+    cfail(c, http_err_status(e), "%s", e->msg);
 }
 
 static void commit_free(void *state, int completed)
@@ -334,27 +326,22 @@ static void commit_free(void *state, int completed)
     for (size_t i = 0; i < c->nops; i++)
         free(c->ops[i].path);
     free(c->ops);
-    free(c->line);
+    hf_ndjson_free(&c->body);
     free(c->summary);
     free(c->description);
     free(c->parent);
     free(c);
 }
 
-static hf_op *new_op(http_req *req, commit_req *c, hf_op_kind kind,
-                     const char *path)
+static hf_op *new_op(commit_req *c, hf_op_kind kind, const char *path)
 {
-    if (!path) {
-        cfail(req, c, 400, "operation without a \"path\"");
-        return NULL;
-    }
     if (c->nops == c->capops) {
         size_t cap = c->capops ? c->capops * 2 : 16;
         hf_op *grown = cap <= COMMIT_OPS_MAX
                            ? realloc(c->ops, cap * sizeof *grown)
                            : NULL;
         if (!grown) {
-            cfail(req, c, 413, "too many operations in one commit");
+            cfail(c, 413, "too many operations in one commit");
             return NULL;
         }
         c->ops = grown;
@@ -365,119 +352,67 @@ static hf_op *new_op(http_req *req, commit_req *c, hf_op_kind kind,
     op->kind = kind;
     op->path = strdup(path);
     if (!op->path) {
-        cfail(req, c, 500, "out of memory");
+        cfail(c, 500, "out of memory");
         return NULL;
     }
     c->nops++;
     return op;
 }
 
-/* Decodes standard base64 (no line breaks); returns the length or -1. */
-static long b64_decode(const char *in, size_t len, uint8_t **out)
-{
-    if (len % 4 != 0)
-        return -1;
-    *out = malloc(len / 4 * 3 + 1);
-    if (!*out)
-        return -1;
-    int n = EVP_DecodeBlock(*out, (const unsigned char *)in, (int)len);
-    if (n < 0) {
-        free(*out);
-        return -1;
-    }
-    while (len > 0 && in[len - 1] == '=') { /* DecodeBlock counts padding */
-        len--;
-        n--;
-    }
-    return n;
-}
-
 /* An inline file: its bytes become an object, the op names it. */
-static void add_inline(http_req *req, commit_req *c, json_t *v)
+static void add_inline(commit_req *c, const hf_line *l)
 {
-    const char *b64 = json_string_value(json_object_get(v, "content"));
-    const char *enc = json_string_value(json_object_get(v, "encoding"));
-    uint8_t *bytes = NULL;
     char blob[41];
     store_spool *sp = NULL;
     es_err e = {0};
-    hf_op *op = new_op(req, c, HF_OP_PUT,
-                       json_string_value(json_object_get(v, "path")));
-    long n = b64 && (!enc || strcmp(enc, "base64") == 0)
-                 ? b64_decode(b64, strlen(b64), &bytes)
-                 : -1;
-    if (!op || n < 0) {
-        if (op)
-            cfail(req, c, 400, "file '%.200s': content must be base64",
-                      op->path);
-        free(bytes);
-        return;
-    }
-    hf_git_blob_sha1(bytes, (size_t)n, blob);
-    if (store_spool_begin(http_app(req), &sp, &e) < 0 ||
-        store_spool_write(sp, bytes, (size_t)n, &e) < 0) {
-        store_spool_abort(sp);
-        cfail(req, c, http_err_status(&e), "%s", e.msg);
-    } else if (store_hf_object_put(http_app(req), &c->repo, sp, NULL, -1,
-                                   blob, &op->file_id, NULL, &e) < 0) {
-        cfail(req, c, http_err_status(&e), "%s", e.msg);
-    }
-    free(bytes);
-}
-
-static void add_lfs(http_req *req, commit_req *c, json_t *v)
-{
-    const char *oid = json_string_value(json_object_get(v, "oid"));
-    json_t *size = json_object_get(v, "size");
-    hf_op *op = new_op(req, c, HF_OP_PUT_LFS,
-                       json_string_value(json_object_get(v, "path")));
+    hf_op *op = new_op(c, HF_OP_PUT, l->path);
     if (!op)
         return;
-    if (!is_sha256_hex(oid) || !json_is_integer(size) ||
-        json_integer_value(size) < 0) {
-        cfail(req, c, 400, "lfsFile '%.200s': needs oid (sha256) and size",
-                  op->path);
-        return;
+    hf_git_blob_sha1(l->content, l->content_len, blob);
+    if (store_spool_begin(http_app(c->req), &sp, &e) < 0 ||
+        store_spool_write(sp, l->content, l->content_len, &e) < 0) {
+        store_spool_abort(sp);
+        cfail_err(c, &e);
+    } else if (store_hf_object_put(http_app(c->req), &c->repo, sp, NULL, -1,
+                                   blob, &op->file_id, NULL, &e) < 0) {
+        cfail_err(c, &e);
     }
-    memcpy(op->sha256, oid, 65);
-    op->size = (uint64_t)json_integer_value(size);
 }
 
-static char *dup_field(json_t *v, const char *key)
+static char *dup_or_null(const char *s)
 {
-    const char *s = json_string_value(json_object_get(v, key));
     return s ? strdup(s) : NULL;
 }
 
-static void commit_line(http_req *req, commit_req *c, const char *line,
-                        size_t len)
+/* One line of the body (hf_commit.h parses it); returns 1 to stop. */
+static int commit_line(void *ctx, const char *line, size_t len)
 {
-    json_error_t jerr;
-    if (len == 0 || (len == 1 && line[0] == '\r'))
-        return;
-    json_t *root = json_loadb(line, len, 0, &jerr);
-    const char *key = json_string_value(json_object_get(root, "key"));
-    json_t *v = json_object_get(root, "value");
-    if (!key || !json_is_object(v)) {
-        cfail(req, c, 400, "each line must be {\"key\":..., \"value\":{...}}");
-    } else if (strcmp(key, "header") == 0) {
-        c->summary = dup_field(v, "summary");
-        c->description = dup_field(v, "description");
-        c->parent = dup_field(v, "parentCommit");
-    } else if (strcmp(key, "file") == 0) {
-        add_inline(req, c, v);
-    } else if (strcmp(key, "lfsFile") == 0) {
-        add_lfs(req, c, v);
-    } else if (strcmp(key, "deletedFile") == 0) {
-        new_op(req, c, HF_OP_DELETE_FILE,
-               json_string_value(json_object_get(v, "path")));
-    } else if (strcmp(key, "deletedFolder") == 0) {
-        new_op(req, c, HF_OP_DELETE_FOLDER,
-               json_string_value(json_object_get(v, "path")));
-    } else {
-        cfail(req, c, 400, "unknown commit operation '%.40s'", key);
+    commit_req *c = ctx;
+    if (http_failed(c->req))
+        return 1;
+    hf_line l;
+    es_err e = {0};
+    hf_op *op;
+    if (hf_line_parse(line, len, &l, &e) < 0) {
+        cfail_err(c, &e);
+    } else if (l.kind == HF_LINE_HEADER) {
+        c->summary = dup_or_null(l.summary);
+        c->description = dup_or_null(l.description);
+        c->parent = dup_or_null(l.parent);
+    } else if (l.kind == HF_LINE_FILE) {
+        add_inline(c, &l);
+    } else if (l.kind == HF_LINE_LFS) {
+        if ((op = new_op(c, HF_OP_PUT_LFS, l.path)) != NULL) {
+            memcpy(op->sha256, l.oid, 65);
+            op->size = l.size;
+        }
+    } else if (l.kind == HF_LINE_DELETE_FILE) {
+        new_op(c, HF_OP_DELETE_FILE, l.path);
+    } else if (l.kind == HF_LINE_DELETE_FOLDER) {
+        new_op(c, HF_OP_DELETE_FOLDER, l.path);
     }
-    json_decref(root);
+    hf_line_free(&l);
+    return 0;
 }
 
 static void commit_begin(http_req *req, const char *type)
@@ -487,6 +422,7 @@ static void commit_begin(http_req *req, const char *type)
         http_respond_error(req, 500, "out of memory");
         return;
     }
+    c->req = req;
     c->type = type;
     http_set_state(req, c, commit_free);
     const char *pr = http_arg(req, "create_pr");
@@ -505,35 +441,9 @@ static void commit_begin_dataset(http_req *req)
 static void commit_data(http_req *req, const char *data, size_t len)
 {
     commit_req *c = http_state(req);
-    if (c->len + len > LINE_MAX_BYTES) {
-        cfail(req, c, 413, "a commit line is over %u bytes: send large "
-                            "files through LFS",
-                  LINE_MAX_BYTES);
-        return;
-    }
-    if (c->len + len > c->cap) {
-        size_t cap = c->cap ? c->cap : 65536;
-        while (cap < c->len + len)
-            cap *= 2;
-        char *grown = realloc(c->line, cap);
-        if (!grown) {
-            cfail(req, c, 500, "out of memory");
-            return;
-        }
-        c->line = grown;
-        c->cap = cap;
-    }
-    memcpy(c->line + c->len, data, len);
-    c->len += len;
-    size_t start = 0;
-    char *nl;
-    while (!http_failed(req) &&
-           (nl = memchr(c->line + start, '\n', c->len - start))) {
-        commit_line(req, c, c->line + start, (size_t)(nl - c->line) - start);
-        start = (size_t)(nl - c->line) + 1;
-    }
-    memmove(c->line, c->line + start, c->len - start);
-    c->len -= start;
+    es_err e = {0};
+    if (hf_ndjson_feed(&c->body, data, len, commit_line, c, &e) < 0)
+        cfail_err(c, &e);
 }
 
 static void commit_message(const commit_req *c, char *out, size_t cap)
@@ -550,8 +460,7 @@ static void h_commit(http_req *req)
     commit_req *c = http_state(req);
     char commit[41], base[1024], url[1600], message[4096];
     es_err e = {0};
-    commit_line(req, c, c->line, c->len); /* JS sends no final newline */
-    c->len = 0;
+    hf_ndjson_finish(&c->body, commit_line, c); /* JS sends no final newline */
     if (c->fail_status) {
         hf_fail(req, c->fail_status, NULL, NULL, "%s", c->fail_msg);
         return;
