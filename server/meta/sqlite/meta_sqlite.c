@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 typedef struct sq_meta sq_meta;
 
 typedef struct sq_tx {
@@ -193,26 +195,20 @@ static int sq_repo_each(meta_tx *tx, int (*fn)(void *ctx, const meta_repo *r),
     if (!s)
         return -1;
     /* Rows are read first, so fn may make other calls on tx. */
-    meta_repo *rows = NULL;
-    size_t n = 0, cap = 0;
+    vec rows = VEC_INIT(meta_repo);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 16;
-            meta_repo *grown = realloc(rows, grown_cap * sizeof *grown);
-            if (!grown) {
-                rc = es_errf(err, 500, "out of memory");
-                break;
-            }
-            rows = grown;
-            cap = grown_cap;
+        meta_repo *r = vec_grow(&rows);
+        if (!r) {
+            rc = es_errf(err, 500, "out of memory");
+            break;
         }
-        repo_row(s, &rows[n++]);
+        repo_row(s, r);
     }
     sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = fn(ctx, &rows[i]);
-    free(rows);
+    for (size_t i = 0; rc == 0 && i < rows.n; i++)
+        rc = fn(ctx, &VEC_AT(&rows, meta_repo, i));
+    vec_free(&rows);
     return rc;
 }
 

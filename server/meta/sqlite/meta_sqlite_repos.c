@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 /* ---- repositories ------------------------------------------------------- */
 
 int sq_repo_insert(meta_tx *tx, const char *name, const char *mode,
@@ -55,26 +57,19 @@ int sq_repo_file_each(meta_tx *tx, int64_t repo_id,
         return -1;
     db_bind_i64(s, 1, repo_id);
     /* Rows are read first, so fn may make other calls on tx. */
-    int64_t *ids = NULL;
-    size_t n = 0, cap = 0;
+    vec ids = VEC_INIT(int64_t);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 16;
-            int64_t *grown = realloc(ids, grown_cap * sizeof *grown);
-            if (!grown) {
-                rc = es_errf(err, 500, "out of memory");
-                break;
-            }
-            ids = grown;
-            cap = grown_cap;
+        int64_t id = sqlite3_column_int64(s, 0);
+        if (vec_push(&ids, &id) < 0) {
+            rc = es_errf(err, 500, "out of memory");
+            break;
         }
-        ids[n++] = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = fn(ctx, ids[i]);
-    free(ids);
+    for (size_t i = 0; rc == 0 && i < ids.n; i++)
+        rc = fn(ctx, VEC_AT(&ids, int64_t, i));
+    vec_free(&ids);
     return rc;
 }
 
@@ -119,28 +114,23 @@ int sq_ref_each(meta_tx *tx, int64_t repo_id, const char *kind,
         return -1;
     db_bind_i64(s, 1, repo_id);
     db_bind_text(s, 2, kind);
-    ref_row *rows = NULL;
-    size_t n = 0, cap = 0;
+    vec rows = VEC_INIT(ref_row);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 8;
-            ref_row *grown = realloc(rows, grown_cap * sizeof *grown);
-            if (!grown) {
-                rc = es_errf(err, 500, "out of memory");
-                break;
-            }
-            rows = grown;
-            cap = grown_cap;
+        ref_row *r = vec_grow(&rows);
+        if (!r) {
+            rc = es_errf(err, 500, "out of memory");
+            break;
         }
-        db_col_text(s, 0, rows[n].name, sizeof rows[n].name);
-        db_col_text(s, 1, rows[n].commit, sizeof rows[n].commit);
-        n++;
+        db_col_text(s, 0, r->name, sizeof r->name);
+        db_col_text(s, 1, r->commit, sizeof r->commit);
     }
     sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = fn(ctx, rows[i].name, rows[i].commit);
-    free(rows);
+    for (size_t i = 0; rc == 0 && i < rows.n; i++) {
+        const ref_row *r = &VEC_AT(&rows, ref_row, i);
+        rc = fn(ctx, r->name, r->commit);
+    }
+    vec_free(&rows);
     return rc;
 }
 
@@ -359,36 +349,26 @@ int sq_entry_each(meta_tx *tx, const char *commit,
     if (!s)
         return -1;
     db_bind_text(s, 1, commit);
-    entry_row *rows = NULL;
-    size_t n = 0, cap = 0;
+    vec rows = VEC_INIT(entry_row);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
-        if (n == cap) {
-            size_t grown_cap = cap ? cap * 2 : 16;
-            entry_row *grown = realloc(rows, grown_cap * sizeof *grown);
-            if (!grown) {
-                rc = es_errf(err, 500, "out of memory");
-                break;
-            }
-            rows = grown;
-            cap = grown_cap;
-        }
-        rows[n].path = strdup((const char *)sqlite3_column_text(s, 0));
-        if (!rows[n].path) {
+        entry_row *r = vec_grow(&rows);
+        if (!r ||
+            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
             rc = es_errf(err, 500, "out of memory");
             break;
         }
-        file_row(s, 1, &rows[n].file);
-        n++;
+        file_row(s, 1, &r->file);
     }
     sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        meta_entry e = {rows[i].path, rows[i].file};
+    for (size_t i = 0; rc == 0 && i < rows.n; i++) {
+        const entry_row *r = &VEC_AT(&rows, entry_row, i);
+        meta_entry e = {r->path, r->file};
         rc = fn(ctx, &e);
     }
-    for (size_t i = 0; i < n; i++)
-        free(rows[i].path);
-    free(rows);
+    for (size_t i = 0; i < rows.n; i++)
+        free(VEC_AT(&rows, entry_row, i).path);
+    vec_free(&rows);
     return rc;
 }
 

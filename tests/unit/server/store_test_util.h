@@ -279,4 +279,63 @@ TU_FN void tu_check_refcounts(const char *dir)
     sqlite3_close(db);
 }
 
+/* ---- generated checkpoints ------------------------------------------ */
+
+static uint32_t tu_rng_state __attribute__((unused)) = 12345;
+
+TU_FN uint32_t tu_rnd(void)
+{
+    tu_rng_state ^= tu_rng_state << 13;
+    tu_rng_state ^= tu_rng_state >> 17;
+    tu_rng_state ^= tu_rng_state << 5;
+    return tu_rng_state;
+}
+
+/* F32 values in (-1, 1) that look like trained weights. */
+TU_FN void tu_fill_weights(uint8_t *p, size_t count, uint32_t seed)
+{
+    tu_rng_state = seed * 747796405u + 1;
+    for (size_t i = 0; i < count; i++) {
+        float v = ((float)(tu_rnd() % 2000000) / 1000000.0f - 1.0f) * 0.1f;
+        memcpy(p + 4 * i, &v, 4);
+    }
+}
+
+typedef struct tu_tensor {
+    const char *name;
+    size_t count; /* F32 values */
+    uint32_t seed;
+} tu_tensor;
+
+/* A safetensors file of F32 tensors; *len receives its size. */
+TU_FN uint8_t *tu_make_safetensors(const tu_tensor *t, size_t n, size_t *len)
+{
+    char header[4096];
+    size_t off = 0, pos = 0;
+    pos += (size_t)snprintf(header + pos, sizeof header - pos, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = t[i].count * 4;
+        pos += (size_t)snprintf(header + pos, sizeof header - pos,
+                                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],"
+                                "\"data_offsets\":[%zu,%zu]}",
+                                i ? "," : "", t[i].name, t[i].count, off,
+                                off + bytes);
+        off += bytes;
+    }
+    pos += (size_t)snprintf(header + pos, sizeof header - pos, "}");
+    while (pos % 8)
+        header[pos++] = ' ';
+    *len = 8 + pos + off;
+    uint8_t *buf = malloc(*len);
+    uint64_t hl = pos;
+    memcpy(buf, &hl, 8);
+    memcpy(buf + 8, header, pos);
+    size_t at = 8 + pos;
+    for (size_t i = 0; i < n; i++) {
+        tu_fill_weights(buf + at, t[i].count, t[i].seed);
+        at += t[i].count * 4;
+    }
+    return buf;
+}
+
 #endif /* STORE_TEST_UTIL_H */

@@ -45,57 +45,6 @@ typedef struct tfile {
     int live; /* expected in the store */
 } tfile;
 
-static uint32_t rng_state;
-
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
-
-typedef struct tensor_spec {
-    const char *name;
-    size_t count; /* F32 values */
-    uint32_t seed;
-} tensor_spec;
-
-/* A safetensors file of F32 tensors that look like trained weights. */
-static uint8_t *make_safetensors(const tensor_spec *t, size_t n, size_t *len)
-{
-    char header[4096];
-    size_t off = 0, pos = 0;
-    pos += (size_t)snprintf(header + pos, sizeof header - pos, "{");
-    for (size_t i = 0; i < n; i++) {
-        size_t bytes = t[i].count * 4;
-        pos += (size_t)snprintf(header + pos, sizeof header - pos,
-                                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],"
-                                "\"data_offsets\":[%zu,%zu]}",
-                                i ? "," : "", t[i].name, t[i].count, off,
-                                off + bytes);
-        off += bytes;
-    }
-    pos += (size_t)snprintf(header + pos, sizeof header - pos, "}");
-    while (pos % 8)
-        header[pos++] = ' ';
-    *len = 8 + pos + off;
-    uint8_t *buf = malloc(*len);
-    uint64_t hl = pos;
-    memcpy(buf, &hl, 8);
-    memcpy(buf + 8, header, pos);
-    size_t at = 8 + pos;
-    for (size_t i = 0; i < n; i++) {
-        rng_state = t[i].seed * 747796405u + 1;
-        for (size_t k = 0; k < t[i].count; k++) {
-            float v = ((float)(rnd() % 2000000) / 1e6f - 1.0f) * 0.1f;
-            memcpy(buf + at + 4 * k, &v, 4);
-        }
-        at += t[i].count * 4;
-    }
-    return buf;
-}
-
 static tfile shared_file(const char *name)
 {
     char path[4096];
@@ -108,13 +57,13 @@ static tfile shared_file(const char *name)
 }
 
 /* x and y share tensor "a" (three 1 MiB blocks): tensor dedup. */
-static const tensor_spec X_SPEC[] = {{"a", 700000, 1}, {"b", 60000, 2}};
-static const tensor_spec Y_SPEC[] = {{"c", 300000, 3}, {"a", 700000, 1}};
+static const tu_tensor X_SPEC[] = {{"a", 700000, 1}, {"b", 60000, 2}};
+static const tu_tensor Y_SPEC[] = {{"c", 300000, 3}, {"a", 700000, 1}};
 
-static tfile made_file(const char *path, const tensor_spec *t, size_t n)
+static tfile made_file(const char *path, const tu_tensor *t, size_t n)
 {
     tfile f = {path, NULL, 0, 0};
-    f.data = make_safetensors(t, n, &f.len);
+    f.data = tu_make_safetensors(t, n, &f.len);
     return f;
 }
 
@@ -582,10 +531,10 @@ static void gc_run(gc_scene *s, const int *which, size_t n)
 
 static void gc_scene_open(gc_scene *s)
 {
-    static const tensor_spec h1[] = {{"h", 100000, 51}};
-    static const tensor_spec h2[] = {{"h", 100000, 52}};
-    static const tensor_spec g[] = {{"g", 700000, 53}};
-    static const tensor_spec sm[] = {{"s", 40000, 54}};
+    static const tu_tensor h1[] = {{"h", 100000, 51}};
+    static const tu_tensor h2[] = {{"h", 100000, 52}};
+    static const tu_tensor g[] = {{"g", 700000, 53}};
+    static const tu_tensor sm[] = {{"s", 40000, 54}};
     s->dir = tu_tmpdir("faultsgc");
     fc_init(&s->fc);
     s->f[F_H1] = made_file("h1.safetensors", h1, 1);

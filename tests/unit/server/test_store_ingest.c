@@ -22,63 +22,6 @@
 /* ---- helpers
  * ----------------------------------------------------------------- */
 
-static uint32_t rng_state = 12345;
-
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 17;
-    rng_state ^= rng_state << 5;
-    return rng_state;
-}
-
-/* F32 values in (-1, 1) that look like trained weights. */
-static void fill_weights(uint8_t *p, size_t count, uint32_t seed)
-{
-    rng_state = seed * 747796405u + 1;
-    for (size_t i = 0; i < count; i++) {
-        float v = ((float)(rnd() % 2000000) / 1000000.0f - 1.0f) * 0.1f;
-        memcpy(p + 4 * i, &v, 4);
-    }
-}
-
-typedef struct tensor_spec {
-    const char *name;
-    size_t count; /* F32 values */
-    uint32_t seed;
-} tensor_spec;
-
-/* A safetensors file of F32 tensors; *len receives its size. */
-static uint8_t *make_safetensors(const tensor_spec *t, size_t n, size_t *len)
-{
-    char header[4096];
-    size_t off = 0, pos = 0;
-    pos += (size_t)snprintf(header + pos, sizeof header - pos, "{");
-    for (size_t i = 0; i < n; i++) {
-        size_t bytes = t[i].count * 4;
-        pos += (size_t)snprintf(header + pos, sizeof header - pos,
-                                "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],"
-                                "\"data_offsets\":[%zu,%zu]}",
-                                i ? "," : "", t[i].name, t[i].count, off,
-                                off + bytes);
-        off += bytes;
-    }
-    pos += (size_t)snprintf(header + pos, sizeof header - pos, "}");
-    while (pos % 8)
-        header[pos++] = ' ';
-    *len = 8 + pos + off;
-    uint8_t *buf = malloc(*len);
-    uint64_t hl = pos;
-    memcpy(buf, &hl, 8);
-    memcpy(buf + 8, header, pos);
-    size_t at = 8 + pos;
-    for (size_t i = 0; i < n; i++) {
-        fill_weights(buf + at, t[i].count, t[i].seed);
-        at += t[i].count * 4;
-    }
-    return buf;
-}
-
 static void check_empty(es_store *st, const char *dir)
 {
     tu_gc(st);
@@ -145,10 +88,10 @@ static void test_shared_data_roundtrip(void **state)
     store_reader *r;
     assert_int_equal(store_reader_open(st, &f, &r, &err), 0);
     uint8_t *buf = malloc(3 << 20);
-    rng_state = 99;
+    tu_rng_state = 99;
     for (int i = 0; i < 300; i++) {
-        uint64_t off = rnd() % len[big];
-        size_t want = 1 + rnd() % (i % 10 == 0 ? (3u << 20) : 5000u);
+        uint64_t off = tu_rnd() % len[big];
+        size_t want = 1 + tu_rnd() % (i % 10 == 0 ? (3u << 20) : 5000u);
         size_t got = 0;
         assert_int_equal(store_reader_read(r, off, buf, want, &got, &err), 0);
         size_t exp = len[big] - off < want ? len[big] - off : want;
@@ -184,9 +127,9 @@ static void test_elf_mode(void **state)
     char *dir = tu_tmpdir("elf");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/elf", "elf");
-    tensor_spec t[] = {{"w", 600000, 5}, {"b", 1000, 6}};
+    tu_tensor t[] = {{"w", 600000, 5}, {"b", 1000, 6}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 2, &len);
+    uint8_t *data = tu_make_safetensors(t, 2, &len);
     tu_upload(st, "org/elf", "m.safetensors", data, len);
     store_wait_idle(st);
     tu_expect_state(st, "org/elf", "m.safetensors", "stored");
@@ -234,10 +177,10 @@ static void test_replace_frees_chunks(void **state)
     char *dir = tu_tmpdir("replace");
     es_store *st = tu_open(dir, 2);
     tu_make_repo(st, "org/r", NULL);
-    tensor_spec a[] = {{"w", 200000, 11}}, b[] = {{"w", 200000, 12}};
+    tu_tensor a[] = {{"w", 200000, 11}}, b[] = {{"w", 200000, 12}};
     size_t alen, blen;
-    uint8_t *adata = make_safetensors(a, 1, &alen);
-    uint8_t *bdata = make_safetensors(b, 1, &blen);
+    uint8_t *adata = tu_make_safetensors(a, 1, &alen);
+    uint8_t *bdata = tu_make_safetensors(b, 1, &blen);
     tu_upload(st, "org/r", "m.safetensors", adata, alen);
     store_wait_idle(st);
     tu_expect_state(st, "org/r", "m.safetensors", "stored");
@@ -269,9 +212,9 @@ static void test_same_file_two_repos(void **state)
     es_store *st = tu_open(dir, 2);
     tu_make_repo(st, "org/a", NULL);
     tu_make_repo(st, "org/b", NULL);
-    tensor_spec t[] = {{"w", 300000, 1}, {"v", 50000, 2}};
+    tu_tensor t[] = {{"w", 300000, 1}, {"v", 50000, 2}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 2, &len);
+    uint8_t *data = tu_make_safetensors(t, 2, &len);
     tu_upload(st, "org/a", "m.safetensors", data, len);
     store_wait_idle(st);
     int64_t once = tu_stat(st, "stored_bytes");
@@ -323,11 +266,11 @@ static void test_shared_tensors(void **state)
     es_store *st = tu_open(dir, 2);
     tu_make_repo(st, "org/m", NULL);
     /* x = {a, b}, y = {c, a}: "a" (4 MB) is the same tensor in both */
-    tensor_spec tx[] = {{"a", 1000000, 10}, {"b", 100000, 11}};
-    tensor_spec ty[] = {{"c", 100000, 12}, {"a", 1000000, 10}};
+    tu_tensor tx[] = {{"a", 1000000, 10}, {"b", 100000, 11}};
+    tu_tensor ty[] = {{"c", 100000, 12}, {"a", 1000000, 10}};
     size_t lx, ly;
-    uint8_t *x = make_safetensors(tx, 2, &lx);
-    uint8_t *y = make_safetensors(ty, 2, &ly);
+    uint8_t *x = tu_make_safetensors(tx, 2, &lx);
+    uint8_t *y = tu_make_safetensors(ty, 2, &ly);
     tu_upload(st, "org/m", "x.safetensors", x, lx);
     store_wait_idle(st);
     int64_t sx = tu_stat(st, "stored_bytes");
@@ -367,16 +310,16 @@ static void test_shared_units(void **state)
     tu_make_repo(st, "org/m", NULL);
     enum { NS = 10 };
     char names[NS][8];
-    tensor_spec tx[NS + 1], ty[NS + 1];
-    tx[0] = (tensor_spec){"big", 50000, 40};
-    ty[0] = (tensor_spec){"other", 60000, 41};
+    tu_tensor tx[NS + 1], ty[NS + 1];
+    tx[0] = (tu_tensor){"big", 50000, 40};
+    ty[0] = (tu_tensor){"other", 60000, 41};
     for (int i = 0; i < NS; i++) {
         snprintf(names[i], sizeof names[i], "s%d", i);
-        tx[i + 1] = ty[i + 1] = (tensor_spec){names[i], 256, 20 + (uint32_t)i};
+        tx[i + 1] = ty[i + 1] = (tu_tensor){names[i], 256, 20 + (uint32_t)i};
     }
     size_t lx, ly;
-    uint8_t *x = make_safetensors(tx, NS + 1, &lx);
-    uint8_t *y = make_safetensors(ty, NS + 1, &ly);
+    uint8_t *x = tu_make_safetensors(tx, NS + 1, &lx);
+    uint8_t *y = tu_make_safetensors(ty, NS + 1, &ly);
     tu_upload(st, "org/m", "x.safetensors", x, lx);
     store_wait_idle(st);
     sqlite3 *db = tu_db_open(dir);
@@ -409,11 +352,11 @@ static void test_refcount_sequences(void **state)
     es_store *st = tu_open(dir, 2);
     tu_make_repo(st, "org/p", NULL);
     tu_make_repo(st, "org/q", NULL);
-    tensor_spec tx[] = {{"a", 200000, 1}, {"b", 30000, 2}};
-    tensor_spec ty[] = {{"a", 200000, 1}, {"c", 30000, 3}};
+    tu_tensor tx[] = {{"a", 200000, 1}, {"b", 30000, 2}};
+    tu_tensor ty[] = {{"a", 200000, 1}, {"c", 30000, 3}};
     size_t lx, ly;
-    uint8_t *x = make_safetensors(tx, 2, &lx);
-    uint8_t *y = make_safetensors(ty, 2, &ly);
+    uint8_t *x = tu_make_safetensors(tx, 2, &lx);
+    uint8_t *y = tu_make_safetensors(ty, 2, &ly);
     es_err err;
     const char *script[] = {
         "up p x",  "up q x",  "up p y",    "del p x",   "up q y",
@@ -460,11 +403,11 @@ static void test_compaction(void **state)
     char *dir = tu_tmpdir("compact");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
-    tensor_spec ta[] = {{"big", 2000000, 21}};
-    tensor_spec tb[] = {{"small", 100000, 22}};
+    tu_tensor ta[] = {{"big", 2000000, 21}};
+    tu_tensor tb[] = {{"small", 100000, 22}};
     size_t la, lb;
-    uint8_t *a = make_safetensors(ta, 1, &la);
-    uint8_t *b = make_safetensors(tb, 1, &lb);
+    uint8_t *a = tu_make_safetensors(ta, 1, &la);
+    uint8_t *b = tu_make_safetensors(tb, 1, &lb);
     tu_upload(st, "org/m", "a.safetensors", a, la);
     tu_upload(st, "org/m", "b.safetensors", b, lb);
     store_wait_idle(st);
@@ -499,9 +442,9 @@ static void test_corrupt_chunk(void **state)
     char *dir = tu_tmpdir("corrupt");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
-    tensor_spec t[] = {{"w", 400000, 31}};
+    tu_tensor t[] = {{"w", 400000, 31}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 1, &len);
+    uint8_t *data = tu_make_safetensors(t, 1, &len);
     tu_upload(st, "org/m", "m.safetensors", data, len);
     store_wait_idle(st);
     tu_expect_state(st, "org/m", "m.safetensors", "stored");
@@ -560,9 +503,9 @@ static void test_requeue_running(void **state)
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
     store_close(st);
-    tensor_spec t[] = {{"w", 300000, 41}};
+    tu_tensor t[] = {{"w", 300000, 41}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 1, &len);
+    uint8_t *data = tu_make_safetensors(t, 1, &len);
     char hex[65];
     tu_sha_hex(hex, data, len);
     /* what a crash mid-compression leaves: spool file, rows, job running */
@@ -611,9 +554,9 @@ static void test_prune_old_jobs(void **state)
     char *dir = tu_tmpdir("prune");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
-    tensor_spec t[] = {{"w", 1000, 7}};
+    tu_tensor t[] = {{"w", 1000, 7}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 1, &len);
+    uint8_t *data = tu_make_safetensors(t, 1, &len);
     tu_upload(st, "org/m", "old", data, len);
     tu_upload(st, "org/m", "new", data, len);
     store_wait_idle(st);
@@ -623,8 +566,7 @@ static void test_prune_old_jobs(void **state)
     assert_int_equal(
         tu_q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
     assert_int_equal(
-        sqlite3_exec(db,
-                     "UPDATE jobs SET finished = 1 WHERE path = 'old';",
+        sqlite3_exec(db, "UPDATE jobs SET finished = 1 WHERE path = 'old';",
                      NULL, NULL, NULL),
         SQLITE_OK);
     int64_t old_id = tu_q1(db, "SELECT id FROM jobs WHERE path = 'old'");
@@ -713,10 +655,10 @@ static void test_concurrent_uploads(void **state)
     up_arg args[N];
     for (int i = 0; i < N; i++) {
         /* pairs of uploads share content: dedup under concurrency */
-        tensor_spec t[] = {{"shared", 50000, 1},
-                           {"own", 20000 + i / 2, (uint32_t)(100 + i / 2)}};
+        tu_tensor t[] = {{"shared", 50000, 1},
+                         {"own", 20000 + i / 2, (uint32_t)(100 + i / 2)}};
         args[i] = (up_arg){st, i, NULL, 0, 0};
-        args[i].data = make_safetensors(t, 2, &args[i].len);
+        args[i].data = tu_make_safetensors(t, 2, &args[i].len);
         pthread_create(&th[i], NULL, uploader, &args[i]);
     }
     for (int i = 0; i < N; i++)
@@ -756,9 +698,9 @@ static void test_opaque_and_empty(void **state)
     tu_upload(st, "org/m", "config.json", (const uint8_t *)cfg, strlen(cfg));
     tu_upload(st, "org/m", "empty.bin", (const uint8_t *)"", 0);
     /* a truncated safetensors: stored as opaque bytes, bit-exact */
-    tensor_spec t[] = {{"w", 10000, 3}};
+    tu_tensor t[] = {{"w", 10000, 3}};
     size_t len;
-    uint8_t *data = make_safetensors(t, 1, &len);
+    uint8_t *data = tu_make_safetensors(t, 1, &len);
     tu_upload(st, "org/m", "bad.safetensors", data, len - 100);
     store_wait_idle(st);
     tu_expect_state(st, "org/m", "config.json", "stored");
@@ -787,11 +729,11 @@ static void test_read_across_compaction(void **state)
     char *dir = tu_tmpdir("movedread");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
-    tensor_spec ta[] = {{"big", 1500000, 51}};
-    tensor_spec tb[] = {{"small", 300000, 52}};
+    tu_tensor ta[] = {{"big", 1500000, 51}};
+    tu_tensor tb[] = {{"small", 300000, 52}};
     size_t la, lb;
-    uint8_t *a = make_safetensors(ta, 1, &la);
-    uint8_t *b = make_safetensors(tb, 1, &lb);
+    uint8_t *a = tu_make_safetensors(ta, 1, &la);
+    uint8_t *b = tu_make_safetensors(tb, 1, &lb);
     tu_upload(st, "org/m", "a.safetensors", a, la);
     tu_upload(st, "org/m", "b.safetensors", b, lb);
     store_wait_idle(st);
@@ -878,9 +820,9 @@ static void test_concurrent_reads(void **state)
     rd_arg base = {st, {0}, {0}, 0, 0};
     uint8_t *data[3];
     for (int k = 0; k < 3; k++) {
-        tensor_spec t[] = {{"w", 700000 + 1000 * (size_t)k, 60 + (uint32_t)k},
-                           {"v", 1234, 70}};
-        data[k] = make_safetensors(t, 2, &base.len[k]);
+        tu_tensor t[] = {{"w", 700000 + 1000 * (size_t)k, 60 + (uint32_t)k},
+                         {"v", 1234, 70}};
+        data[k] = tu_make_safetensors(t, 2, &base.len[k]);
         base.data[k] = data[k];
         char path[32];
         snprintf(path, sizeof path, "f%d.safetensors", k);
@@ -922,11 +864,11 @@ static void test_no_stale_cache_after_gc(void **state)
     char *dir = tu_tmpdir("stale");
     es_store *st = tu_open(dir, 1);
     tu_make_repo(st, "org/m", NULL);
-    tensor_spec t1[] = {{"w", 300000, 81}};
-    tensor_spec t2[] = {{"w", 300000, 82}};
+    tu_tensor t1[] = {{"w", 300000, 81}};
+    tu_tensor t2[] = {{"w", 300000, 82}};
     size_t l1, l2;
-    uint8_t *d1 = make_safetensors(t1, 1, &l1);
-    uint8_t *d2 = make_safetensors(t2, 1, &l2);
+    uint8_t *d1 = tu_make_safetensors(t1, 1, &l1);
+    uint8_t *d2 = tu_make_safetensors(t2, 1, &l2);
     es_err err;
     tu_upload(st, "org/m", "m.safetensors", d1, l1);
     store_wait_idle(st);
