@@ -56,6 +56,8 @@ static int apply_config(es_store *st, const store_config *cfg, es_err *err)
     st->compact_below =
         cfg->compact_below > 0 ? cfg->compact_below : DEFAULT_COMPACT_BELOW;
     st->wrap_chunks = cfg->wrap_chunks;
+    st->wrap_meta = cfg->wrap_meta;
+    st->wrap_meta_ctx = cfg->wrap_meta_ctx;
     st->wrap_ctx = cfg->wrap_ctx;
     return 0;
 }
@@ -74,6 +76,8 @@ static int open_parts(es_store *st, es_err *err)
     if (rc < 0)
         return -1;
     st->db = meta_sqlite_db(st->meta);
+    if (st->wrap_meta && st->wrap_meta(&st->meta, st->wrap_meta_ctx, err) < 0)
+        return -1;
     chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
     if (chunkstore_open(&st->cs, &cc, err) < 0)
         return -1;

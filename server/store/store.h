@@ -23,6 +23,7 @@
 
 typedef struct es_store es_store;
 struct chunkstore; /* chunkstore.h; only tests see inside */
+struct meta;       /* meta.h; the same */
 
 typedef struct store_config {
     const char *data_dir;  /* holds elves.db, packs/, spool/ */
@@ -34,7 +35,11 @@ typedef struct store_config {
      * opened, may put a wrapper around it (see chunkstore.h), as SQLite's
      * test VFS wraps the real one to fail its Nth call. */
     int (*wrap_chunks)(struct chunkstore *cs, void *ctx, es_err *err);
-    void *wrap_ctx;
+    /* The same for the metadata backend just opened (meta.h): *m may be
+     * replaced by a wrapper that owns it. */
+    int (*wrap_meta)(struct meta **m, void *ctx, es_err *err);
+    void *wrap_ctx;      /* given to wrap_chunks */
+    void *wrap_meta_ctx; /* given to wrap_meta */
 } store_config;
 
 /* Opens (creating if needed) the data directory and database, applies

@@ -31,6 +31,8 @@ struct es_store {
     size_t cache_bytes;
     double compact_below;
     int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
+    int (*wrap_meta)(meta **m, void *ctx, es_err *err);
+    void *wrap_meta_ctx;
     void *wrap_ctx;
 
     meta *meta; /* the metadata backend (meta.h) */

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "chunkstore.h"
+#include "fault_points.h"
 
 #define FC_FN static __attribute__((unused))
 
@@ -39,39 +40,30 @@ typedef enum fc_op {
 } fc_op;
 
 /* fc_fail's count for an outage that lasts until fc_clear. */
-#define FC_LASTING UINT64_MAX
-
-typedef struct fc_fault {
-    uint64_t calls;   /* calls made so far */
-    uint64_t failed;  /* of them, failed on purpose */
-    uint64_t fail_at; /* first call number to fail (0: none armed) */
-    uint64_t count;   /* calls to fail from fail_at on */
-    int status;
-    char msg[128];
-} fc_fault;
+#define FC_LASTING FP_LASTING
 
 typedef struct fc_state {
     chunkstore inner;
-    pthread_mutex_t mu;
-    fc_fault op[FC_NOPS];
+    fault_points fp;
 } fc_state;
+
+static const char *const fc_op_names[FC_NOPS] = {
+    "put", "get", "fetch", "sync", "del", "drop", "iterate"};
 
 FC_FN const char *fc_op_name(fc_op op)
 {
-    static const char *names[FC_NOPS] = {"put", "get",  "fetch",  "sync",
-                                         "del", "drop", "iterate"};
-    return names[op];
+    return fc_op_names[op];
 }
 
 FC_FN void fc_init(fc_state *fc)
 {
     memset(fc, 0, sizeof *fc);
-    pthread_mutex_init(&fc->mu, NULL);
+    fp_init(&fc->fp, fc_op_names);
 }
 
 FC_FN void fc_destroy(fc_state *fc)
 {
-    pthread_mutex_destroy(&fc->mu);
+    fp_destroy(&fc->fp);
 }
 
 /* Fails `count` calls of op (FC_LASTING: every call until fc_clear),
@@ -80,65 +72,33 @@ FC_FN void fc_destroy(fc_state *fc)
 FC_FN void fc_fail(fc_state *fc, fc_op op, uint64_t nth, uint64_t count,
                    int status, const char *msg)
 {
-    pthread_mutex_lock(&fc->mu);
-    fc_fault *f = &fc->op[op];
-    f->fail_at = f->calls + (nth ? nth : 1);
-    f->count = count;
-    f->status = status;
-    if (msg)
-        snprintf(f->msg, sizeof f->msg, "%s", msg);
-    else
-        snprintf(f->msg, sizeof f->msg, "injected %s failure", fc_op_name(op));
-    pthread_mutex_unlock(&fc->mu);
+    fp_fail(&fc->fp, op, nth, count, status, msg);
 }
 
 /* Disarms op's fault (the outage ends); the counters stay. */
 FC_FN void fc_clear(fc_state *fc, fc_op op)
 {
-    pthread_mutex_lock(&fc->mu);
-    fc->op[op].fail_at = 0;
-    pthread_mutex_unlock(&fc->mu);
+    fp_clear(&fc->fp, op);
 }
 
 FC_FN void fc_clear_all(fc_state *fc)
 {
-    for (int op = 0; op < FC_NOPS; op++)
-        fc_clear(fc, (fc_op)op);
+    fp_clear_all(&fc->fp);
 }
 
 FC_FN uint64_t fc_calls(fc_state *fc, fc_op op)
 {
-    pthread_mutex_lock(&fc->mu);
-    uint64_t n = fc->op[op].calls;
-    pthread_mutex_unlock(&fc->mu);
-    return n;
+    return fp_calls(&fc->fp, op);
 }
 
 FC_FN uint64_t fc_failed(fc_state *fc, fc_op op)
 {
-    pthread_mutex_lock(&fc->mu);
-    uint64_t n = fc->op[op].failed;
-    pthread_mutex_unlock(&fc->mu);
-    return n;
+    return fp_failed(&fc->fp, op);
 }
 
-/* Counts a call of op; -1 with err filled if this one is to fail. */
 FC_FN int fc_enter(fc_state *fc, fc_op op, es_err *err)
 {
-    pthread_mutex_lock(&fc->mu);
-    fc_fault *f = &fc->op[op];
-    uint64_t n = ++f->calls;
-    int fail = f->fail_at && n >= f->fail_at && n - f->fail_at < f->count;
-    int status = f->status;
-    char msg[128];
-    if (fail) {
-        f->failed++;
-        memcpy(msg, f->msg, sizeof msg);
-    }
-    pthread_mutex_unlock(&fc->mu);
-    if (!fail)
-        return 0;
-    return es_errf(err, status, "%s (call %llu)", msg, (unsigned long long)n);
+    return fp_enter(&fc->fp, op, err);
 }
 
 /* ---- the ops table: count, maybe fail, else forward -------------------- */
