@@ -5,11 +5,23 @@
  * removes spool files no row names.
  *
  * Safety: GC holds gc_lock exclusively, so no ingest job is between looking
- * a chunk up and committing a reference to it.  Rows go first (one
- * transaction), bytes after: a crash in between leaves only unreferenced
- * bytes, which the next collection reclaims.  Compaction copies live
- * chunks, syncs, repoints the rows in one transaction, and only then drops
- * the old pack.
+ * a chunk up and committing a reference to it.  Freeing never leaves a row
+ * that leads to deleted bytes:
+ *   1. one transaction deletes the tensors nothing references, prunes old
+ *      job rows and reads where the dead chunks live;
+ *   2. the chunk store deletes those chunks' bytes;
+ *   3. once every delete succeeded, one transaction deletes their rows.
+ * Jobs find chunks only through tensors and through stored files' blocks
+ * (which count as references), so once 1 has committed nothing leads to a
+ * dead chunk: its row is only the record of bytes still to delete.  A
+ * delete that fails, or a crash, after 1 leaves such rows (those of chunks
+ * deleted before the failure too): the collection reports the failure, and
+ * the next one reads them again, deletes their bytes again (chunkstore_del
+ * accepts a chunk already deleted) and then the rows, so the space is
+ * reclaimed later, not lost.  The local packs' del only accounts; their
+ * space returns when compaction or a drop takes the pack, once its rows
+ * are gone.  Compaction copies live chunks, syncs, repoints the rows in one
+ * transaction, and only then drops the old pack.
  */
 #include "store_internal.h"
 
@@ -18,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 typedef struct gc_report {
     int64_t chunks_freed, bytes_freed;
@@ -42,46 +56,63 @@ static int collect_chunk(void *arg, const meta_chunk *c)
     return 0;
 }
 
-static int free_dead_chunks(es_store *st, meta_tx *tx, gc_report *rep,
-                            es_err *err)
-{
-    vec dead = VEC_INIT(meta_chunk);
-    collect_ctx cc = {&dead, err};
-    int rc = meta_chunk_dead_each(tx, collect_chunk, &cc, err);
-    for (size_t i = 0; rc == 0 && i < dead.n; i++) {
-        const meta_chunk *c = &VEC_AT(&dead, meta_chunk, i);
-        chunk_loc loc = {c->container, c->offset, c->length, c->checksum};
-        if (chunkstore_del(&st->cs, &loc, err) < 0) {
-            rc = -1;
-            break;
-        }
-        rep->chunks_freed++;
-        rep->bytes_freed += loc.length;
-    }
-    for (size_t i = 0; rc == 0 && i < dead.n; i++)
-        rc = meta_chunk_delete(tx, VEC_AT(&dead, meta_chunk, i).id, err);
-    vec_free(&dead);
-    return rc;
-}
-
-/* Deletes the rows of jobs that ended (done or failed) more than
- * JOB_KEEP_S ago, so the table does not grow with every upload forever.
+/* Step 1.  Deletes the rows of jobs that ended (done or failed) more than
+ * JOB_KEEP_S ago too, so the table does not grow with every upload forever.
  * The file rows keep their own state and error; only GET /api/v1/jobs/{id}
  * of such an old job answers 404. */
-static int free_dead_tx(es_store *st, meta_tx *tx, gc_report *rep, es_err *err)
+static int free_dead_tx(meta_tx *tx, gc_report *rep, vec *dead, es_err *err)
 {
     if (meta_tensor_dead_delete(tx, &rep->tensors_freed, err) < 0 ||
         meta_job_prune(tx, es_now() - JOB_KEEP_S, &rep->jobs_pruned, err) < 0)
         return -1;
-    return free_dead_chunks(st, tx, rep, err);
+    collect_ctx cc = {dead, err};
+    return meta_chunk_dead_each(tx, collect_chunk, &cc, err);
+}
+
+/* Step 2.  Stops at the first failure: the store may be down. */
+static int delete_bytes(es_store *st, const vec *dead, es_err *err)
+{
+    for (size_t i = 0; i < dead->n; i++) {
+        const meta_chunk *c = &VEC_AT(dead, meta_chunk, i);
+        chunk_loc loc = {c->container, c->offset, c->length, c->checksum};
+        if (chunkstore_del(&st->cs, &loc, err) < 0) {
+            log_msg(LOG_LVL_WARN,
+                    "gc: deleting chunk %lld failed (%s); %zu dead chunk "
+                    "rows stay for the next collection to delete",
+                    (long long)c->id, err->msg, dead->n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Step 3. */
+static int delete_rows_tx(meta_tx *tx, const vec *dead, es_err *err)
+{
+    for (size_t i = 0; i < dead->n; i++)
+        if (meta_chunk_delete(tx, VEC_AT(dead, meta_chunk, i).id, err) < 0)
+            return -1;
+    return 0;
 }
 
 static int free_dead(es_store *st, gc_report *rep, es_err *err)
 {
+    vec dead = VEC_INIT(meta_chunk);
     meta_tx *tx;
-    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
-        return -1;
-    return meta_end(tx, free_dead_tx(st, tx, rep, err), err);
+    int rc = meta_begin(st->meta, META_WRITE, &tx, err);
+    if (rc == 0)
+        rc = meta_end(tx, free_dead_tx(tx, rep, &dead, err), err);
+    if (rc == 0)
+        rc = delete_bytes(st, &dead, err);
+    if (rc == 0 && dead.n > 0 &&
+        (rc = meta_begin(st->meta, META_WRITE, &tx, err)) == 0)
+        rc = meta_end(tx, delete_rows_tx(tx, &dead, err), err);
+    for (size_t i = 0; rc == 0 && i < dead.n; i++) {
+        rep->chunks_freed++;
+        rep->bytes_freed += VEC_AT(&dead, meta_chunk, i).length;
+    }
+    vec_free(&dead);
+    return rc;
 }
 
 /* ---- compaction

@@ -11,7 +11,10 @@
  *
  * A failing call does not reach the inner store (nothing is written,
  * synced or dropped) and reports the armed status and message.  Every call
- * otherwise goes to the inner store unchanged.  Counters and faults are
+ * otherwise goes to the inner store unchanged, except with del_removes
+ * set: then a chunk del succeeded on is gone, as from an object store
+ * whose delete really removes it (the local packs only account for it),
+ * and get or fetch of it answers 404.  Counters and faults are
  * guarded by one mutex: ingest jobs call in from worker threads.
  * Header-only so each test stays one program.
  */
@@ -21,6 +24,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chunkstore.h"
@@ -54,6 +58,9 @@ typedef struct fc_state {
     chunkstore inner;
     pthread_mutex_t mu;
     fc_fault op[FC_NOPS];
+    int del_removes; /* set before the store opens */
+    chunk_loc *gone; /* with del_removes: chunks deleted */
+    size_t ngone, cap_gone;
 } fc_state;
 
 FC_FN const char *fc_op_name(fc_op op)
@@ -72,6 +79,7 @@ FC_FN void fc_init(fc_state *fc)
 FC_FN void fc_destroy(fc_state *fc)
 {
     pthread_mutex_destroy(&fc->mu);
+    free(fc->gone);
 }
 
 /* Fails `count` calls of op (FC_LASTING: every call until fc_clear),
@@ -141,6 +149,37 @@ FC_FN int fc_enter(fc_state *fc, fc_op op, es_err *err)
     return es_errf(err, status, "%s (call %llu)", msg, (unsigned long long)n);
 }
 
+/* With del_removes: 404 if the chunk at loc was deleted. */
+FC_FN int fc_check_gone(fc_state *fc, const chunk_loc *loc, es_err *err)
+{
+    pthread_mutex_lock(&fc->mu);
+    int gone = 0;
+    for (size_t i = 0; i < fc->ngone && !gone; i++)
+        gone = fc->gone[i].container == loc->container &&
+               fc->gone[i].offset == loc->offset;
+    pthread_mutex_unlock(&fc->mu);
+    if (!gone)
+        return 0;
+    return es_errf(err, 404, "chunk %llu:%llu was deleted",
+                   (unsigned long long)loc->container,
+                   (unsigned long long)loc->offset);
+}
+
+FC_FN void fc_remember_gone(fc_state *fc, const chunk_loc *loc)
+{
+    pthread_mutex_lock(&fc->mu);
+    if (fc->ngone == fc->cap_gone) {
+        size_t cap = fc->cap_gone ? fc->cap_gone * 2 : 64;
+        chunk_loc *grown = realloc(fc->gone, cap * sizeof *grown);
+        if (!grown)
+            abort();
+        fc->gone = grown;
+        fc->cap_gone = cap;
+    }
+    fc->gone[fc->ngone++] = *loc;
+    pthread_mutex_unlock(&fc->mu);
+}
+
 /* ---- the ops table: count, maybe fail, else forward -------------------- */
 
 FC_FN int fc_put(void *be, const void *data, size_t len, chunk_loc *out,
@@ -156,7 +195,7 @@ FC_FN int fc_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
                  void *buf, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_GET, err) < 0)
+    if (fc_enter(fc, FC_GET, err) < 0 || fc_check_gone(fc, loc, err) < 0)
         return -1;
     return fc->inner.ops->get(fc->inner.be, loc, off, len, buf, err);
 }
@@ -164,7 +203,7 @@ FC_FN int fc_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
 FC_FN int fc_fetch(void *be, const chunk_loc *loc, void *buf, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_FETCH, err) < 0)
+    if (fc_enter(fc, FC_FETCH, err) < 0 || fc_check_gone(fc, loc, err) < 0)
         return -1;
     if (fc->inner.ops->fetch == NULL)
         return fc->inner.ops->get(fc->inner.be, loc, 0, loc->length, buf, err);
@@ -174,9 +213,12 @@ FC_FN int fc_fetch(void *be, const chunk_loc *loc, void *buf, es_err *err)
 FC_FN int fc_del(void *be, const chunk_loc *loc, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_DEL, err) < 0)
+    if (fc_enter(fc, FC_DEL, err) < 0 ||
+        fc->inner.ops->del(fc->inner.be, loc, err) < 0)
         return -1;
-    return fc->inner.ops->del(fc->inner.be, loc, err);
+    if (fc->del_removes)
+        fc_remember_gone(fc, loc);
+    return 0;
 }
 
 FC_FN int fc_iterate(void *be, int (*fn)(void *ctx, const chunk_container *c),
