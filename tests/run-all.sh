@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. installs missing Debian packages (deploy/install-deps.sh --test),
-#   2. a release build with -Werror in build-test/ and every ctest test
-#      (unit + end-to-end),
+#   2. a release build with -Werror in build-test/, every ctest test
+#      (unit + end-to-end), and no call cycle between server files,
 #   3. an ASan+UBSan build (build-asan/) and the unit tests again,
 #   4. each libFuzzer target (build-fuzz/) for ELVES_FUZZ_SECONDS (default 30),
 #   5. the README's two commands again in a bare Debian 12 chroot
@@ -52,6 +52,8 @@ fi
 
 step "release build" build build-test all -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "release tests" ctest --test-dir build-test --output-on-failure -j"$jobs" "${ctest_args[@]}"
+step "no call cycles between server files (tests/tools/call-cycles.py)" \
+  python3 tests/tools/call-cycles.py build-test
 
 if [ "$suite" = quick ]; then
   echo "=== note: ELVES_SUITE=quick: sanitizer, fuzz and fresh-machine steps not run"

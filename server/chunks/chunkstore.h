@@ -62,7 +62,9 @@ typedef struct chunkstore_ops {
      * a download's CPU.  Same errors as get().  NULL: get() is used. */
     int (*fetch)(void *be, const chunk_loc *loc, void *buf, es_err *err);
     /* Forgets a chunk.  Append-only backends only account for it; space
-     * returns when its container is dropped. */
+     * returns when its container is dropped.  A chunk already deleted is
+     * no error: GC deletes again what a failed collection may have
+     * deleted before it stopped (store/gc.c). */
     int (*del)(void *be, const chunk_loc *loc, es_err *err);
     /* Calls fn for every container, in id order; fn returning non-zero
      * stops the walk with that value. */

@@ -13,9 +13,7 @@
  * Errors: -1 with the es_err filled (500 for a database failure, 503 if
  * the database cannot be reached, 409 for a unique name taken); lookups
  * return 1 found, 0 not found.  Nothing here includes a database header.
- *
- * Not yet every table is behind this interface: store/ files that still
- * use meta/sqlite/db.h directly are moving here one by one.
+
  */
 #ifndef ELVESD_META_H
 #define ELVESD_META_H
@@ -27,7 +25,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 1
+#define META_OPS_VERSION 2
 
 typedef struct meta_ops meta_ops;
 
@@ -143,20 +141,6 @@ typedef struct meta_job {
     char error[512];
 } meta_job;
 
-/* Where a chunk lives in the chunk store (chunks row). */
-typedef struct meta_chunk_loc {
-    uint64_t container, offset;
-    uint32_t length;
-    uint64_t checksum;
-} meta_chunk_loc;
-
-/* One block of a stored file version, in file order, and its chunk. */
-typedef struct meta_block {
-    uint64_t raw_offset; /* where its decoded bytes start in the file */
-    uint32_t raw_len;
-    int64_t chunk_id;
-    meta_chunk_loc loc;
-} meta_block;
 
 /* Storage figures of the file versions that branch and tag heads list, of
  * one repository or of all (stats.c defines each). */
@@ -167,6 +151,78 @@ typedef struct meta_figures {
     int64_t referenced; /* chunk bytes the listed files reference */
     int64_t chunk;      /* live chunk bytes, each chunk once */
 } meta_figures;
+
+/* ---- chunks, tensors, blocks ------------------------------------------
+ * A chunk is one encoded block in the chunk store; its row says where
+ * (container and offset, chunk_loc in chunks/chunkstore.h, which this
+ * layer does not see).  A stored file version's manifest is its segments
+ * (what the parser found) and blocks (what tiles its bytes); a stored
+ * tensor's blocks let later files reuse its chunks (tensor dedup). */
+
+typedef struct meta_chunk {
+    int64_t id;
+    uint64_t container;
+    uint64_t offset;
+    uint32_t length;   /* encoded bytes */
+    uint64_t checksum; /* of the encoded bytes, as the chunk store keeps it */
+} meta_chunk;
+
+/* A chunk the job just put into the chunk store. */
+typedef struct meta_chunk_new {
+    uint64_t container;
+    uint64_t offset;
+    uint32_t length;
+    uint64_t checksum;
+    uint32_t raw_len; /* decoded bytes */
+    int codec;        /* elves_codec of the block */
+} meta_chunk_new;
+
+/* One block of a file's manifest or of a stored tensor: decoded bytes
+ * [raw_offset, raw_offset + raw_len) of the file (or tensor), encoded in
+ * chunk chunk_id. */
+typedef struct meta_block {
+    int64_t seq;
+    uint64_t raw_offset;
+    uint32_t raw_len;
+    int64_t chunk_id;
+} meta_block;
+
+/* A block with the chunk it names: of a stored tensor (for reuse), or of
+ * a stored file (for reads). */
+typedef struct meta_chunk_block {
+    uint64_t raw_offset; /* within the tensor, or the file */
+    uint32_t raw_len;
+    meta_chunk chunk;
+} meta_chunk_block;
+
+typedef struct meta_tensor_new {
+    const char *fingerprint; /* hex, of dtype, shape and bytes */
+    int lossy;               /* some block written with ELF */
+    const char *dtype;
+    const char *shape; /* JSON array of dimensions */
+    uint64_t raw_len;
+    const char *codec;
+} meta_tensor_new;
+
+/* One segment of a stored file (file_segments row). */
+typedef struct meta_segment {
+    int64_t seq;
+    const char *kind;
+    const char *name; /* NULL if it has none */
+    const char *dtype;
+    uint64_t offset;
+    uint64_t length;
+    const char *codec; /* NULL: not coded on its own */
+    int64_t tensor_id; /* 0: names no stored tensor */
+} meta_segment;
+
+/* What a compression job reads of its file version. */
+typedef struct meta_file_source {
+    char spool[META_SPOOL_NAME_MAX]; /* "" if it has no spool file */
+    uint64_t upload_size;
+    char upload_sha256[65];
+    char mode[16];
+} meta_file_source;
 
 /* ---- the ops table -------------------------------------------------- */
 
@@ -314,12 +370,12 @@ struct meta_ops {
     int (*job_get)(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
 
     /* ---- reads */
-    int (*chunk_loc_get)(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
-                         es_err *err);
+    int (*chunk_get)(meta_tx *tx, int64_t chunk_id, meta_chunk *out,
+                     es_err *err);
     /* The blocks of a stored file version in order. */
-    int (*block_each)(meta_tx *tx, int64_t file_id,
-                      int (*fn)(void *ctx, const meta_block *b), void *ctx,
-                      es_err *err);
+    int (*file_block_each)(meta_tx *tx, int64_t file_id,
+                           int (*fn)(void *ctx, const meta_chunk_block *b),
+                           void *ctx, es_err *err);
 
     int (*file_insert)(meta_tx *tx, const meta_file_new *f, int64_t *id,
                        es_err *err);
@@ -342,6 +398,89 @@ struct meta_ops {
     int (*job_insert)(meta_tx *tx, int64_t file_id, const char *repo,
                       const char *path, uint64_t total_bytes, int64_t created,
                       int64_t *id, es_err *err);
+
+    /* ---- chunks, tensors, blocks ----
+     * Reference counts are the backend's to keep, never the caller's: a
+     * chunk's is the number of file blocks naming it, a tensor's the
+     * number of file segments naming it, and a container's live bytes
+     * the lengths of the chunks in it.  Every call below that adds, copies,
+     * moves or deletes such rows keeps them (SQLite: triggers,
+     * migrations/0001_init.sql).  Rows whose count fell to zero stay until
+     * the GC deletes them, so a job may still reuse them meanwhile. */
+
+    /* The spool file, uploaded bytes and mode of a file version. */
+    int (*file_source_get)(meta_tx *tx, int64_t file_id, meta_file_source *out,
+                           es_err *err);
+    /* Whole-file dedup: a stored file version, other than file_id, with
+     * these uploaded bytes whose manifest a version in mode may share (the
+     * same mode, or lossless; lossless first). */
+    int (*file_twin_find)(meta_tx *tx, const char *upload_sha256,
+                          const char *mode, int64_t file_id, int64_t *twin,
+                          es_err *err);
+    /* Makes file_id, if still compressing, a copy of twin, if still
+     * stored: its size, sha256, format, segments and blocks (counted as
+     * references); stored, no spool, stored_bytes 0.  Returns 1 if
+     * linked, 0 if either had changed (nothing done). */
+    int (*file_link_twin)(meta_tx *tx, int64_t file_id, int64_t twin,
+                          es_err *err);
+    /* Marks file_id, if still compressing, stored with what is served
+     * (sha256, format) and the encoded bytes its job wrote.  Returns 1,
+     * or 0 if it was not compressing (deleted meanwhile). */
+    int (*file_stored)(meta_tx *tx, int64_t file_id, const char *sha256,
+                       const char *format, uint64_t stored_bytes, es_err *err);
+    /* Ends a job as done at now: progress full, no error. */
+    int (*job_done)(meta_tx *tx, int64_t job_id, int64_t now, es_err *err);
+
+    /* Tensor dedup: the stored tensor with this fingerprint and size, a
+     * lossy one only if lossy_ok (preferred then); *id and its codec. */
+    int (*tensor_find)(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
+                       int lossy_ok, int64_t *id, char codec[16], es_err *err);
+    /* The blocks of a stored tensor in order, with their chunks. */
+    int (*tensor_block_each)(meta_tx *tx, int64_t tensor_id,
+                             int (*fn)(void *ctx, const meta_chunk_block *b),
+                             void *ctx, es_err *err);
+    /* A new chunk row (no reference yet). */
+    int (*chunk_insert)(meta_tx *tx, const meta_chunk_new *c, int64_t *id,
+                        es_err *err);
+    /* A new tensor row (no reference yet).  Returns 1 (*id set), or 0 if
+     * a tensor with this fingerprint and lossiness exists (*id 0). */
+    int (*tensor_insert)(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
+                         es_err *err);
+    int (*tensor_block_add)(meta_tx *tx, int64_t tensor_id, const meta_block *b,
+                            es_err *err);
+    /* A segment of file_id's manifest; one reference to its tensor. */
+    int (*segment_add)(meta_tx *tx, int64_t file_id, const meta_segment *s,
+                       es_err *err);
+    /* A block of file_id's manifest; one reference to its chunk. */
+    int (*block_add)(meta_tx *tx, int64_t file_id, const meta_block *b,
+                     es_err *err);
+
+    /* GC: deletes the tensors nothing references (their blocks go with
+     * them); *n receives how many. */
+    int (*tensor_dead_delete)(meta_tx *tx, int64_t *n, es_err *err);
+    /* GC: every chunk nothing references. */
+    int (*chunk_dead_each)(meta_tx *tx,
+                           int (*fn)(void *ctx, const meta_chunk *c), void *ctx,
+                           es_err *err);
+    /* GC: deletes one chunk row (its bytes are the caller's). */
+    int (*chunk_delete)(meta_tx *tx, int64_t chunk_id, es_err *err);
+    /* GC: deletes the jobs that ended (done or failed) before `before`;
+     * *n receives how many. */
+    int (*job_prune)(meta_tx *tx, int64_t before, int64_t *n, es_err *err);
+    /* Compaction: the bytes of the chunks in a container (0 if none). */
+    int (*container_live_bytes)(meta_tx *tx, uint64_t container, int64_t *out,
+                                es_err *err);
+    /* Compaction: every chunk in a container, in offset order. */
+    int (*container_chunk_each)(meta_tx *tx, uint64_t container,
+                                int (*fn)(void *ctx, const meta_chunk *c),
+                                void *ctx, es_err *err);
+    /* Compaction: the chunk's bytes now live at (container, offset). */
+    int (*chunk_move)(meta_tx *tx, int64_t chunk_id, uint64_t container,
+                      uint64_t offset, es_err *err);
+    /* Compaction: forgets a container no chunk is in any more. */
+    int (*container_forget)(meta_tx *tx, uint64_t container, es_err *err);
+    /* Whether a file version names this spool file. */
+    int (*spool_named)(meta_tx *tx, const char *name, es_err *err);
 
     /* repo_id < 0: all repositories. */
     int (*figures)(meta_tx *tx, int64_t repo_id, meta_figures *out,
@@ -721,17 +860,151 @@ static inline int meta_job_get(meta_tx *tx, int64_t id, meta_job *out,
     return tx->ops->job_get(tx, id, out, err);
 }
 
-static inline int meta_chunk_loc_get(meta_tx *tx, int64_t chunk_id,
-                                     meta_chunk_loc *out, es_err *err)
+static inline int meta_chunk_get(meta_tx *tx, int64_t chunk_id,
+                                 meta_chunk *out, es_err *err)
 {
-    return tx->ops->chunk_loc_get(tx, chunk_id, out, err);
+    return tx->ops->chunk_get(tx, chunk_id, out, err);
 }
 
-static inline int meta_block_each(meta_tx *tx, int64_t file_id,
-                                  int (*fn)(void *ctx, const meta_block *b),
-                                  void *ctx, es_err *err)
+static inline int
+meta_file_block_each(meta_tx *tx, int64_t file_id,
+                     int (*fn)(void *ctx, const meta_chunk_block *b), void *ctx,
+                     es_err *err)
 {
-    return tx->ops->block_each(tx, file_id, fn, ctx, err);
+    return tx->ops->file_block_each(tx, file_id, fn, ctx, err);
+}
+
+static inline int meta_file_source_get(meta_tx *tx, int64_t file_id,
+                                       meta_file_source *out, es_err *err)
+{
+    return tx->ops->file_source_get(tx, file_id, out, err);
+}
+
+static inline int meta_file_twin_find(meta_tx *tx, const char *upload_sha256,
+                                      const char *mode, int64_t file_id,
+                                      int64_t *twin, es_err *err)
+{
+    return tx->ops->file_twin_find(tx, upload_sha256, mode, file_id, twin, err);
+}
+
+static inline int meta_file_link_twin(meta_tx *tx, int64_t file_id,
+                                      int64_t twin, es_err *err)
+{
+    return tx->ops->file_link_twin(tx, file_id, twin, err);
+}
+
+static inline int meta_file_stored(meta_tx *tx, int64_t file_id,
+                                   const char *sha256, const char *format,
+                                   uint64_t stored_bytes, es_err *err)
+{
+    return tx->ops->file_stored(tx, file_id, sha256, format, stored_bytes, err);
+}
+
+static inline int meta_job_done(meta_tx *tx, int64_t job_id, int64_t now,
+                                es_err *err)
+{
+    return tx->ops->job_done(tx, job_id, now, err);
+}
+
+static inline int meta_tensor_find(meta_tx *tx, const char *fingerprint,
+                                   uint64_t raw_len, int lossy_ok, int64_t *id,
+                                   char codec[16], es_err *err)
+{
+    return tx->ops->tensor_find(tx, fingerprint, raw_len, lossy_ok, id, codec,
+                                err);
+}
+
+static inline int meta_tensor_block_each(meta_tx *tx, int64_t tensor_id,
+                                         int (*fn)(void *ctx,
+                                                   const meta_chunk_block *b),
+                                         void *ctx, es_err *err)
+{
+    return tx->ops->tensor_block_each(tx, tensor_id, fn, ctx, err);
+}
+
+static inline int meta_chunk_insert(meta_tx *tx, const meta_chunk_new *c,
+                                    int64_t *id, es_err *err)
+{
+    return tx->ops->chunk_insert(tx, c, id, err);
+}
+
+static inline int meta_tensor_insert(meta_tx *tx, const meta_tensor_new *t,
+                                     int64_t *id, es_err *err)
+{
+    return tx->ops->tensor_insert(tx, t, id, err);
+}
+
+static inline int meta_tensor_block_add(meta_tx *tx, int64_t tensor_id,
+                                        const meta_block *b, es_err *err)
+{
+    return tx->ops->tensor_block_add(tx, tensor_id, b, err);
+}
+
+static inline int meta_segment_add(meta_tx *tx, int64_t file_id,
+                                   const meta_segment *s, es_err *err)
+{
+    return tx->ops->segment_add(tx, file_id, s, err);
+}
+
+static inline int meta_block_add(meta_tx *tx, int64_t file_id,
+                                 const meta_block *b, es_err *err)
+{
+    return tx->ops->block_add(tx, file_id, b, err);
+}
+
+static inline int meta_tensor_dead_delete(meta_tx *tx, int64_t *n, es_err *err)
+{
+    return tx->ops->tensor_dead_delete(tx, n, err);
+}
+
+static inline int
+meta_chunk_dead_each(meta_tx *tx, int (*fn)(void *ctx, const meta_chunk *c),
+                     void *ctx, es_err *err)
+{
+    return tx->ops->chunk_dead_each(tx, fn, ctx, err);
+}
+
+static inline int meta_chunk_delete(meta_tx *tx, int64_t chunk_id, es_err *err)
+{
+    return tx->ops->chunk_delete(tx, chunk_id, err);
+}
+
+static inline int meta_job_prune(meta_tx *tx, int64_t before, int64_t *n,
+                                 es_err *err)
+{
+    return tx->ops->job_prune(tx, before, n, err);
+}
+
+static inline int meta_container_live_bytes(meta_tx *tx, uint64_t container,
+                                            int64_t *out, es_err *err)
+{
+    return tx->ops->container_live_bytes(tx, container, out, err);
+}
+
+static inline int meta_container_chunk_each(meta_tx *tx, uint64_t container,
+                                            int (*fn)(void *ctx,
+                                                      const meta_chunk *c),
+                                            void *ctx, es_err *err)
+{
+    return tx->ops->container_chunk_each(tx, container, fn, ctx, err);
+}
+
+static inline int meta_chunk_move(meta_tx *tx, int64_t chunk_id,
+                                  uint64_t container, uint64_t offset,
+                                  es_err *err)
+{
+    return tx->ops->chunk_move(tx, chunk_id, container, offset, err);
+}
+
+static inline int meta_container_forget(meta_tx *tx, uint64_t container,
+                                        es_err *err)
+{
+    return tx->ops->container_forget(tx, container, err);
+}
+
+static inline int meta_spool_named(meta_tx *tx, const char *name, es_err *err)
+{
+    return tx->ops->spool_named(tx, name, err);
 }
 
 static inline int meta_figures_get(meta_tx *tx, int64_t repo_id,

@@ -5,11 +5,23 @@
  * removes spool files no row names.
  *
  * Safety: GC holds gc_lock exclusively, so no ingest job is between looking
- * a chunk up and committing a reference to it.  Rows go first (one
- * transaction), bytes after: a crash in between leaves only unreferenced
- * bytes, which the next collection reclaims.  Compaction copies live
- * chunks, syncs, repoints the rows in one transaction, and only then drops
- * the old pack.
+ * a chunk up and committing a reference to it.  Freeing never leaves a row
+ * that leads to deleted bytes:
+ *   1. one transaction deletes the tensors nothing references, prunes old
+ *      job rows and reads where the dead chunks live;
+ *   2. the chunk store deletes those chunks' bytes;
+ *   3. once every delete succeeded, one transaction deletes their rows.
+ * Jobs find chunks only through tensors and through stored files' blocks
+ * (which count as references), so once 1 has committed nothing leads to a
+ * dead chunk: its row is only the record of bytes still to delete.  A
+ * delete that fails, or a crash, after 1 leaves such rows (those of chunks
+ * deleted before the failure too): the collection reports the failure, and
+ * the next one reads them again, deletes their bytes again (chunkstore_del
+ * accepts a chunk already deleted) and then the rows, so the space is
+ * reclaimed later, not lost.  The local packs' del only accounts; their
+ * space returns when compaction or a drop takes the pack, once its rows
+ * are gone.  Compaction copies live chunks, syncs, repoints the rows in one
+ * transaction, and only then drops the old pack.
  */
 #include "store_internal.h"
 
@@ -18,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 typedef struct gc_report {
     int64_t chunks_freed, bytes_freed;
@@ -29,74 +43,76 @@ typedef struct gc_report {
 /* ---- freeing rows -----------------------------------------------------------
  */
 
-static int free_dead_chunks(es_store *st, gc_report *rep, es_err *err)
-{
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id, pack, offset, length, checksum FROM "
-                              "chunks WHERE refcount = 0",
-                              err);
-    if (!s)
-        return -1;
-    int rc;
-    while ((rc = db_step_row(st->db, s, err)) == 1) {
-        chunk_loc loc = {(uint64_t)sqlite3_column_int64(s, 1),
-                         (uint64_t)sqlite3_column_int64(s, 2),
-                         (uint32_t)sqlite3_column_int64(s, 3),
-                         (uint64_t)sqlite3_column_int64(s, 4)};
-        if (chunkstore_del(&st->cs, &loc, err) < 0) {
-            rc = -1;
-            break;
-        }
-        rep->chunks_freed++;
-        rep->bytes_freed += loc.length;
-    }
-    sqlite3_reset(s);
-    if (rc < 0)
-        return -1;
-    return db_exec(st->db, "DELETE FROM chunks WHERE refcount = 0", err);
-}
+typedef struct collect_ctx {
+    vec *v;
+    es_err *err;
+} collect_ctx;
 
-/* Deletes the rows of jobs that ended (done or failed) more than
- * JOB_KEEP_S ago, so the table does not grow with every upload forever.
- * The file rows keep their own state and error; only GET /api/v1/jobs/{id}
- * of such an old job answers 404.  Runs inside the caller's transaction. */
-static int jobs_prune(es_store *st, int64_t *pruned, es_err *err)
+static int collect_chunk(void *arg, const meta_chunk *c)
 {
-    sqlite3_stmt *s = db_prep(st->db,
-                              "DELETE FROM jobs WHERE state IN ('done', "
-                              "'failed') AND finished < ?",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, es_now() - JOB_KEEP_S);
-    if (db_step_done(st->db, s, err) < 0)
-        return -1;
-    *pruned = db_changes(st->db);
+    collect_ctx *cc = arg;
+    if (vec_push(cc->v, c) < 0)
+        return es_errf(cc->err, 500, "out of memory");
     return 0;
 }
 
-static int free_dead_tx(es_store *st, gc_report *rep, es_err *err)
+/* Step 1.  Deletes the rows of jobs that ended (done or failed) more than
+ * JOB_KEEP_S ago too, so the table does not grow with every upload forever.
+ * The file rows keep their own state and error; only GET /api/v1/jobs/{id}
+ * of such an old job answers 404. */
+static int free_dead_tx(meta_tx *tx, gc_report *rep, vec *dead, es_err *err)
 {
-    int64_t tensors = 0;
-    if (db_query_i64(st->db, "SELECT count(*) FROM tensors WHERE refcount = 0",
-                     &tensors, err) < 0 ||
-        db_exec(st->db, "DELETE FROM tensors WHERE refcount = 0", err) < 0)
+    if (meta_tensor_dead_delete(tx, &rep->tensors_freed, err) < 0 ||
+        meta_job_prune(tx, es_now() - JOB_KEEP_S, &rep->jobs_pruned, err) < 0)
         return -1;
-    rep->tensors_freed = tensors;
-    if (jobs_prune(st, &rep->jobs_pruned, err) < 0)
-        return -1;
-    return free_dead_chunks(st, rep, err);
+    collect_ctx cc = {dead, err};
+    return meta_chunk_dead_each(tx, collect_chunk, &cc, err);
+}
+
+/* Step 2.  Stops at the first failure: the store may be down. */
+static int delete_bytes(es_store *st, const vec *dead, es_err *err)
+{
+    for (size_t i = 0; i < dead->n; i++) {
+        const meta_chunk *c = &VEC_AT(dead, meta_chunk, i);
+        chunk_loc loc = {c->container, c->offset, c->length, c->checksum};
+        if (chunkstore_del(&st->cs, &loc, err) < 0) {
+            log_msg(LOG_LVL_WARN,
+                    "gc: deleting chunk %lld failed (%s); %zu dead chunk "
+                    "rows stay for the next collection to delete",
+                    (long long)c->id, err->msg, dead->n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Step 3. */
+static int delete_rows_tx(meta_tx *tx, const vec *dead, es_err *err)
+{
+    for (size_t i = 0; i < dead->n; i++)
+        if (meta_chunk_delete(tx, VEC_AT(dead, meta_chunk, i).id, err) < 0)
+            return -1;
+    return 0;
 }
 
 static int free_dead(es_store *st, gc_report *rep, es_err *err)
 {
-    if (db_tx_begin(st->db, err) < 0)
-        return -1;
-    if (free_dead_tx(st, rep, err) < 0) {
-        db_tx_rollback(st->db);
-        return -1;
+    vec dead = VEC_INIT(meta_chunk);
+    meta_tx *tx;
+    int rc = meta_begin(st->meta, META_WRITE, &tx, err);
+    if (rc == 0)
+        rc = meta_end(tx, free_dead_tx(tx, rep, &dead, err), err);
+    if (rc == 0)
+        rc = delete_bytes(st, &dead, err);
+    if (rc == 0 && dead.n > 0 &&
+        (rc = meta_begin(st->meta, META_WRITE, &tx, err)) == 0)
+        rc = meta_end(tx, delete_rows_tx(tx, &dead, err), err);
+    for (size_t i = 0; rc == 0 && i < dead.n; i++) {
+        rep->chunks_freed++;
+        rep->bytes_freed += VEC_AT(&dead, meta_chunk, i).length;
     }
-    return db_tx_commit(st->db, err);
+    vec_free(&dead);
+    return rc;
 }
 
 /* ---- compaction
@@ -109,54 +125,31 @@ typedef struct moved {
 
 static int live_bytes(es_store *st, uint64_t pack, int64_t *out, es_err *err)
 {
-    db_lock(st->db);
-    sqlite3_stmt *s =
-        db_prep(st->db, "SELECT live_bytes FROM packs WHERE id = ?", err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, (int64_t)pack);
-        rc = db_step_row(st->db, s, err);
-        *out = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    return meta_end(tx, meta_container_live_bytes(tx, pack, out, err), err);
 }
 
-static int pack_chunks(es_store *st, uint64_t pack, moved **out, size_t *n,
-                       es_err *err)
+static int collect_moved(void *arg, const meta_chunk *c)
 {
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id, offset, length, checksum FROM chunks "
-                              "WHERE pack = ? ORDER BY offset",
-                              err);
-    int rc = s ? 0 : -1;
-    size_t cap = 0;
-    *out = NULL;
-    *n = 0;
-    if (s) {
-        db_bind_i64(s, 1, (int64_t)pack);
-        while ((rc = db_step_row(st->db, s, err)) == 1) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 64;
-                moved *grown = realloc(*out, cap * sizeof *grown);
-                if (!grown) {
-                    rc = es_errf(err, 500, "out of memory");
-                    break;
-                }
-                *out = grown;
-            }
-            moved *m = &(*out)[(*n)++];
-            m->id = sqlite3_column_int64(s, 0);
-            m->from = (chunk_loc){pack, (uint64_t)sqlite3_column_int64(s, 1),
-                                  (uint32_t)sqlite3_column_int64(s, 2),
-                                  (uint64_t)sqlite3_column_int64(s, 3)};
-        }
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
+    collect_ctx *cc = arg;
+    moved *m = vec_grow(cc->v);
+    if (!m)
+        return es_errf(cc->err, 500, "out of memory");
+    m->id = c->id;
+    m->from = (chunk_loc){c->container, c->offset, c->length, c->checksum};
+    return 0;
+}
+
+static int pack_chunks(es_store *st, uint64_t pack, vec *out, es_err *err)
+{
+    meta_tx *tx;
+    collect_ctx cc = {out, err};
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = meta_container_chunk_each(tx, pack, collect_moved, &cc, err);
+    return meta_end(tx, rc, err);
 }
 
 static int copy_chunks(es_store *st, moved *m, size_t n, es_err *err)
@@ -176,33 +169,22 @@ static int copy_chunks(es_store *st, moved *m, size_t n, es_err *err)
     return chunkstore_sync(&st->cs, err);
 }
 
-static int repoint_tx(es_store *st, const moved *m, size_t n, es_err *err)
+static int repoint_tx(meta_tx *tx, const moved *m, size_t n, es_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s = db_prep(
-            st->db, "UPDATE chunks SET pack = ?, offset = ? WHERE id = ?", err);
-        if (!s)
+    for (size_t i = 0; i < n; i++)
+        if (meta_chunk_move(tx, m[i].id, m[i].to.container, m[i].to.offset,
+                            err) < 0)
             return -1;
-        db_bind_i64(s, 1, (int64_t)m[i].to.container);
-        db_bind_i64(s, 2, (int64_t)m[i].to.offset);
-        db_bind_i64(s, 3, m[i].id);
-        if (db_step_done(st->db, s, err) < 0)
-            return -1;
-    }
     return 0;
 }
 
+/* The pack's row goes in a transaction of its own (no chunk row names the
+ * pack any more), then its file. */
 static int forget_pack(es_store *st, uint64_t pack, es_err *err)
 {
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db, "DELETE FROM packs WHERE id = ?", err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, (int64_t)pack);
-        rc = db_step_done(st->db, s, err);
-    }
-    db_unlock(st->db);
-    if (rc < 0)
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0 ||
+        meta_end(tx, meta_container_forget(tx, pack, err), err) < 0)
         return -1;
     return chunkstore_drop(&st->cs, pack, err);
 }
@@ -210,22 +192,18 @@ static int forget_pack(es_store *st, uint64_t pack, es_err *err)
 static int compact_pack(es_store *st, uint64_t pack, gc_report *rep,
                         es_err *err)
 {
-    moved *m;
-    size_t n;
-    if (pack_chunks(st, pack, &m, &n, err) < 0)
-        return -1;
-    int rc = copy_chunks(st, m, n, err);
-    if (rc == 0 && (rc = db_tx_begin(st->db, err)) == 0) {
-        if (repoint_tx(st, m, n, err) < 0) {
-            db_tx_rollback(st->db);
-            rc = -1;
-        } else {
-            rc = db_tx_commit(st->db, err);
-        }
-    }
+    vec chunks = VEC_INIT(moved);
+    meta_tx *tx;
+    int rc = pack_chunks(st, pack, &chunks, err);
+    moved *m = chunks.items;
+    size_t n = chunks.n;
+    if (rc == 0)
+        rc = copy_chunks(st, m, n, err);
+    if (rc == 0 && (rc = meta_begin(st->meta, META_WRITE, &tx, err)) == 0)
+        rc = meta_end(tx, repoint_tx(tx, m, n, err), err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rep->bytes_moved += m[i].from.length;
-    free(m);
+    vec_free(&chunks);
     if (rc < 0)
         return -1;
     rep->packs_compacted++;
@@ -303,41 +281,34 @@ int store_gc(es_store *st, json_t **out, es_err *err)
     return 0;
 }
 
-static int spool_named(es_store *st, const char *name, int *named, es_err *err)
-{
-    sqlite3_stmt *s =
-        db_prep(st->db, "SELECT 1 FROM files WHERE spool = ?", err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int rc = db_step_row(st->db, s, err);
-    sqlite3_reset(s);
-    *named = rc == 1;
-    return rc < 0 ? -1 : 0;
-}
-
 int gc_orphan_spools(es_store *st, es_err *err)
 {
     DIR *dir = opendir(st->spool_dir);
     if (!dir)
         return es_errf(err, 500, "open %s", st->spool_dir);
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0) {
+        closedir(dir);
+        return -1;
+    }
     struct dirent *e;
     int rc = 0;
-    db_lock(st->db);
     while (rc == 0 && (e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        int named = 0;
+        int named = 0; /* tmp-: an upload that never finished */
         if (strncmp(e->d_name, "tmp-", 4) != 0 &&
-            (rc = spool_named(st, e->d_name, &named, err)) < 0)
+            (named = meta_spool_named(tx, e->d_name, err)) < 0) {
+            rc = -1;
             break;
+        }
         if (!named) {
             char path[4096];
             store_spool_path(st, e->d_name, path, sizeof path);
             unlink(path);
         }
     }
-    db_unlock(st->db);
+    rc = meta_end(tx, rc, err);
     closedir(dir);
     return rc;
 }

@@ -15,8 +15,9 @@
  *      and checked: SHA-256 of the whole decoded file against the upload
  *      (lossless), or each value against the ELF bound (elf, where the
  *      served SHA-256 becomes the decoded file's);
- *   4. one transaction writes chunks, tensors, segments, blocks (triggers
- *      count the references) and state=stored; the spool file goes last.
+ *   4. one transaction writes chunks, tensors, segments, blocks (the
+ *      metadata backend counts the references) and state=stored; the spool
+ *      file goes last.
  *
  * Memory stays bounded whatever the file size: the source is mapped and
  * walked in windows that are dropped (MADV_DONTNEED) once used, blocks are
@@ -80,7 +81,7 @@ typedef struct ingest {
     _Atomic int64_t *progress;
     es_err *err;
     int stopped;
-    int backend_failed; /* chunkstore_put or _sync failed: err says how */
+    int backend_failed; /* the chunk store or the database failed: err says how */
 
     /* the file row */
     char spool[80], mode_name[16], upload_sha[65];
@@ -121,38 +122,57 @@ static void drop_window(const ingest *in, uint64_t from, uint64_t to)
     madvise((void *)(in->src + a), (size_t)(to - a), MADV_DONTNEED);
 }
 
+/* ---- transactions
+ * --------------------------------------------------------------
+ * A database that cannot begin or commit (gone, full, locked) may be back
+ * soon, like a chunk store that fails: the job is worth another attempt. */
+
+static int tx_begin(ingest *in, meta_mode mode, meta_tx **tx)
+{
+    if (meta_begin(in->st->meta, mode, tx, in->err) < 0) {
+        in->backend_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* As meta_end. */
+static int tx_end(ingest *in, meta_tx *tx, int rc)
+{
+    if (rc < 0) {
+        meta_rollback(tx);
+        return rc;
+    }
+    if (meta_commit(tx, in->err) < 0) {
+        in->backend_failed = 1;
+        return -1;
+    }
+    return rc;
+}
+
 /* ---- the file row
  * ------------------------------------------------------------ */
 
 static int load_file(ingest *in)
 {
-    es_store *st = in->st;
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT spool, upload_size, upload_sha256, mode "
-                              "FROM files WHERE id = ?",
-                              in->err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_i64(s, 1, in->file_id);
-        rc = db_step_row(st->db, s, in->err);
-        if (rc == 1) {
-            db_col_text(s, 0, in->spool, sizeof in->spool);
-            in->size = (uint64_t)sqlite3_column_int64(s, 1);
-            db_col_text(s, 2, in->upload_sha, sizeof in->upload_sha);
-            db_col_text(s, 3, in->mode_name, sizeof in->mode_name);
-            rc = 0;
-        } else if (rc == 0) {
-            rc = es_errf(in->err, 404, "file deleted before compression");
-        }
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    if (rc == 0 && !in->spool[0])
-        rc = es_errf(in->err, 500, "file has no spool file");
+    meta_tx *tx;
+    meta_file_source f;
+    if (tx_begin(in, META_READ, &tx) < 0)
+        return -1;
+    int rc = meta_file_source_get(tx, in->file_id, &f, in->err);
+    if (rc == 0)
+        rc = es_errf(in->err, 404, "file deleted before compression");
+    if (tx_end(in, tx, rc) < 0)
+        return -1;
+    memcpy(in->spool, f.spool, sizeof in->spool);
+    in->size = f.upload_size;
+    memcpy(in->upload_sha, f.upload_sha256, sizeof in->upload_sha);
+    memcpy(in->mode_name, f.mode, sizeof in->mode_name);
+    if (!in->spool[0])
+        return es_errf(in->err, 500, "file has no spool file");
     in->mode = strcmp(in->mode_name, "elf") == 0 ? ELVES_MODE_ELF
                                                  : ELVES_MODE_LOSSLESS;
-    return rc;
+    return 0;
 }
 
 /* ---- whole-file dedup
@@ -160,81 +180,22 @@ static int load_file(ingest *in)
 
 static int find_twin(ingest *in, int64_t *twin)
 {
-    es_store *st = in->st;
+    meta_tx *tx;
     *twin = 0;
-    db_lock(st->db);
-    sqlite3_stmt *s = db_prep(st->db,
-                              "SELECT id FROM files WHERE upload_sha256 = ? "
-                              "AND mode IN (?, 'lossless') AND state = "
-                              "'stored' AND id != ? ORDER BY mode = "
-                              "'lossless' LIMIT 1",
-                              in->err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_text(s, 1, in->upload_sha);
-        db_bind_text(s, 2, in->mode_name);
-        db_bind_i64(s, 3, in->file_id);
-        rc = db_step_row(st->db, s, in->err);
-        if (rc == 1)
-            *twin = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
-    db_unlock(st->db);
-    return rc < 0 ? -1 : 0;
-}
-
-static int exec_ids(ingest *in, const char *sql, int64_t a, int64_t b)
-{
-    sqlite3_stmt *s = db_prep(in->st->db, sql, in->err);
-    if (!s)
+    if (tx_begin(in, META_READ, &tx) < 0)
         return -1;
-    db_bind_i64(s, 1, a);
-    db_bind_i64(s, 2, b);
-    return db_step_done(in->st->db, s, in->err);
-}
-
-static int mark_done(ingest *in)
-{
-    sqlite3_stmt *s = db_prep(in->st->db,
-                              "UPDATE jobs SET state = 'done', error = NULL, "
-                              "progress_bytes = total_bytes, finished = ? "
-                              "WHERE id = ?",
-                              in->err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, es_now());
-    db_bind_i64(s, 2, in->job_id);
-    return db_step_done(in->st->db, s, in->err);
+    int rc = meta_file_twin_find(tx, in->upload_sha, in->mode_name, in->file_id,
+                                 twin, in->err);
+    return tx_end(in, tx, rc < 0 ? -1 : 0);
 }
 
 /* Returns 1 if the twin was gone (nothing done), 0 when linked. */
-static int link_twin_tx(ingest *in, int64_t twin)
+static int link_twin_tx(ingest *in, meta_tx *tx, int64_t twin)
 {
-    db *d = in->st->db;
-    if (exec_ids(in,
-                 "UPDATE files SET state = 'stored', error = NULL, spool = "
-                 "NULL, stored_bytes = 0, size = t.size, sha256 = t.sha256, "
-                 "format = t.format FROM (SELECT size, sha256, format FROM "
-                 "files WHERE id = ?2 AND state = 'stored') AS t WHERE "
-                 "files.id = ?1 AND files.state = 'compressing'",
-                 in->file_id, twin) < 0)
-        return -1;
-    if (db_changes(d) == 0)
-        return 1;
-    if (exec_ids(in,
-                 "INSERT INTO file_blocks (file_id, seq, raw_offset, raw_len, "
-                 "chunk_id) SELECT ?1, seq, raw_offset, raw_len, chunk_id "
-                 "FROM file_blocks WHERE file_id = ?2",
-                 in->file_id, twin) < 0 ||
-        exec_ids(in,
-                 "INSERT INTO file_segments (file_id, seq, kind, name, dtype, "
-                 "offset, length, codec, tensor_id) SELECT ?1, seq, kind, "
-                 "name, dtype, offset, length, codec, tensor_id FROM "
-                 "file_segments WHERE file_id = ?2",
-                 in->file_id, twin) < 0 ||
-        mark_done(in) < 0)
-        return -1;
-    return 0;
+    int rc = meta_file_link_twin(tx, in->file_id, twin, in->err);
+    if (rc <= 0)
+        return rc < 0 ? -1 : 1;
+    return meta_job_done(tx, in->job_id, es_now(), in->err) < 0 ? -1 : 0;
 }
 
 /* 1 if the file was stored as a reference to its twin. */
@@ -245,14 +206,15 @@ static int try_whole_file_dedup(ingest *in)
         return -1;
     if (!twin)
         return 0;
-    if (db_tx_begin(in->st->db, in->err) < 0)
+    meta_tx *tx;
+    if (tx_begin(in, META_WRITE, &tx) < 0)
         return -1;
-    int rc = link_twin_tx(in, twin);
+    int rc = link_twin_tx(in, tx, twin);
     if (rc != 0) {
-        db_tx_rollback(in->st->db);
+        meta_rollback(tx);
         return rc < 0 ? -1 : 0; /* twin gone or we were deleted: compress */
     }
-    if (db_tx_commit(in->st->db, in->err) < 0)
+    if (tx_end(in, tx, 0) < 0)
         return -1;
     atomic_store(in->progress, (int64_t)in->size);
     metrics_dedup_file();
@@ -385,64 +347,45 @@ static void tensor_fp(ingest *in, const elves_segment *seg, char out[33])
 /* ---- reusing stored tensors
  * ---------------------------------------------------------- */
 
-static int add_tensor_blocks(ingest *in, sqlite3_stmt *s, uint64_t base)
+typedef struct reuse_ctx {
+    ingest *in;
+    uint64_t base; /* file offset of the tensor */
+} reuse_ctx;
+
+static int add_tensor_block(void *arg, const meta_chunk_block *tb)
 {
-    int rc;
-    while ((rc = db_step_row(in->st->db, s, in->err)) == 1) {
-        blk *b = add_blk(in);
-        if (!b)
-            return es_errf(in->err, 500, "out of memory");
-        b->raw_offset = base + (uint64_t)sqlite3_column_int64(s, 0);
-        b->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
-        b->chunk_id = sqlite3_column_int64(s, 2);
-        b->loc.container = (uint64_t)sqlite3_column_int64(s, 3);
-        b->loc.offset = (uint64_t)sqlite3_column_int64(s, 4);
-        b->loc.length = (uint32_t)sqlite3_column_int64(s, 5);
-        b->loc.checksum = (uint64_t)sqlite3_column_int64(s, 6);
-    }
-    return rc < 0 ? -1 : 0;
+    reuse_ctx *c = arg;
+    blk *b = add_blk(c->in);
+    if (!b)
+        return es_errf(c->in->err, 500, "out of memory");
+    b->raw_offset = c->base + tb->raw_offset;
+    b->raw_len = tb->raw_len;
+    b->chunk_id = tb->chunk.id;
+    b->loc = (chunk_loc){tb->chunk.container, tb->chunk.offset,
+                         tb->chunk.length, tb->chunk.checksum};
+    return 0;
 }
 
 /* Looks the tensor up; if stored, appends its blocks.  1 = reused. */
-static int reuse_locked(ingest *in, seg_rec *r)
+static int reuse_tx(ingest *in, meta_tx *tx, seg_rec *r)
 {
-    db *d = in->st->db;
-    sqlite3_stmt *s = db_prep(d,
-                              "SELECT id, codec FROM tensors WHERE "
-                              "fingerprint = ? AND raw_len = ? AND (lossy = 0 "
-                              "OR ? = 1) ORDER BY lossy DESC LIMIT 1",
-                              in->err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, r->fp);
-    db_bind_i64(s, 2, (int64_t)r->unit->length);
-    db_bind_i64(s, 3, in->mode == ELVES_MODE_ELF);
-    int rc = db_step_row(d, s, in->err);
-    if (rc == 1) {
-        r->tensor_id = sqlite3_column_int64(s, 0);
-        db_col_text(s, 1, r->codec, sizeof r->codec);
-    }
-    sqlite3_reset(s);
+    int rc =
+        meta_tensor_find(tx, r->fp, r->unit->length, in->mode == ELVES_MODE_ELF,
+                         &r->tensor_id, r->codec, in->err);
     if (rc <= 0)
         return rc;
-    s = db_prep(d,
-                "SELECT tb.raw_offset, tb.raw_len, c.id, c.pack, c.offset, "
-                "c.length, c.checksum FROM tensor_blocks tb JOIN chunks c ON "
-                "c.id = tb.chunk_id WHERE tb.tensor_id = ? ORDER BY tb.seq",
-                in->err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, r->tensor_id);
-    rc = add_tensor_blocks(in, s, r->unit->offset);
-    sqlite3_reset(s);
-    return rc < 0 ? -1 : 1;
+    reuse_ctx c = {in, r->unit->offset};
+    rc =
+        meta_tensor_block_each(tx, r->tensor_id, add_tensor_block, &c, in->err);
+    return rc != 0 ? -1 : 1;
 }
 
 static int reuse_stored_tensor(ingest *in, seg_rec *r)
 {
-    db_lock(in->st->db);
-    int rc = reuse_locked(in, r);
-    db_unlock(in->st->db);
+    meta_tx *tx;
+    if (tx_begin(in, META_READ, &tx) < 0)
+        return -1;
+    int rc = tx_end(in, tx, reuse_tx(in, tx, r));
     if (rc == 1)
         metrics_dedup_tensor();
     return rc;
@@ -716,27 +659,14 @@ static int verify(ingest *in)
 /* ---- the commit
  * ------------------------------------------------------------------------ */
 
-static int insert_chunks(ingest *in)
+static int insert_chunks(ingest *in, meta_tx *tx)
 {
-    db *d = in->st->db;
     for (size_t i = 0; i < in->nchunks; i++) {
         new_chunk *c = &in->chunks[i];
-        sqlite3_stmt *s = db_prep(d,
-                                  "INSERT INTO chunks (pack, offset, length, "
-                                  "checksum, raw_len, codec) VALUES (?, ?, "
-                                  "?, ?, ?, ?)",
-                                  in->err);
-        if (!s)
+        meta_chunk_new row = {c->loc.container, c->loc.offset, c->loc.length,
+                              c->loc.checksum,  c->raw_len,    c->codec};
+        if (meta_chunk_insert(tx, &row, &c->id, in->err) < 0)
             return -1;
-        db_bind_i64(s, 1, (int64_t)c->loc.container);
-        db_bind_i64(s, 2, (int64_t)c->loc.offset);
-        db_bind_i64(s, 3, c->loc.length);
-        db_bind_i64(s, 4, (int64_t)c->loc.checksum);
-        db_bind_i64(s, 5, c->raw_len);
-        db_bind_i64(s, 6, c->codec);
-        if (db_step_done(d, s, in->err) < 0)
-            return -1;
-        c->id = db_last_id(d);
     }
     for (size_t i = 0; i < in->nblks; i++)
         if (!in->blks[i].chunk_id)
@@ -756,59 +686,38 @@ static json_t *shape_json(const elves_segment *seg)
  * first, this segment stays unlinked (tensor_id 0): its blocks are our own
  * chunks, and a tensor row must only be named by files that hold its
  * chunks, or freeing the other file would strand the tensor's blocks. */
-static int insert_tensor(ingest *in, seg_rec *r, int *created)
+static int insert_tensor(ingest *in, meta_tx *tx, seg_rec *r, int *created)
 {
-    db *d = in->st->db;
     json_t *shape = shape_json(r->unit);
     char *shape_text = json_dumps(shape, JSON_COMPACT);
     json_decref(shape);
-    sqlite3_stmt *s = db_prep(d,
-                              "INSERT INTO tensors (fingerprint, lossy, dtype, "
-                              "shape, raw_len, codec) VALUES (?, ?, ?, ?, ?, "
-                              "?) ON CONFLICT (fingerprint, lossy) DO NOTHING",
-                              in->err);
-    int rc = s ? 0 : -1;
-    if (s) {
-        db_bind_text(s, 1, r->fp);
-        db_bind_i64(s, 2, r->lossy);
-        db_bind_text(s, 3, elves_dtype_name(r->unit->dtype));
-        db_bind_text(s, 4, shape_text ? shape_text : "[]");
-        db_bind_i64(s, 5, (int64_t)r->unit->length);
-        db_bind_text(s, 6, r->codec);
-        rc = db_step_done(d, s, in->err);
-    }
+    meta_tensor_new t = {r->fp,
+                         r->lossy,
+                         elves_dtype_name(r->unit->dtype),
+                         shape_text ? shape_text : "[]",
+                         r->unit->length,
+                         r->codec};
+    int rc = meta_tensor_insert(tx, &t, &r->tensor_id, in->err);
     free(shape_text);
     if (rc < 0)
         return -1;
-    *created = db_changes(d) > 0;
-    r->tensor_id = *created ? db_last_id(d) : 0;
+    *created = rc;
     return 0;
 }
 
-static int insert_tensor_blocks(ingest *in, const seg_rec *r)
+static int insert_tensor_blocks(ingest *in, meta_tx *tx, const seg_rec *r)
 {
     for (size_t k = 0; k < r->nblk; k++) {
         const blk *b = &in->blks[r->first_blk + k];
-        sqlite3_stmt *s = db_prep(in->st->db,
-                                  "INSERT INTO tensor_blocks (tensor_id, seq, "
-                                  "raw_offset, raw_len, chunk_id) VALUES (?, "
-                                  "?, ?, ?, ?)",
-                                  in->err);
-        if (!s)
-            return -1;
-        db_bind_i64(s, 1, r->tensor_id);
-        db_bind_i64(s, 2, (int64_t)k);
-        db_bind_i64(s, 3, (int64_t)(b->raw_offset - r->unit->offset));
-        db_bind_i64(s, 4, b->raw_len);
-        db_bind_i64(s, 5, b->chunk_id);
-        if (db_step_done(in->st->db, s, in->err) < 0)
+        meta_block row = {(int64_t)k, b->raw_offset - r->unit->offset,
+                          b->raw_len, b->chunk_id};
+        if (meta_tensor_block_add(tx, r->tensor_id, &row, in->err) < 0)
             return -1;
     }
     return 0;
 }
 
-
-static int insert_segment(ingest *in, size_t idx)
+static int insert_segment(ingest *in, meta_tx *tx, size_t idx)
 {
     seg_rec *r = &in->recs[idx];
     if (r->member_of >= 0) { /* coded in its unit's tensor */
@@ -820,47 +729,28 @@ static int insert_segment(ingest *in, size_t idx)
             r->tensor_id = in->recs[r->dup_of].tensor_id;
         } else {
             int created;
-            if (insert_tensor(in, r, &created) < 0 ||
-                (created && insert_tensor_blocks(in, r) < 0))
+            if (insert_tensor(in, tx, r, &created) < 0 ||
+                (created && insert_tensor_blocks(in, tx, r) < 0))
                 return -1;
         }
     }
-    sqlite3_stmt *s = db_prep(in->st->db,
-                              "INSERT INTO file_segments (file_id, seq, kind, "
-                              "name, dtype, offset, length, codec, tensor_id) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              in->err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, in->file_id);
-    db_bind_i64(s, 2, (int64_t)idx);
-    db_bind_text(s, 3, elves_seg_kind_name(r->seg->kind));
-    db_bind_text(s, 4, r->seg->name);
-    db_bind_text(s, 5, elves_dtype_name(r->seg->dtype));
-    db_bind_i64(s, 6, (int64_t)r->seg->offset);
-    db_bind_i64(s, 7, (int64_t)r->seg->length);
-    db_bind_text(s, 8, r->codec[0] ? r->codec : NULL);
-    if (r->tensor_id)
-        db_bind_i64(s, 9, r->tensor_id);
-    return db_step_done(in->st->db, s, in->err);
+    meta_segment row = {(int64_t)idx,
+                        elves_seg_kind_name(r->seg->kind),
+                        r->seg->name,
+                        elves_dtype_name(r->seg->dtype),
+                        r->seg->offset,
+                        r->seg->length,
+                        r->codec[0] ? r->codec : NULL,
+                        r->tensor_id};
+    return meta_segment_add(tx, in->file_id, &row, in->err);
 }
 
-static int insert_blocks(ingest *in)
+static int insert_blocks(ingest *in, meta_tx *tx)
 {
     for (size_t i = 0; i < in->nblks; i++) {
-        sqlite3_stmt *s = db_prep(in->st->db,
-                                  "INSERT INTO file_blocks (file_id, seq, "
-                                  "raw_offset, raw_len, chunk_id) VALUES (?, "
-                                  "?, ?, ?, ?)",
-                                  in->err);
-        if (!s)
-            return -1;
-        db_bind_i64(s, 1, in->file_id);
-        db_bind_i64(s, 2, (int64_t)i);
-        db_bind_i64(s, 3, (int64_t)in->blks[i].raw_offset);
-        db_bind_i64(s, 4, in->blks[i].raw_len);
-        db_bind_i64(s, 5, in->blks[i].chunk_id);
-        if (db_step_done(in->st->db, s, in->err) < 0)
+        const blk *b = &in->blks[i];
+        meta_block row = {(int64_t)i, b->raw_offset, b->raw_len, b->chunk_id};
+        if (meta_block_add(tx, in->file_id, &row, in->err) < 0)
             return -1;
     }
     return 0;
@@ -873,46 +763,34 @@ static const char *format_name(elves_format f)
                                       : "opaque";
 }
 
-static int mark_stored(ingest *in)
+static int mark_stored(ingest *in, meta_tx *tx)
 {
-    sqlite3_stmt *s = db_prep(in->st->db,
-                              "UPDATE files SET state = 'stored', error = "
-                              "NULL, spool = NULL, sha256 = ?, format = ?, "
-                              "stored_bytes = ? WHERE id = ? AND state = "
-                              "'compressing'",
-                              in->err);
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, in->served_sha);
-    db_bind_text(s, 2, format_name(in->segs->format));
-    db_bind_i64(s, 3, (int64_t)in->new_bytes);
-    db_bind_i64(s, 4, in->file_id);
-    if (db_step_done(in->st->db, s, in->err) < 0)
-        return -1;
-    if (db_changes(in->st->db) == 0)
+    int rc =
+        meta_file_stored(tx, in->file_id, in->served_sha,
+                         format_name(in->segs->format), in->new_bytes, in->err);
+    if (rc == 0)
         return es_errf(in->err, 404, "file deleted while compressing");
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
-static int commit_tx(ingest *in)
+static int commit_tx(ingest *in, meta_tx *tx)
 {
-    if (mark_stored(in) < 0 || insert_chunks(in) < 0)
+    if (mark_stored(in, tx) < 0 || insert_chunks(in, tx) < 0)
         return -1;
     for (size_t i = 0; i < in->segs->count; i++)
-        if (insert_segment(in, i) < 0)
+        if (insert_segment(in, tx, i) < 0)
             return -1;
-    return insert_blocks(in) < 0 || mark_done(in) < 0 ? -1 : 0;
+    if (insert_blocks(in, tx) < 0)
+        return -1;
+    return meta_job_done(tx, in->job_id, es_now(), in->err);
 }
 
 static int commit_manifest(ingest *in)
 {
-    if (db_tx_begin(in->st->db, in->err) < 0)
+    meta_tx *tx;
+    if (tx_begin(in, META_WRITE, &tx) < 0)
         return -1;
-    if (commit_tx(in) < 0) {
-        db_tx_rollback(in->st->db);
-        return -1;
-    }
-    return db_tx_commit(in->st->db, in->err);
+    return tx_end(in, tx, commit_tx(in, tx));
 }
 
 /* ---- the job
@@ -960,7 +838,8 @@ int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
     in.err = err;
     in.fd = -1;
     if (load_file(&in) < 0)
-        return INGEST_FAILED;
+        return in.backend_failed && err->status >= 500 ? INGEST_RETRY
+                                                       : INGEST_FAILED;
     pthread_rwlock_rdlock(&st->gc_lock);
     int rc = try_whole_file_dedup(&in);
     if (rc == 0)
@@ -973,9 +852,10 @@ int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
     }
     if (in.stopped)
         return INGEST_STOPPED;
-    /* A chunk store that could not take or sync the bytes (5xx) may be
-     * back soon: the job is worth another attempt, which re-encodes from
-     * the spool (jobs.c counts and spaces the attempts). */
+    /* A chunk store that could not take or sync the bytes (5xx), or a
+     * database that could not begin or commit, may be back soon: the job
+     * is worth another attempt, which re-encodes from the spool (jobs.c
+     * counts and spaces the attempts). */
     return in.backend_failed && err->status >= 500 ? INGEST_RETRY
                                                    : INGEST_FAILED;
 }

@@ -303,10 +303,10 @@ static int chunk_loc_reload(es_store *st, int64_t chunk_id, chunk_loc *loc,
                             es_err *err)
 {
     meta_tx *tx;
-    meta_chunk_loc l;
+    meta_chunk l;
     if (meta_begin(st->meta, META_READ, &tx, err) < 0)
         return -1;
-    int rc = meta_end(tx, meta_chunk_loc_get(tx, chunk_id, &l, err), err);
+    int rc = meta_end(tx, meta_chunk_get(tx, chunk_id, &l, err), err);
     if (rc == 0)
         return es_errf(err, 500, "chunk %lld is gone", (long long)chunk_id);
     if (rc < 0)
@@ -562,7 +562,7 @@ typedef struct map_build {
     size_t cap;
 } map_build;
 
-static int map_add(void *ctx, const meta_block *b)
+static int map_add(void *ctx, const meta_chunk_block *b)
 {
     map_build *mb = ctx;
     file_map *m = mb->m;
@@ -571,10 +571,10 @@ static int map_add(void *ctx, const meta_block *b)
     elves_block_ref *r = &m->refs[m->n];
     r->raw_offset = b->raw_offset;
     r->raw_len = b->raw_len;
-    r->loc = (uint64_t)b->chunk_id;
-    r->enc_len = b->loc.length;
-    m->locs[m->n] = (chunk_loc){b->loc.container, b->loc.offset,
-                                b->loc.length, b->loc.checksum};
+    r->loc = (uint64_t)b->chunk.id;
+    r->enc_len = b->chunk.length;
+    m->locs[m->n] = (chunk_loc){b->chunk.container, b->chunk.offset,
+                                b->chunk.length, b->chunk.checksum};
     m->n++;
     return 0;
 }
@@ -586,7 +586,7 @@ int file_map_load(es_store *st, int64_t file_id, file_map *out, es_err *err)
     meta_tx *tx;
     if (meta_begin(st->meta, META_READ, &tx, err) < 0)
         return -1;
-    int rc = meta_block_each(tx, file_id, map_add, &mb, err);
+    int rc = meta_file_block_each(tx, file_id, map_add, &mb, err);
     if (rc > 0)
         rc = es_errf(err, 500, "out of memory");
     rc = meta_end(tx, rc, err);

@@ -75,7 +75,6 @@ static int open_parts(es_store *st, es_err *err)
     free(db_path);
     if (rc < 0)
         return -1;
-    st->db = meta_sqlite_db(st->meta);
     if (st->wrap_meta && st->wrap_meta(&st->meta, st->wrap_meta_ctx, err) < 0)
         return -1;
     chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};

@@ -13,7 +13,6 @@
 
 #include "chunkstore.h"
 #include "meta.h"
-#include "meta_sqlite.h"
 #include "store.h"
 #include "util.h"
 #include "vec.h"
@@ -36,7 +35,6 @@ struct es_store {
     void *wrap_ctx;
 
     meta *meta; /* the metadata backend (meta.h) */
-    db *db;     /* its SQLite connection, for the files not yet behind meta.h */
     chunkstore cs;
 
     /* Jobs hold it shared from their first chunk lookup to their commit;
@@ -50,13 +48,6 @@ struct es_store {
     decode_pool *decoders;
     atomic_int stopping;
 };
-
-/* The transaction a file not yet behind meta.h opened on st->db itself
- * (db_tx_begin or db_lock), for the calls that take a meta_tx. */
-static inline meta_tx *store_tx(es_store *st)
-{
-    return meta_sqlite_tx(st->meta);
-}
 
 /* ---- paths.c ---------------------------------------------------------- */
 int store_mode_valid(const char *mode);

@@ -14,26 +14,7 @@
 
 #include "vec.h"
 
-typedef struct sq_meta sq_meta;
-
-typedef struct sq_tx {
-    meta_tx base;
-    sq_meta *m;
-    meta_mode mode;
-} sq_tx;
-
-struct sq_meta {
-    meta base;
-    db *d;
-    sq_tx tx; /* the one open transaction */
-};
-
 static const meta_ops sq_ops;
-
-db *sq_db(meta_tx *tx)
-{
-    return ((sq_tx *)tx)->m->d;
-}
 
 /* ---- transactions ------------------------------------------------------ */
 
@@ -325,14 +306,35 @@ static const meta_ops sq_ops = {
     .job_attempts = sq_job_attempts,
     .job_pending = sq_job_pending,
     .job_get = sq_job_get,
-    .chunk_loc_get = sq_chunk_loc_get,
-    .block_each = sq_block_each,
+    .chunk_get = sq_chunk_get,
+    .file_block_each = sq_file_block_each,
     .file_insert = sq_file_insert,
     .file_listed = sq_file_listed,
     .file_delete = sq_file_delete,
     .file_codec_each = sq_file_codec_each,
     .file_chunk_bytes = sq_file_chunk_bytes,
     .job_insert = sq_job_insert,
+    .file_source_get = sq_file_source_get,
+    .file_twin_find = sq_file_twin_find,
+    .file_link_twin = sq_file_link_twin,
+    .file_stored = sq_file_stored,
+    .job_done = sq_job_done,
+    .tensor_find = sq_tensor_find,
+    .tensor_block_each = sq_tensor_block_each,
+    .chunk_insert = sq_chunk_insert,
+    .tensor_insert = sq_tensor_insert,
+    .tensor_block_add = sq_tensor_block_add,
+    .segment_add = sq_segment_add,
+    .block_add = sq_block_add,
+    .tensor_dead_delete = sq_tensor_dead_delete,
+    .chunk_dead_each = sq_chunk_dead_each,
+    .chunk_delete = sq_chunk_delete,
+    .job_prune = sq_job_prune,
+    .container_live_bytes = sq_container_live_bytes,
+    .container_chunk_each = sq_container_chunk_each,
+    .chunk_move = sq_chunk_move,
+    .container_forget = sq_container_forget,
+    .spool_named = sq_spool_named,
     .figures = sq_figures,
 };
 
@@ -350,14 +352,4 @@ int meta_sqlite_open(meta **out, const char *path, es_err *err)
     sm->tx.m = sm;
     *out = &sm->base;
     return 0;
-}
-
-db *meta_sqlite_db(meta *m)
-{
-    return m->ops == &sq_ops ? ((sq_meta *)m)->d : NULL;
-}
-
-meta_tx *meta_sqlite_tx(meta *m)
-{
-    return m->ops == &sq_ops ? &((sq_meta *)m)->tx.base : NULL;
 }

@@ -8,8 +8,26 @@
 
 #include "meta_sqlite.h"
 
+typedef struct sq_meta sq_meta;
+
+/* A transaction: the backend's one (see meta_sqlite.c). */
+typedef struct sq_tx {
+    meta_tx base;
+    sq_meta *m;
+    meta_mode mode;
+} sq_tx;
+
+struct sq_meta {
+    meta base;
+    db *d;
+    sq_tx tx; /* the one open transaction */
+};
+
 /* The connection the transaction runs on. */
-db *sq_db(meta_tx *tx);
+static inline db *sq_db(meta_tx *tx)
+{
+    return ((sq_tx *)tx)->m->d;
+}
 
 /* meta_sqlite_repos.c */
 int sq_repo_insert(meta_tx *tx, const char *name, const char *mode,
@@ -106,10 +124,47 @@ int sq_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
 int sq_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
 int sq_job_pending(meta_tx *tx, int64_t *n, es_err *err);
 int sq_job_get(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
-int sq_chunk_loc_get(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
+int sq_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out, es_err *err);
+int sq_file_block_each(meta_tx *tx, int64_t file_id,
+                       int (*fn)(void *ctx, const meta_chunk_block *b),
+                       void *ctx, es_err *err);
+/* meta_sqlite_chunks.c */
+int sq_file_source_get(meta_tx *tx, int64_t file_id, meta_file_source *out,
+                       es_err *err);
+int sq_file_twin_find(meta_tx *tx, const char *upload_sha256, const char *mode,
+                      int64_t file_id, int64_t *twin, es_err *err);
+int sq_file_link_twin(meta_tx *tx, int64_t file_id, int64_t twin, es_err *err);
+int sq_file_stored(meta_tx *tx, int64_t file_id, const char *sha256,
+                   const char *format, uint64_t stored_bytes, es_err *err);
+int sq_job_done(meta_tx *tx, int64_t job_id, int64_t now, es_err *err);
+int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
+                   int lossy_ok, int64_t *id, char codec[16], es_err *err);
+int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
+                         int (*fn)(void *ctx, const meta_chunk_block *b),
+                         void *ctx, es_err *err);
+int sq_chunk_insert(meta_tx *tx, const meta_chunk_new *c, int64_t *id,
+                    es_err *err);
+int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
                      es_err *err);
-int sq_block_each(meta_tx *tx, int64_t file_id,
-                  int (*fn)(void *ctx, const meta_block *b), void *ctx,
-                  es_err *err);
+int sq_tensor_block_add(meta_tx *tx, int64_t tensor_id, const meta_block *b,
+                        es_err *err);
+int sq_segment_add(meta_tx *tx, int64_t file_id, const meta_segment *g,
+                   es_err *err);
+int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b,
+                 es_err *err);
+int sq_tensor_dead_delete(meta_tx *tx, int64_t *n, es_err *err);
+int sq_chunk_dead_each(meta_tx *tx, int (*fn)(void *ctx, const meta_chunk *c),
+                       void *ctx, es_err *err);
+int sq_chunk_delete(meta_tx *tx, int64_t chunk_id, es_err *err);
+int sq_job_prune(meta_tx *tx, int64_t before, int64_t *n, es_err *err);
+int sq_container_live_bytes(meta_tx *tx, uint64_t container, int64_t *out,
+                            es_err *err);
+int sq_container_chunk_each(meta_tx *tx, uint64_t container,
+                            int (*fn)(void *ctx, const meta_chunk *c),
+                            void *ctx, es_err *err);
+int sq_chunk_move(meta_tx *tx, int64_t chunk_id, uint64_t container,
+                  uint64_t offset, es_err *err);
+int sq_container_forget(meta_tx *tx, uint64_t container, es_err *err);
+int sq_spool_named(meta_tx *tx, const char *name, es_err *err);
 
 #endif /* ELVESD_META_SQLITE_INTERNAL_H */

@@ -143,8 +143,7 @@ int sq_job_get(meta_tx *tx, int64_t id, meta_job *out, es_err *err)
     return rc;
 }
 
-int sq_chunk_loc_get(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
-                     es_err *err)
+int sq_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
@@ -156,6 +155,7 @@ int sq_chunk_loc_get(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
     db_bind_i64(s, 1, chunk_id);
     int rc = db_step_row(d, s, err);
     if (rc == 1) {
+        out->id = chunk_id;
         out->container = (uint64_t)sqlite3_column_int64(s, 0);
         out->offset = (uint64_t)sqlite3_column_int64(s, 1);
         out->length = (uint32_t)sqlite3_column_int64(s, 2);
@@ -165,9 +165,9 @@ int sq_chunk_loc_get(meta_tx *tx, int64_t chunk_id, meta_chunk_loc *out,
     return rc;
 }
 
-int sq_block_each(meta_tx *tx, int64_t file_id,
-                  int (*fn)(void *ctx, const meta_block *b), void *ctx,
-                  es_err *err)
+int sq_file_block_each(meta_tx *tx, int64_t file_id,
+                       int (*fn)(void *ctx, const meta_chunk_block *b),
+                       void *ctx, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
@@ -180,25 +180,25 @@ int sq_block_each(meta_tx *tx, int64_t file_id,
         return -1;
     db_bind_i64(s, 1, file_id);
     /* Rows are read first, so fn may make other calls on tx. */
-    vec rows = VEC_INIT(meta_block);
+    vec rows = VEC_INIT(meta_chunk_block);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
-        meta_block *b = vec_grow(&rows);
+        meta_chunk_block *b = vec_grow(&rows);
         if (!b) {
             rc = es_errf(err, 500, "out of memory");
             break;
         }
         b->raw_offset = (uint64_t)sqlite3_column_int64(s, 0);
         b->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
-        b->chunk_id = sqlite3_column_int64(s, 2);
-        b->loc.container = (uint64_t)sqlite3_column_int64(s, 3);
-        b->loc.offset = (uint64_t)sqlite3_column_int64(s, 4);
-        b->loc.length = (uint32_t)sqlite3_column_int64(s, 5);
-        b->loc.checksum = (uint64_t)sqlite3_column_int64(s, 6);
+        b->chunk.id = sqlite3_column_int64(s, 2);
+        b->chunk.container = (uint64_t)sqlite3_column_int64(s, 3);
+        b->chunk.offset = (uint64_t)sqlite3_column_int64(s, 4);
+        b->chunk.length = (uint32_t)sqlite3_column_int64(s, 5);
+        b->chunk.checksum = (uint64_t)sqlite3_column_int64(s, 6);
     }
     sqlite3_reset(s);
     for (size_t i = 0; rc == 0 && i < rows.n; i++)
-        rc = fn(ctx, &VEC_AT(&rows, meta_block, i));
+        rc = fn(ctx, &VEC_AT(&rows, meta_chunk_block, i));
     vec_free(&rows);
     return rc;
 }

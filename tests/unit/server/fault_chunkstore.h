@@ -11,7 +11,10 @@
  *
  * A failing call does not reach the inner store (nothing is written,
  * synced or dropped) and reports the armed status and message.  Every call
- * otherwise goes to the inner store unchanged.  Counters and faults are
+ * otherwise goes to the inner store unchanged, except with del_removes
+ * set: then a chunk del succeeded on is gone, as from an object store
+ * whose delete really removes it (the local packs only account for it),
+ * and get or fetch of it answers 404.  Counters and faults are
  * guarded by one mutex: ingest jobs call in from worker threads.
  * Header-only so each test stays one program.
  */
@@ -21,10 +24,12 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chunkstore.h"
 #include "fault_points.h"
+#include "vec.h"
 
 #define FC_FN static __attribute__((unused))
 
@@ -45,6 +50,8 @@ typedef enum fc_op {
 typedef struct fc_state {
     chunkstore inner;
     fault_points fp;
+    int del_removes; /* set before the store opens */
+    vec gone;        /* with del_removes: the chunk_locs deleted */
 } fc_state;
 
 static const char *const fc_op_names[FC_NOPS] = {
@@ -59,11 +66,13 @@ FC_FN void fc_init(fc_state *fc)
 {
     memset(fc, 0, sizeof *fc);
     fp_init(&fc->fp, fc_op_names);
+    fc->gone = VEC_INIT(chunk_loc);
 }
 
 FC_FN void fc_destroy(fc_state *fc)
 {
     fp_destroy(&fc->fp);
+    vec_free(&fc->gone);
 }
 
 /* Fails `count` calls of op (FC_LASTING: every call until fc_clear),
@@ -101,6 +110,31 @@ FC_FN int fc_enter(fc_state *fc, fc_op op, es_err *err)
     return fp_enter(&fc->fp, op, err);
 }
 
+/* With del_removes: 404 if the chunk at loc was deleted. */
+FC_FN int fc_check_gone(fc_state *fc, const chunk_loc *loc, es_err *err)
+{
+    pthread_mutex_lock(&fc->fp.mu);
+    int gone = 0;
+    for (size_t i = 0; i < fc->gone.n && !gone; i++) {
+        const chunk_loc *g = &VEC_AT(&fc->gone, chunk_loc, i);
+        gone = g->container == loc->container && g->offset == loc->offset;
+    }
+    pthread_mutex_unlock(&fc->fp.mu);
+    if (!gone)
+        return 0;
+    return es_errf(err, 404, "chunk %llu:%llu was deleted",
+                   (unsigned long long)loc->container,
+                   (unsigned long long)loc->offset);
+}
+
+FC_FN void fc_remember_gone(fc_state *fc, const chunk_loc *loc)
+{
+    pthread_mutex_lock(&fc->fp.mu);
+    if (vec_push(&fc->gone, loc) < 0)
+        abort(); /* a test out of memory */
+    pthread_mutex_unlock(&fc->fp.mu);
+}
+
 /* ---- the ops table: count, maybe fail, else forward -------------------- */
 
 FC_FN int fc_put(void *be, const void *data, size_t len, chunk_loc *out,
@@ -116,7 +150,7 @@ FC_FN int fc_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
                  void *buf, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_GET, err) < 0)
+    if (fc_enter(fc, FC_GET, err) < 0 || fc_check_gone(fc, loc, err) < 0)
         return -1;
     return fc->inner.ops->get(fc->inner.be, loc, off, len, buf, err);
 }
@@ -124,7 +158,7 @@ FC_FN int fc_get(void *be, const chunk_loc *loc, uint64_t off, size_t len,
 FC_FN int fc_fetch(void *be, const chunk_loc *loc, void *buf, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_FETCH, err) < 0)
+    if (fc_enter(fc, FC_FETCH, err) < 0 || fc_check_gone(fc, loc, err) < 0)
         return -1;
     if (fc->inner.ops->fetch == NULL)
         return fc->inner.ops->get(fc->inner.be, loc, 0, loc->length, buf, err);
@@ -134,9 +168,12 @@ FC_FN int fc_fetch(void *be, const chunk_loc *loc, void *buf, es_err *err)
 FC_FN int fc_del(void *be, const chunk_loc *loc, es_err *err)
 {
     fc_state *fc = be;
-    if (fc_enter(fc, FC_DEL, err) < 0)
+    if (fc_enter(fc, FC_DEL, err) < 0 ||
+        fc->inner.ops->del(fc->inner.be, loc, err) < 0)
         return -1;
-    return fc->inner.ops->del(fc->inner.be, loc, err);
+    if (fc->del_removes)
+        fc_remember_gone(fc, loc);
+    return 0;
 }
 
 FC_FN int fc_iterate(void *be, int (*fn)(void *ctx, const chunk_container *c),

@@ -9,7 +9,9 @@
  *               fails the job after MAX_ATTEMPTS, the file stays readable
  *               from its spool, and once the outage ends a re-upload works;
  *   GC          a failed del, iterate or drop: store_gc reports it, and a
- *               later one frees what the failed one did not;
+ *               later one frees what the failed one did not; with a chunk
+ *               store whose del really removes, a failed del leaves no
+ *               tensor row that leads to deleted bytes;
  *   compaction  a failed read or put of a moved chunk, sync or drop: a
  *               later GC completes the compaction;
  *   downloads   a failed fetch is an error, never wrong bytes, and a
@@ -674,6 +676,63 @@ static void test_gc_faults(void **state)
     gc_scene_close(&s);
 }
 
+/* Rows go before bytes.  With a chunk store whose del really removes, a
+ * collection whose last del fails has deleted the bytes of the other dead
+ * chunks; the dead tensors' rows must be gone already, or a new upload of
+ * the same tensors would reuse chunks that no longer exist. */
+static void test_gc_rows_before_bytes(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("faultsorder");
+    fc_state fc;
+    fc_init(&fc);
+    fc.del_removes = 1;
+    es_store *st = open_faulty(dir, &fc, 1);
+    tu_make_repo(st, REPO, NULL);
+    tfile f[2] = {made_file("x.safetensors", X_SPEC, 2),
+                  made_file("again.safetensors", X_SPEC, 2)};
+    upload_file(st, &f[0]);
+    store_wait_idle(st);
+    expect_stored(st, f, 2);
+
+    /* x goes; the GC its delete asks for fails at its first del */
+    fc_fail(&fc, FC_DEL, 1, FC_LASTING, 503, "held back by the test");
+    delete_file(st, &f[0]);
+    store_wait_idle(st);
+    fc_clear(&fc, FC_DEL);
+    int64_t dead = db_count(dir, DEAD_CHUNKS);
+    assert_true(dead >= 2);
+
+    printf("gc: the last del fails, after the others removed their bytes\n");
+    fc_fail(&fc, FC_DEL, (uint64_t)dead, 1, 503, NULL);
+    json_t *rep = NULL;
+    es_err err;
+    assert_int_equal(store_gc(st, &rep, &err), -1);
+    assert_int_equal(err.status, 503);
+    assert_int_equal(db_count(dir, "SELECT count(*) FROM tensors"), 0);
+    assert_int_equal(db_count(dir, DEAD_CHUNKS), dead); /* still to delete */
+
+    /* the same tensors again: encoded anew, not found among the dead */
+    upload_file(st, &f[1]);
+    store_wait_idle(st);
+    expect_stored(st, f, 2);
+    expect_all(st, dir, f, 2);
+
+    /* the next collection deletes what the failed one left */
+    if (store_gc(st, &rep, &err) != 0)
+        fail_msg("gc: %s", err.msg);
+    assert_int_equal(tu_json_int(rep, "chunks_freed"), dead);
+    json_decref(rep);
+    assert_int_equal(db_count(dir, DEAD_CHUNKS), 0);
+    expect_all(st, dir, f, 2);
+
+    store_close(st);
+    fc_destroy(&fc);
+    free_files(f, 2);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_compaction_faults(void **state)
 {
     (void)state;
@@ -733,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_ingest_concurrent),
         cmocka_unit_test(test_read_faults),
         cmocka_unit_test(test_gc_faults),
+        cmocka_unit_test(test_gc_rows_before_bytes),
         cmocka_unit_test(test_compaction_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
