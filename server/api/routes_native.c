@@ -45,10 +45,8 @@ static void respond_result(http_req *req, unsigned status, int rc, json_t *out,
 /* "org/name" from the route captures, checked; answers 400 itself. */
 static int repo_name(http_req *req, char out[REPO_NAME_MAX])
 {
-    const char *org = http_param(req, "org");
-    const char *name = http_param(req, "name");
-    if (org == NULL || name == NULL ||
-        snprintf(out, REPO_NAME_MAX, "%s/%s", org, name) >= REPO_NAME_MAX ||
+    if (http_repo_name(out, REPO_NAME_MAX, http_param(req, "org"),
+                       http_param(req, "name"), 0) < 0 ||
         !store_repo_name_valid(out)) {
         http_respond_error(req, 400,
                            "invalid repository name: use org/name, each part "
@@ -332,22 +330,11 @@ static void upload_data(http_req *req, const char *data, size_t len)
     }
 }
 
-/* Appends s percent-encoded for a URL path ('/' kept) to out. */
+/* Appends s percent-encoded (a path, '/' kept) to out. */
 static void append_pct(char *out, size_t cap, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t o = strlen(out);
-    for (; *s && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || strchr("-._~/", c) != NULL) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
+    http_pct_encode(out + o, cap - o, s, 1);
 }
 
 /* 201 with the new file's absolute download URL in Location (built on

@@ -60,17 +60,8 @@ int hf_base(http_req *req, char *out, size_t cap)
 
 int hf_repo_name(http_req *req, char out[HF_NAME_MAX])
 {
-    const char *org = http_param(req, "org");
-    const char *name = http_param(req, "name");
-    if (!org || !name)
-        return -1;
-    size_t n = strlen(name);
-    if (n > 4 && strcmp(name + n - 4, ".git") == 0)
-        n -= 4;
-    if (snprintf(out, HF_NAME_MAX, "%s/%.*s", org, (int)n, name) >=
-        HF_NAME_MAX)
-        return -1;
-    return 0;
+    return http_repo_name(out, HF_NAME_MAX, http_param(req, "org"),
+                          http_param(req, "name"), 1);
 }
 
 int hf_open_repo(http_req *req, const char *type, hf_repo *out)

@@ -82,28 +82,6 @@ json_t *hf_file_entry(const hf_file *f)
     return e;
 }
 
-void hf_url_escape(const char *in, int keep_slash, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= '0' && *p <= '9') || strchr("-._~", *p) ||
-                    (keep_slash && *p == '/');
-        if (o + (plain ? 1 : 3) >= cap)
-            break;
-        if (plain) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        }
-    }
-    if (cap)
-        out[o] = '\0';
-}
-
 /* ---- directories ------------------------------------------------------------ */
 
 static int under(const char *path, const char *dir, size_t dlen)

@@ -42,10 +42,6 @@ json_t *hf_tree(const hf_file_list *files, const char *dir, int recursive);
 json_t *hf_paths_info(const hf_file_list *files, const char *const *paths,
                       size_t n);
 
-/* Percent-encodes in for a URL path (RFC 3986 unreserved kept, and '/'
- * if keep_slash); truncated to fit cap. */
-void hf_url_escape(const char *in, int keep_slash, char *out, size_t cap);
-
 /* GET /api/models/{repo}[/revision/{rev}]: id, sha, siblings, ... */
 json_t *hf_repo_info(const hf_repo *r, const hf_rev *rev,
                      const hf_file_list *files);

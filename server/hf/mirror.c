@@ -285,7 +285,7 @@ static int upstream_commit(const char *type, const char *name,
                            const char *rev, char commit[41], up_answer *a)
 {
     char url[UP_URL_MAX], enc[800];
-    hf_url_escape(rev, 0, enc, sizeof enc);
+    http_pct_encode(enc, sizeof enc, rev, 0);
     snprintf(url, sizeof url, "%s/api/%s/%s/revision/%s", upstream,
              hf_api_kind(type), name, enc);
     fetch(url, a);
@@ -598,8 +598,8 @@ static mstream *ms_open(http_req *req, const hf_repo *r, const hf_rev *rev,
     snprintf(m->key, sizeof m->key, "%s:%s", r->type, r->name);
     if (!f->git_sha1[0])
         memcpy(m->sha256, f->sha256, 65);
-    hf_url_escape(rev->commit, 0, rev_enc, sizeof rev_enc);
-    hf_url_escape(f->path, 1, path_enc, sizeof path_enc);
+    http_pct_encode(rev_enc, sizeof rev_enc, rev->commit, 0);
+    http_pct_encode(path_enc, sizeof path_enc, f->path, 1);
     snprintf(url, sizeof url, "%s/%s%s/resolve/%s/%s", upstream,
              hf_url_prefix(r->type), r->name, rev_enc, path_enc);
     snprintf(rh, sizeof rh, "Range: %s", range ? range : "");

@@ -130,8 +130,8 @@ static void add_next_link(http_req *req, struct MHD_Response *resp,
     const char *p = http_param(req, "path");
     if (http_public_base(req, base, sizeof base) < 0)
         return;
-    hf_url_escape(http_param(req, "rev"), 0, rev, sizeof rev);
-    hf_url_escape(p ? p : "", 1, path, sizeof path);
+    http_pct_encode(rev, sizeof rev, http_param(req, "rev"), 0);
+    http_pct_encode(path, sizeof path, p ? p : "", 1);
     snprintf(link, sizeof link,
              "<%s/api/%s/%s/tree/%s%s%s?recursive=%s&expand=%s&limit=%zu&"
              "cursor=%zu>; rel=\"next\"",

@@ -209,8 +209,8 @@ static void lfs_put_begin(http_req *req)
         return;
     }
     http_set_state(req, u, lfs_put_free);
-    snprintf(name, sizeof name, "%s/%s", http_param(req, "org"),
-             http_param(req, "name"));
+    http_repo_name(name, sizeof name, http_param(req, "org"),
+                   http_param(req, "name"), 0);
     if (!hf_is_sha256_hex(oid) || parse_u64(http_param(req, "size"), &u->size) ||
         parse_u64(http_param(req, "exp"), &expires) ||
         !auth_upload_ok(name, oid, u->size, (int64_t)expires, sig)) {
@@ -266,8 +266,8 @@ static void h_lfs_verify(http_req *req)
     if (!(body = hf_body_json(req)))
         return;
     char name[HF_NAME_MAX];
-    snprintf(name, sizeof name, "%s/%s", http_param(req, "org"),
-             http_param(req, "name"));
+    http_repo_name(name, sizeof name, http_param(req, "org"),
+                   http_param(req, "name"), 0);
     const char *oid = json_string_value(json_object_get(body, "oid"));
     json_int_t size = json_integer_value(json_object_get(body, "size"));
     int have = 0;

@@ -58,6 +58,41 @@ static const char *component_problem(const char *s, size_t len)
 }
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+void http_pct_encode(char *out, size_t cap, const char *in, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    if (cap == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        int plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= '0' && *p <= '9') || strchr("-._~", *p) ||
+                    (keep_slash && *p == '/');
+        if (o + (plain ? 1 : 3) >= cap)
+            break;
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+int http_repo_name(char *out, size_t cap, const char *org, const char *name,
+                   int strip_git)
+{
+    if (org == NULL || name == NULL)
+        return -1;
+    size_t n = strlen(name);
+    if (strip_git && n > 4 && strcmp(name + n - 4, ".git") == 0)
+        n -= 4;
+    int w = snprintf(out, cap, "%s/%.*s", org, (int)n, name);
+    return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
 int http_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

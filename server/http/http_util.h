@@ -27,6 +27,18 @@
 ssize_t http_pct_decode(char *out, size_t cap, const char *in, size_t len,
                         int plus_is_space);
 
+/* Percent-encodes in for a URL path or query value: RFC 3986 unreserved
+ * characters kept, and '/' if keep_slash; truncated (whole escapes only)
+ * to fit cap, always terminated. */
+void http_pct_encode(char *out, size_t cap, const char *in, int keep_slash);
+
+/* "org/name" from the two route captures; a ".git" ending of name is
+ * dropped if strip_git (git clients add it).  Returns 0, or -1 if a
+ * capture is missing or the result does not fit in cap.  The name is not
+ * checked (store_repo_name_valid does that). */
+int http_repo_name(char *out, size_t cap, const char *org, const char *name,
+                   int strip_git);
+
 /* Whether s is strict UTF-8. */
 int http_utf8_valid(const char *s);
 

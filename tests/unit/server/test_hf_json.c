@@ -54,17 +54,6 @@ static void test_iso_date(void **state)
     assert_string_equal(d, "1970-01-01T00:00:00.000Z");
 }
 
-static void test_url_escape(void **state)
-{
-    char out[64];
-    hf_url_escape("refs/pr/1", 0, out, sizeof out);
-    assert_string_equal(out, "refs%2Fpr%2F1");
-    hf_url_escape("a b/c~", 1, out, sizeof out);
-    assert_string_equal(out, "a%20b/c~");
-    hf_url_escape("abcdef", 0, out, 4); /* truncated, terminated */
-    assert_string_equal(out, "abc");
-}
-
 static const char *path_at(json_t *arr, size_t i)
 {
     return json_string_value(json_object_get(json_array_get(arr, i), "path"));
@@ -140,9 +129,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_git_blob_sha1), cmocka_unit_test(test_lfs_pointer),
-        cmocka_unit_test(test_iso_date),      cmocka_unit_test(test_url_escape),
-        cmocka_unit_test(test_tree),          cmocka_unit_test(test_paths_info),
-        cmocka_unit_test(test_repo_info),
+        cmocka_unit_test(test_iso_date),      cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_paths_info),    cmocka_unit_test(test_repo_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,29 @@ static void test_pct_decode_rejects(void **state)
     assert_int_equal(http_pct_decode(out, sizeof out, "1234567", 7, 0), 7);
 }
 
+static void test_pct_encode(void **state)
+{
+    char out[64];
+    http_pct_encode(out, sizeof out, "refs/pr/1", 0);
+    assert_string_equal(out, "refs%2Fpr%2F1");
+    http_pct_encode(out, sizeof out, "a b/c~", 1);
+    assert_string_equal(out, "a%20b/c~");
+    http_pct_encode(out, 4, "abcdef", 0); /* truncated, terminated */
+    assert_string_equal(out, "abc");
+}
+
+static void test_repo_name(void **state)
+{
+    char out[16];
+    assert_int_equal(http_repo_name(out, sizeof out, "acme", "m.git", 1), 0);
+    assert_string_equal(out, "acme/m");
+    assert_int_equal(http_repo_name(out, sizeof out, "acme", "m.git", 0), 0);
+    assert_string_equal(out, "acme/m.git");
+    assert_int_equal(http_repo_name(out, sizeof out, "acme", NULL, 0), -1);
+    assert_int_equal(
+        http_repo_name(out, sizeof out, "a-long-org", "a-long-name", 0), -1);
+}
+
 static void test_path_problem(void **state)
 {
     assert_null(http_path_problem("model.safetensors"));
@@ -278,6 +301,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_pct_decode_rejects),
+        cmocka_unit_test(test_pct_encode),
+        cmocka_unit_test(test_repo_name),
         cmocka_unit_test(test_path_problem),
         cmocka_unit_test(test_route_match),
         cmocka_unit_test(test_route_segment_decoding),
