@@ -185,6 +185,13 @@ static void job_step_fails(fm_op op, uint64_t k)
     tu_expect_content(s.st, REPO, "y.safetensors", s.y, s.ylen);
     char st8[16];
     wait_job(s.st, job, 10, st8, sizeof st8);
+    /* the kth transaction may come after the job is done (the GC it asks
+     * for): wait for it too */
+    for (double until = now_s() + 10;
+         fm_failed(&s.fm, op) == 0 && now_s() < until;) {
+        struct timespec pause = {0, 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
     assert_int_equal(fm_failed(&s.fm, op), 1);
     tu_expect_content(s.st, REPO, "x.safetensors", s.x, s.xlen);
     tu_expect_content(s.st, REPO, "y.safetensors", s.y, s.ylen);
