@@ -60,10 +60,10 @@ void store_spool_path(const es_store *st, const char *name, char *buf,
  * committed, and how many file versions it deleted (their chunks may now be
  * garbage). */
 typedef struct name_list {
-    char **items;
-    size_t count, cap;
+    vec names; /* of char *, owned */
     size_t released;
 } name_list;
+#define NAME_LIST_INIT ((name_list){VEC_INIT(char *), 0})
 int name_list_add(name_list *l, const char *name);
 /* Ends a transaction that may have released file versions: rc < 0 rolls
  * it back; else it commits, unlinks the released spool files and asks for
