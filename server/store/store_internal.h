@@ -100,14 +100,6 @@ int check_no_clash(meta_tx *tx, const char *commit, const char *path,
 int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
                     es_err *err);
 
-/* ---- repo_hf.c ---------------------------------------------------------- */
-/* Appends a copy of f (its path duplicated) to a Hugging Face file
- * listing; *cap is the listing's capacity.  -1 if out of memory. */
-struct hf_file_list;
-struct hf_file;
-int hf_file_list_add(struct hf_file_list *l, size_t *cap,
-                     const struct hf_file *f);
-
 /* ---- spool.c ----------------------------------------------------------- */
 /* Finishes the SHA-256 and makes the spool file durable under its final
  * name (fsync, rename, fsync dir).  sp must still be released. */
