@@ -35,6 +35,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "vec.h"
+
 #define REC_MAGIC 0x314B4345u /* "ECK1" little-endian */
 #define REC_HEADER 16
 #define DEFAULT_PACK_MAX ((uint64_t)1 << 30)
@@ -363,36 +365,28 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Pack ids present in the directory, sorted. */
-static int list_packs(fs_store *fs, uint64_t **out, size_t *n, es_err *err)
+/* Pack ids present in the directory, sorted, into *out (a vec of
+ * uint64_t the caller frees; left empty on error). */
+static int list_packs(fs_store *fs, vec *out, es_err *err)
 {
+    *out = VEC_INIT(uint64_t);
     DIR *dir = opendir(fs->dir);
     if (!dir)
         return es_errf(err, 500, "open %s: %s", fs->dir, strerror(errno));
-    uint64_t *ids = NULL;
-    size_t count = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(dir)) != NULL) {
         uint64_t id;
         if (!parse_pack_name(e->d_name, &id))
             continue;
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *grown = realloc(ids, cap * sizeof *ids);
-            if (!grown) {
-                free(ids);
-                closedir(dir);
-                return es_errf(err, 500, "out of memory");
-            }
-            ids = grown;
+        if (vec_push(out, &id) < 0) {
+            vec_free(out);
+            closedir(dir);
+            return es_errf(err, 500, "out of memory");
         }
-        ids[count++] = id;
     }
     closedir(dir);
-    if (count)
-        qsort(ids, count, sizeof *ids, cmp_u64);
-    *out = ids;
-    *n = count;
+    if (out->n)
+        qsort(out->items, out->n, out->size, cmp_u64);
     return 0;
 }
 
@@ -400,24 +394,24 @@ static int fs_iterate(void *be, int (*fn)(void *ctx, const chunk_container *c),
                       void *ctx, es_err *err)
 {
     fs_store *fs = be;
-    uint64_t *ids;
-    size_t n;
-    if (list_packs(fs, &ids, &n, err) < 0)
+    vec ids;
+    if (list_packs(fs, &ids, err) < 0)
         return -1;
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; i < ids.n && rc == 0; i++) {
+        uint64_t id = VEC_AT(&ids, uint64_t, i);
         char path[4096];
         struct stat stt;
-        pack_path(fs, ids[i], path, sizeof path);
+        pack_path(fs, id, path, sizeof path);
         if (stat(path, &stt) < 0)
             continue; /* dropped meanwhile */
-        chunk_container c = {ids[i], (uint64_t)stt.st_size, 0};
+        chunk_container c = {id, (uint64_t)stt.st_size, 0};
         pthread_mutex_lock(&fs->mu);
-        c.open = fs->fd >= 0 && ids[i] == fs->pack_id;
+        c.open = fs->fd >= 0 && id == fs->pack_id;
         pthread_mutex_unlock(&fs->mu);
         rc = fn(ctx, &c);
     }
-    free(ids);
+    vec_free(&ids);
     return rc;
 }
 
@@ -501,15 +495,14 @@ int chunkstore_fs_open(chunkstore *out, const char *dir, uint64_t pack_max,
     pthread_mutex_init(&fs->rd_mu, NULL);
     for (int i = 0; i < FD_SLOTS; i++)
         fs->fds[i].fd = -1;
-    uint64_t *ids;
-    size_t n;
-    if (list_packs(fs, &ids, &n, err) < 0) {
+    vec ids;
+    if (list_packs(fs, &ids, err) < 0) {
         fs_close(fs);
         return -1;
     }
     /* Never append to a pack from an earlier run: its tail may be torn. */
-    fs->pack_id = n ? ids[n - 1] + 1 : 1;
-    free(ids);
+    fs->pack_id = ids.n ? VEC_AT(&ids, uint64_t, ids.n - 1) + 1 : 1;
+    vec_free(&ids);
     out->ops = &fs_ops;
     out->be = fs;
     return 0;

@@ -206,7 +206,8 @@ static int is_commit_id(const char *s)
     return n == 40;
 }
 
-/* An upstream tree entry as a listing entry (directories: 0). */
+/* An upstream tree entry as a listing entry, its path borrowed from e
+ * (directories and other entries not listed: 0). */
 static int entry_from_json(json_t *e, hf_file *f)
 {
     const char *type = json_string_value(json_object_get(e, "type"));
@@ -224,8 +225,8 @@ static int entry_from_json(json_t *e, hf_file *f)
         snprintf(f->git_sha1, sizeof f->git_sha1, "%s", oid);
     else
         return 0;
-    f->path = strdup(path);
-    return f->path ? 1 : -1;
+    f->path = (char *)path;
+    return 1;
 }
 
 static int listing_add_page(hf_file_list *l, json_t *arr)
@@ -235,18 +236,8 @@ static int listing_add_page(hf_file_list *l, json_t *arr)
     json_array_foreach(arr, i, e)
     {
         hf_file f;
-        int rc = entry_from_json(e, &f);
-        if (rc < 0)
+        if (entry_from_json(e, &f) && hf_file_list_add(l, &f) < 0)
             return -1;
-        if (rc == 0)
-            continue;
-        hf_file *grown = realloc(l->items, (l->n + 1) * sizeof *grown);
-        if (!grown) {
-            free(f.path);
-            return -1;
-        }
-        l->items = grown;
-        l->items[l->n++] = f;
     }
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "hf_common.h"
 #include "hf_json.h"
 #include "mirror.h"
+#include "vec.h"
 
 #define TREE_PAGE_DEFAULT 1000
 #define TREE_PAGE_MAX 10000
@@ -182,32 +183,22 @@ HF_BOTH(h_tree)
 
 /* ---- paths-info -------------------------------------------------------------- */
 
-typedef struct path_set {
-    char **items;
-    size_t n;
-} path_set;
-
-static void path_set_free(path_set *ps)
+/* The paths asked for: a vec of char *, owned. */
+static void path_set_free(vec *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
-        free(ps->items[i]);
-    free(ps->items);
+        free(VEC_AT(ps, char *, i));
+    vec_free(ps);
 }
 
 /* Adds p[0..len), percent-decoded if it comes from a form. */
-static int path_set_add(path_set *ps, const char *p, size_t len, int decode)
+static int path_set_add(vec *ps, const char *p, size_t len, int decode)
 {
     if (ps->n >= PATHS_MAX)
         return -1;
     char *copy = malloc(len + 1);
-    char **grown = realloc(ps->items, (ps->n + 1) * sizeof *grown);
-    if (!copy || !grown) {
-        free(copy);
-        if (grown)
-            ps->items = grown;
+    if (!copy)
         return -1;
-    }
-    ps->items = grown;
     if (!decode) {
         memcpy(copy, p, len);
         copy[len] = '\0';
@@ -215,12 +206,15 @@ static int path_set_add(path_set *ps, const char *p, size_t len, int decode)
         free(copy);
         return -1;
     }
-    ps->items[ps->n++] = copy;
+    if (vec_push(ps, &copy) < 0) {
+        free(copy);
+        return -1;
+    }
     return 0;
 }
 
 /* Python: paths=a&paths=b&expand=False (form-encoded). */
-static int paths_from_form(const char *body, size_t len, path_set *ps)
+static int paths_from_form(const char *body, size_t len, vec *ps)
 {
     const char *end = body + len;
     for (const char *p = body; p < end;) {
@@ -235,7 +229,7 @@ static int paths_from_form(const char *body, size_t len, path_set *ps)
 }
 
 /* JS: {"paths": [...], "expand": bool} */
-static int paths_from_json(const char *body, size_t len, path_set *ps)
+static int paths_from_json(const char *body, size_t len, vec *ps)
 {
     json_t *root = json_loadb(body, len, 0, NULL);
     json_t *arr = json_object_get(root, "paths"), *v;
@@ -256,7 +250,7 @@ static void h_paths_info(http_req *req, const char *type)
     hf_repo r;
     hf_rev rev;
     hf_file_list files = {0};
-    path_set ps = {0};
+    vec ps = VEC_INIT(char *);
     size_t len;
     const char *body = http_body(req, &len);
     const char *ct = http_header(req, "Content-Type");

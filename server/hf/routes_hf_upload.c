@@ -24,6 +24,7 @@
 #include "hf_commit.h"
 #include "hf_common.h"
 #include "hf_json.h"
+#include "vec.h"
 
 #define INLINE_MAX (1u << 20)        /* preupload: larger files go by LFS */
 #define UPLOAD_TTL_S (24 * 3600)     /* signed PUT URLs */
@@ -291,8 +292,7 @@ typedef struct commit_req {
     hf_repo repo;
     const char *type;
     hf_ndjson body;
-    hf_op *ops;
-    size_t nops, capops;
+    vec ops; /* of hf_op, their paths owned */
     char *summary, *description, *parent;
     unsigned fail_status; /* the first error, answered at the end */
     char fail_msg[400];
@@ -323,9 +323,9 @@ static void cfail_err(commit_req *c, const es_err *e)
 static void commit_free(void *state, int completed)
 {
     commit_req *c = state;
-    for (size_t i = 0; i < c->nops; i++)
-        free(c->ops[i].path);
-    free(c->ops);
+    for (size_t i = 0; i < c->ops.n; i++)
+        free(VEC_AT(&c->ops, hf_op, i).path);
+    vec_free(&c->ops);
     hf_ndjson_free(&c->body);
     free(c->summary);
     free(c->description);
@@ -335,27 +335,18 @@ static void commit_free(void *state, int completed)
 
 static hf_op *new_op(commit_req *c, hf_op_kind kind, const char *path)
 {
-    if (c->nops == c->capops) {
-        size_t cap = c->capops ? c->capops * 2 : 16;
-        hf_op *grown = cap <= COMMIT_OPS_MAX
-                           ? realloc(c->ops, cap * sizeof *grown)
-                           : NULL;
-        if (!grown) {
-            cfail(c, 413, "too many operations in one commit");
-            return NULL;
-        }
-        c->ops = grown;
-        c->capops = cap;
+    hf_op *op = c->ops.n < COMMIT_OPS_MAX ? vec_grow(&c->ops) : NULL;
+    if (!op) {
+        cfail(c, 413, "too many operations in one commit");
+        return NULL;
     }
-    hf_op *op = &c->ops[c->nops];
-    memset(op, 0, sizeof *op);
     op->kind = kind;
     op->path = strdup(path);
     if (!op->path) {
+        c->ops.n--; /* not an op after all */
         cfail(c, 500, "out of memory");
         return NULL;
     }
-    c->nops++;
     return op;
 }
 
@@ -424,6 +415,7 @@ static void commit_begin(http_req *req, const char *type)
     }
     c->req = req;
     c->type = type;
+    c->ops = VEC_INIT(hf_op);
     http_set_state(req, c, commit_free);
     const char *pr = http_arg(req, "create_pr");
     if (hf_open_repo_write(req, type, &c->repo) == 0 && pr &&
@@ -469,7 +461,7 @@ static void h_commit(http_req *req)
         return;
     commit_message(c, message, sizeof message);
     if (store_hf_commit(http_app(req), &c->repo, http_param(req, "rev"),
-                        c->parent, message, c->ops, c->nops, commit,
+                        c->parent, message, c->ops.items, c->ops.n, commit,
                         &e) < 0) {
         hf_fail_err(req, &e, HF_REVISION_NOT_FOUND);
         return;

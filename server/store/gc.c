@@ -214,8 +214,7 @@ typedef struct compact_ctx {
     es_store *st;
     gc_report *rep;
     es_err *err;
-    chunk_container *todo;
-    size_t n, cap;
+    vec todo; /* of chunk_container, the sealed packs */
 } compact_ctx;
 
 static int collect_container(void *arg, const chunk_container *c)
@@ -223,25 +222,18 @@ static int collect_container(void *arg, const chunk_container *c)
     compact_ctx *cc = arg;
     if (c->open)
         return 0;
-    if (cc->n == cc->cap) {
-        size_t cap = cc->cap ? cc->cap * 2 : 16;
-        chunk_container *grown = realloc(cc->todo, cap * sizeof *grown);
-        if (!grown)
-            return es_errf(cc->err, 500, "out of memory");
-        cc->todo = grown;
-        cc->cap = cap;
-    }
-    cc->todo[cc->n++] = *c;
+    if (vec_push(&cc->todo, c) < 0)
+        return es_errf(cc->err, 500, "out of memory");
     return 0;
 }
 
 static int compact(es_store *st, gc_report *rep, es_err *err)
 {
-    compact_ctx cc = {st, rep, err, NULL, 0, 0};
+    compact_ctx cc = {st, rep, err, VEC_INIT(chunk_container)};
     int rc = chunkstore_iterate(&st->cs, collect_container, &cc, err);
-    for (size_t i = 0; rc == 0 && i < cc.n; i++) {
+    for (size_t i = 0; rc == 0 && i < cc.todo.n; i++) {
         int64_t live;
-        const chunk_container *c = &cc.todo[i];
+        const chunk_container *c = &VEC_AT(&cc.todo, chunk_container, i);
         if ((rc = live_bytes(st, c->id, &live, err)) < 0)
             break;
         if (live == 0) {
@@ -251,7 +243,7 @@ static int compact(es_store *st, gc_report *rep, es_err *err)
             rc = compact_pack(st, c->id, rep, err);
         }
     }
-    free(cc.todo);
+    vec_free(&cc.todo);
     return rc;
 }
 

@@ -97,10 +97,8 @@ typedef struct ingest {
 
     /* the result */
     seg_rec *recs;
-    blk *blks;
-    size_t nblks, cap_blks;
-    new_chunk *chunks;
-    size_t nchunks, cap_chunks;
+    vec blks;   /* of blk, in file order */
+    vec chunks; /* of new_chunk, the blocks this job encoded */
     uint64_t new_bytes;
     char served_sha[65];
 } ingest;
@@ -267,41 +265,8 @@ static void unmap_source(ingest *in)
     elves_segments_free(in->segs);
     elves_units_free(in->units);
     free(in->recs);
-    free(in->blks);
-    free(in->chunks);
-}
-
-/* ---- block map building
- * --------------------------------------------------------- */
-
-static blk *add_blk(ingest *in)
-{
-    if (in->nblks == in->cap_blks) {
-        size_t cap = in->cap_blks ? in->cap_blks * 2 : 256;
-        blk *grown = realloc(in->blks, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        in->blks = grown;
-        in->cap_blks = cap;
-    }
-    blk *b = &in->blks[in->nblks++];
-    memset(b, 0, sizeof *b);
-    return b;
-}
-
-static new_chunk *add_chunk(ingest *in)
-{
-    if (in->nchunks == in->cap_chunks) {
-        size_t cap = in->cap_chunks ? in->cap_chunks * 2 : 256;
-        new_chunk *grown = realloc(in->chunks, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        in->chunks = grown;
-        in->cap_chunks = cap;
-    }
-    new_chunk *c = &in->chunks[in->nchunks++];
-    memset(c, 0, sizeof *c);
-    return c;
+    vec_free(&in->blks);
+    vec_free(&in->chunks);
 }
 
 /* ---- fingerprints
@@ -355,7 +320,7 @@ typedef struct reuse_ctx {
 static int add_tensor_block(void *arg, const meta_chunk_block *tb)
 {
     reuse_ctx *c = arg;
-    blk *b = add_blk(c->in);
+    blk *b = vec_grow(&c->in->blks);
     if (!b)
         return es_errf(c->in->err, 500, "out of memory");
     b->raw_offset = c->base + tb->raw_offset;
@@ -405,8 +370,8 @@ static int reuse_own_tensor(ingest *in, size_t idx)
         r->lossy = o->lossy;
         memcpy(r->codec, o->codec, sizeof r->codec);
         for (size_t k = 0; k < o->nblk; k++) {
-            blk copy = in->blks[o->first_blk + k];
-            blk *b = add_blk(in);
+            blk copy = VEC_AT(&in->blks, blk, o->first_blk + k);
+            blk *b = vec_grow(&in->blks);
             if (!b)
                 return es_errf(in->err, 500, "out of memory");
             *b = copy;
@@ -441,8 +406,8 @@ static int put_block(void *arg, size_t index, uint64_t raw_offset,
         es_errf(in->err, 500, "encoder produced an unreadable block");
         return 1;
     }
-    new_chunk *nc = add_chunk(in);
-    blk *b = nc ? add_blk(in) : NULL;
+    new_chunk *nc = vec_grow(&in->chunks);
+    blk *b = nc ? vec_grow(&in->blks) : NULL;
     if (!b) {
         es_errf(in->err, 500, "out of memory");
         return 1;
@@ -457,7 +422,7 @@ static int put_block(void *arg, size_t index, uint64_t raw_offset,
         c->rec->lossy = 1;
     b->raw_offset = c->base + raw_offset;
     b->raw_len = raw_len;
-    b->new_idx = in->nchunks - 1;
+    b->new_idx = in->chunks.n - 1;
     b->loc = nc->loc;
     in->new_bytes += block_len;
     atomic_fetch_add(in->progress, (int64_t)raw_len);
@@ -499,7 +464,7 @@ static int process_unit(ingest *in, const elves_unit *u)
     r->unit = &u->seg;
     r->member_of = -1;
     r->dup_of = -1;
-    r->first_blk = in->nblks;
+    r->first_blk = in->blks.n;
     int rc = 0;
     if (r->unit->kind == ELVES_SEG_TENSOR && r->unit->length > 0) {
         tensor_fp(in, r->unit, r->fp);
@@ -511,14 +476,14 @@ static int process_unit(ingest *in, const elves_unit *u)
     }
     if (rc == 0)
         rc = encode_segment(in, r);
-    r->nblk = in->nblks - r->first_blk;
+    r->nblk = in->blks.n - r->first_blk;
     for (size_t k = 1; k < u->count; k++) {
         seg_rec *m = &in->recs[idx + k];
         m->seg = &in->segs->items[idx + k];
         m->unit = &u->seg;
         m->member_of = (int)idx;
         m->dup_of = -1;
-        m->first_blk = in->nblks;
+        m->first_blk = in->blks.n;
     }
     return rc < 0 ? -1 : 0;
 }
@@ -569,7 +534,7 @@ static int fetch_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
                        elves_decode_job *jobs)
 {
     for (size_t i = 0; i < n; i++) {
-        const blk *b = &in->blks[first + i];
+        const blk *b = &VEC_AT(&in->blks, blk, first + i);
         if (ensure(&vb->enc[i], &vb->enc_cap[i], b->loc.length) < 0 ||
             ensure(&vb->dec[i], &vb->dec_cap[i], b->raw_len) < 0)
             return es_errf(in->err, 500, "out of memory");
@@ -586,7 +551,7 @@ static int check_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
                        elves_sha256_ctx *sha)
 {
     for (size_t i = 0; i < n; i++) {
-        const blk *b = &in->blks[first + i];
+        const blk *b = &VEC_AT(&in->blks, blk, first + i);
         elves_sha256_update(sha, vb->dec[i], b->raw_len);
         if (in->mode != ELVES_MODE_ELF)
             continue;
@@ -609,9 +574,9 @@ static int check_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
 static int verify_blocks(ingest *in, elves_sha256_ctx *sha, verify_buf *vb)
 {
     unsigned threads = cpu_count();
-    for (size_t first = 0; first < in->nblks; first += VERIFY_BATCH) {
-        size_t n =
-            in->nblks - first < VERIFY_BATCH ? in->nblks - first : VERIFY_BATCH;
+    for (size_t first = 0; first < in->blks.n; first += VERIFY_BATCH) {
+        size_t n = in->blks.n - first < VERIFY_BATCH ? in->blks.n - first
+                                                     : VERIFY_BATCH;
         elves_decode_job jobs[VERIFY_BATCH];
         elves_error e = {0, ""};
         if (fetch_batch(in, vb, first, n, jobs) < 0)
@@ -661,16 +626,18 @@ static int verify(ingest *in)
 
 static int insert_chunks(ingest *in, meta_tx *tx)
 {
-    for (size_t i = 0; i < in->nchunks; i++) {
-        new_chunk *c = &in->chunks[i];
+    for (size_t i = 0; i < in->chunks.n; i++) {
+        new_chunk *c = &VEC_AT(&in->chunks, new_chunk, i);
         meta_chunk_new row = {c->loc.container, c->loc.offset, c->loc.length,
                               c->loc.checksum,  c->raw_len,    c->codec};
         if (meta_chunk_insert(tx, &row, &c->id, in->err) < 0)
             return -1;
     }
-    for (size_t i = 0; i < in->nblks; i++)
-        if (!in->blks[i].chunk_id)
-            in->blks[i].chunk_id = in->chunks[in->blks[i].new_idx].id;
+    for (size_t i = 0; i < in->blks.n; i++) {
+        blk *b = &VEC_AT(&in->blks, blk, i);
+        if (!b->chunk_id)
+            b->chunk_id = VEC_AT(&in->chunks, new_chunk, b->new_idx).id;
+    }
     return 0;
 }
 
@@ -708,7 +675,7 @@ static int insert_tensor(ingest *in, meta_tx *tx, seg_rec *r, int *created)
 static int insert_tensor_blocks(ingest *in, meta_tx *tx, const seg_rec *r)
 {
     for (size_t k = 0; k < r->nblk; k++) {
-        const blk *b = &in->blks[r->first_blk + k];
+        const blk *b = &VEC_AT(&in->blks, blk, r->first_blk + k);
         meta_block row = {(int64_t)k, b->raw_offset - r->unit->offset,
                           b->raw_len, b->chunk_id};
         if (meta_tensor_block_add(tx, r->tensor_id, &row, in->err) < 0)
@@ -747,8 +714,8 @@ static int insert_segment(ingest *in, meta_tx *tx, size_t idx)
 
 static int insert_blocks(ingest *in, meta_tx *tx)
 {
-    for (size_t i = 0; i < in->nblks; i++) {
-        const blk *b = &in->blks[i];
+    for (size_t i = 0; i < in->blks.n; i++) {
+        const blk *b = &VEC_AT(&in->blks, blk, i);
         meta_block row = {(int64_t)i, b->raw_offset, b->raw_len, b->chunk_id};
         if (meta_block_add(tx, in->file_id, &row, in->err) < 0)
             return -1;
@@ -837,6 +804,8 @@ int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
     in.progress = progress;
     in.err = err;
     in.fd = -1;
+    in.blks = VEC_INIT(blk);
+    in.chunks = VEC_INIT(new_chunk);
     if (load_file(&in) < 0)
         return in.backend_failed && err->status >= 500 ? INGEST_RETRY
                                                        : INGEST_FAILED;

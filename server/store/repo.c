@@ -22,39 +22,30 @@
 
 int name_list_add(name_list *l, const char *name)
 {
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        char **grown = realloc(l->items, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        l->items = grown;
-        l->cap = cap;
-    }
     char *copy = strdup(name);
-    if (!copy)
+    if (!copy || vec_push(&l->names, &copy) < 0) {
+        free(copy);
         return -1;
-    l->items[l->count++] = copy;
-    return 0;
-}
-
-static void name_list_unlink_spools(es_store *st, name_list *l)
-{
-    for (size_t i = 0; i < l->count; i++) {
-        char path[4096];
-        store_spool_path(st, l->items[i], path, sizeof path);
-        unlink(path);
-        free(l->items[i]);
     }
-    free(l->items);
-    memset(l, 0, sizeof *l);
+    return 0;
 }
 
 static void name_list_free(name_list *l)
 {
-    for (size_t i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-    memset(l, 0, sizeof *l);
+    for (size_t i = 0; i < l->names.n; i++)
+        free(VEC_AT(&l->names, char *, i));
+    vec_free(&l->names);
+    l->released = 0;
+}
+
+static void name_list_unlink_spools(es_store *st, name_list *l)
+{
+    for (size_t i = 0; i < l->names.n; i++) {
+        char path[4096];
+        store_spool_path(st, VEC_AT(&l->names, char *, i), path, sizeof path);
+        unlink(path);
+    }
+    name_list_free(l);
 }
 
 int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
@@ -397,7 +388,7 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
 {
     if (check_repo_name(name, err) < 0)
         return -1;
-    name_list dead = {0};
+    name_list dead = NAME_LIST_INIT;
     meta_tx *tx;
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
@@ -412,7 +403,7 @@ int store_file_delete(es_store *st, const char *repo, const char *revision,
         return -1;
     char message[1100], commit[41];
     snprintf(message, sizeof message, "Delete %s", path);
-    name_list dead = {0};
+    name_list dead = NAME_LIST_INIT;
     int64_t repo_id;
     meta_tx *tx;
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)

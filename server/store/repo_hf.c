@@ -122,50 +122,41 @@ void hf_file_list_free(hf_file_list *l)
     memset(l, 0, sizeof *l);
 }
 
-int hf_file_list_add(hf_file_list *l, size_t *cap, const hf_file *f)
+/* The listing keeps a typed array for its many readers (hf/); a vec over
+ * that same array does the growing. */
+int hf_file_list_add(hf_file_list *l, const hf_file *f)
 {
-    if (l->n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 32;
-        hf_file *grown = realloc(l->items, ncap * sizeof *grown);
-        if (!grown)
-            return -1;
-        l->items = grown;
-        *cap = ncap;
-    }
-    hf_file *copy = &l->items[l->n];
-    *copy = *f;
-    copy->path = strdup(f->path);
-    if (!copy->path)
+    hf_file copy = *f;
+    copy.path = strdup(f->path);
+    vec v = {l->items, l->n, l->cap, sizeof *l->items};
+    if (!copy.path || vec_push(&v, &copy) < 0) {
+        free(copy.path);
         return -1;
-    l->n++;
+    }
+    l->items = v.items;
+    l->n = v.n;
+    l->cap = v.cap;
     return 0;
 }
 
-typedef struct list_build {
-    hf_file_list *list;
-    size_t cap;
-} list_build;
-
 static int add_entry(void *ctx, const meta_hf_entry *e)
 {
-    list_build *b = ctx;
     hf_file f = {0};
     f.path = (char *)e->path;
     f.size = e->size;
     memcpy(f.sha256, e->sha256, sizeof f.sha256);
     memcpy(f.git_sha1, e->git_sha1, sizeof f.git_sha1);
-    return hf_file_list_add(b->list, &b->cap, &f);
+    return hf_file_list_add(ctx, &f);
 }
 
 int store_hf_files(es_store *st, const char *commit, hf_file_list *out,
                    es_err *err)
 {
     memset(out, 0, sizeof *out);
-    list_build b = {out, 0};
     meta_tx *tx;
     if (meta_begin(st->meta, META_READ, &tx, err) < 0)
         return -1;
-    int rc = meta_hf_entry_each(tx, commit, add_entry, &b, err);
+    int rc = meta_hf_entry_each(tx, commit, add_entry, out, err);
     if (rc > 0)
         rc = es_errf(err, 500, "out of memory");
     rc = meta_end(tx, rc, err);

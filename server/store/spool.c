@@ -200,7 +200,7 @@ void spool_release(store_spool *sp, int remove_file)
 
 static int record_upload(es_store *st, upload *u, es_err *err)
 {
-    name_list dead = {0};
+    name_list dead = NAME_LIST_INIT;
     meta_tx *tx;
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;

@@ -60,11 +60,15 @@ typedef struct hf_file {
 typedef struct hf_file_list {
     hf_file *items;
     size_t n;
+    size_t cap; /* of items; hf_file_list_add grows them */
 } hf_file_list;
 
 /* Every file of a commit, sorted by path (byte order). */
 int store_hf_files(es_store *st, const char *commit, hf_file_list *out,
                    es_err *err);
+/* Appends a copy of f (its path duplicated) to a listing that starts as
+ * {0}; -1 (l unchanged) if out of memory. */
+int hf_file_list_add(hf_file_list *l, const hf_file *f);
 void hf_file_list_free(hf_file_list *l);
 
 /* ---- objects ----------------------------------------------------------

@@ -60,10 +60,10 @@ void store_spool_path(const es_store *st, const char *name, char *buf,
  * committed, and how many file versions it deleted (their chunks may now be
  * garbage). */
 typedef struct name_list {
-    char **items;
-    size_t count, cap;
+    vec names; /* of char *, owned */
     size_t released;
 } name_list;
+#define NAME_LIST_INIT ((name_list){VEC_INIT(char *), 0})
 int name_list_add(name_list *l, const char *name);
 /* Ends a transaction that may have released file versions: rc < 0 rolls
  * it back; else it commits, unlinks the released spool files and asks for
@@ -99,14 +99,6 @@ int check_no_clash(meta_tx *tx, const char *commit, const char *path,
                    es_err *err);
 int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
                     es_err *err);
-
-/* ---- repo_hf.c ---------------------------------------------------------- */
-/* Appends a copy of f (its path duplicated) to a Hugging Face file
- * listing; *cap is the listing's capacity.  -1 if out of memory. */
-struct hf_file_list;
-struct hf_file;
-int hf_file_list_add(struct hf_file_list *l, size_t *cap,
-                     const struct hf_file *f);
 
 /* ---- spool.c ----------------------------------------------------------- */
 /* Finishes the SHA-256 and makes the spool file durable under its final

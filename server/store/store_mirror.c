@@ -31,14 +31,8 @@ int store_mirror_pin_set(es_store *st, const char *key, const char *rev,
         tx, meta_mirror_pin_set(tx, key, rev, commit, es_now(), err), err);
 }
 
-typedef struct listing_build {
-    hf_file_list *list;
-    size_t cap;
-} listing_build;
-
 static int listing_append(void *ctx, const meta_mirror_entry *e)
 {
-    listing_build *b = ctx;
     hf_file f = {0};
     f.path = (char *)e->path;
     f.size = e->size;
@@ -47,7 +41,7 @@ static int listing_append(void *ctx, const meta_mirror_entry *e)
     f.file_id = e->file_id;
     if (!f.sha256[0]) /* regular file: a stable stand-in */
         snprintf(f.sha256, sizeof f.sha256, "%s%024d", f.git_sha1, 0);
-    return hf_file_list_add(b->list, &b->cap, &f);
+    return hf_file_list_add(ctx, &f);
 }
 
 static int listing_tx(meta_tx *tx, const char *key, const char *commit,
@@ -56,8 +50,7 @@ static int listing_tx(meta_tx *tx, const char *key, const char *commit,
     int rc = meta_mirror_commit_get(tx, key, commit, created, err);
     if (rc != 1)
         return rc;
-    listing_build b = {out, 0};
-    rc = meta_mirror_entry_each(tx, key, commit, listing_append, &b, err);
+    rc = meta_mirror_entry_each(tx, key, commit, listing_append, out, err);
     if (rc > 0)
         return es_errf(err, 500, "out of memory");
     return rc < 0 ? -1 : 1;

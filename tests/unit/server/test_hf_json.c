@@ -64,7 +64,7 @@ static void test_tree(void **state)
     hf_file items[] = {mk("a.txt", 1, "ce013625030ba8dba906f756967f9e9ca394464a"),
                        mk("d/e/f.bin", 2, ""), mk("d/g.bin", 3, ""),
                        mk("d.json", 4, "")};
-    hf_file_list l = {items, 4};
+    hf_file_list l = {.items = items, .n = 4};
 
     json_t *root = hf_tree(&l, "", 0);
     assert_int_equal(json_array_size(root), 3); /* a.txt, d, d.json */
@@ -94,7 +94,7 @@ static void test_tree(void **state)
 static void test_paths_info(void **state)
 {
     hf_file items[] = {mk("a.txt", 1, ""), mk("d/g.bin", 3, "")};
-    hf_file_list l = {items, 2};
+    hf_file_list l = {.items = items, .n = 2};
     const char *paths[] = {"a.txt", "d", "missing"};
     json_t *out = hf_paths_info(&l, paths, 3);
     assert_int_equal(json_array_size(out), 2);
@@ -105,7 +105,7 @@ static void test_paths_info(void **state)
 static void test_repo_info(void **state)
 {
     hf_file items[] = {mk("w.safetensors", 10, "")};
-    hf_file_list l = {items, 1};
+    hf_file_list l = {.items = items, .n = 1};
     hf_repo r = {.id = 1, .name = "acme/m", .type = "model"};
     hf_rev rev = {.commit = "0123456789012345678901234567890123456789",
                   .created = 86400};
