@@ -9,6 +9,8 @@
 
 void *vec_grow(vec *v)
 {
+    if (v->size == 0)
+        return NULL; /* not started with VEC_INIT */
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 8;
         if (cap > SIZE_MAX / v->size)

@@ -6,7 +6,9 @@
  *   if (vec_push(&v, &id) < 0) ... out of memory;
  *   for (size_t i = 0; i < v.n; i++) use(VEC_AT(&v, int64_t, i));
  *   vec_free(&v);
- */
+ *
+ * A vec must start as VEC_INIT(type): an all-zero one has no item size,
+ * and every push to it fails. */
 #ifndef ELVESD_VEC_H
 #define ELVESD_VEC_H
 
