@@ -164,21 +164,13 @@ int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
     return rc;
 }
 
-int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
-                         int (*fn)(void *ctx, const meta_chunk_block *b),
-                         void *ctx, es_err *err)
+/* Reads every row of s (raw_offset, raw_len, then the chunk's id, pack,
+ * offset, length and checksum), then calls fn on each: fn may make other
+ * calls on the transaction. */
+static int chunk_blocks_each(db *d, sqlite3_stmt *s,
+                             int (*fn)(void *ctx, const meta_chunk_block *b),
+                             void *ctx, es_err *err)
 {
-    db *d = sq_db(tx);
-    sqlite3_stmt *s =
-        db_prep(d,
-                "SELECT tb.raw_offset, tb.raw_len, c.id, c.pack, c.offset, "
-                "c.length, c.checksum FROM tensor_blocks tb JOIN chunks c ON "
-                "c.id = tb.chunk_id WHERE tb.tensor_id = ? ORDER BY tb.seq",
-                err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, tensor_id);
-    /* Rows are read first, so fn may make other calls on tx. */
     vec rows = VEC_INIT(meta_chunk_block);
     int rc;
     while ((rc = db_step_row(d, s, err)) == 1) {
@@ -200,6 +192,40 @@ int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
         rc = fn(ctx, &VEC_AT(&rows, meta_chunk_block, i));
     vec_free(&rows);
     return rc;
+}
+
+int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
+                         int (*fn)(void *ctx, const meta_chunk_block *b),
+                         void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s =
+        db_prep(d,
+                "SELECT tb.raw_offset, tb.raw_len, c.id, c.pack, c.offset, "
+                "c.length, c.checksum FROM tensor_blocks tb JOIN chunks c ON "
+                "c.id = tb.chunk_id WHERE tb.tensor_id = ? ORDER BY tb.seq",
+                err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, tensor_id);
+    return chunk_blocks_each(d, s, fn, ctx, err);
+}
+
+int sq_file_block_each(meta_tx *tx, int64_t file_id,
+                       int (*fn)(void *ctx, const meta_chunk_block *b),
+                       void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "SELECT b.raw_offset, b.raw_len, c.id, c.pack, "
+                              "c.offset, c.length, c.checksum FROM file_blocks "
+                              "b JOIN chunks c ON c.id = b.chunk_id WHERE "
+                              "b.file_id = ? ORDER BY b.seq",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, file_id);
+    return chunk_blocks_each(d, s, fn, ctx, err);
 }
 
 /* ---- a job's manifest -------------------------------------------------- */

@@ -125,9 +125,6 @@ int sq_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
 int sq_job_pending(meta_tx *tx, int64_t *n, es_err *err);
 int sq_job_get(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
 int sq_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out, es_err *err);
-int sq_file_block_each(meta_tx *tx, int64_t file_id,
-                       int (*fn)(void *ctx, const meta_chunk_block *b),
-                       void *ctx, es_err *err);
 /* meta_sqlite_chunks.c */
 int sq_file_source_get(meta_tx *tx, int64_t file_id, meta_file_source *out,
                        es_err *err);
@@ -142,6 +139,9 @@ int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
 int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
                          int (*fn)(void *ctx, const meta_chunk_block *b),
                          void *ctx, es_err *err);
+int sq_file_block_each(meta_tx *tx, int64_t file_id,
+                       int (*fn)(void *ctx, const meta_chunk_block *b),
+                       void *ctx, es_err *err);
 int sq_chunk_insert(meta_tx *tx, const meta_chunk_new *c, int64_t *id,
                     es_err *err);
 int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,

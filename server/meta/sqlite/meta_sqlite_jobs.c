@@ -1,6 +1,6 @@
 /*
- * meta_sqlite_jobs.c - the job queue and the block maps reads use, in
- * SQLite.  Schema: migrations/0001_init.sql (jobs, file_blocks, chunks).
+ * meta_sqlite_jobs.c - the job queue and the chunk lookups of reads, in
+ * SQLite.  Schema: migrations/0001_init.sql (jobs, chunks).
  *
  * Leases: one process owns every job of a SQLite database, so a lease
  * lasts as long as the process, not until lease_until; job_requeue_expired
@@ -10,8 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "vec.h"
 
 int sq_job_claim(meta_tx *tx, int64_t now, int64_t lease_until, int64_t *job_id,
                  int64_t *file_id, es_err *err)
@@ -162,43 +160,5 @@ int sq_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out, es_err *err)
         out->checksum = (uint64_t)sqlite3_column_int64(s, 3);
     }
     sqlite3_reset(s);
-    return rc;
-}
-
-int sq_file_block_each(meta_tx *tx, int64_t file_id,
-                       int (*fn)(void *ctx, const meta_chunk_block *b),
-                       void *ctx, es_err *err)
-{
-    db *d = sq_db(tx);
-    sqlite3_stmt *s = db_prep(d,
-                              "SELECT b.raw_offset, b.raw_len, c.id, c.pack, "
-                              "c.offset, c.length, c.checksum FROM file_blocks "
-                              "b JOIN chunks c ON c.id = b.chunk_id WHERE "
-                              "b.file_id = ? ORDER BY b.seq",
-                              err);
-    if (!s)
-        return -1;
-    db_bind_i64(s, 1, file_id);
-    /* Rows are read first, so fn may make other calls on tx. */
-    vec rows = VEC_INIT(meta_chunk_block);
-    int rc;
-    while ((rc = db_step_row(d, s, err)) == 1) {
-        meta_chunk_block *b = vec_grow(&rows);
-        if (!b) {
-            rc = es_errf(err, 500, "out of memory");
-            break;
-        }
-        b->raw_offset = (uint64_t)sqlite3_column_int64(s, 0);
-        b->raw_len = (uint32_t)sqlite3_column_int64(s, 1);
-        b->chunk.id = sqlite3_column_int64(s, 2);
-        b->chunk.container = (uint64_t)sqlite3_column_int64(s, 3);
-        b->chunk.offset = (uint64_t)sqlite3_column_int64(s, 4);
-        b->chunk.length = (uint32_t)sqlite3_column_int64(s, 5);
-        b->chunk.checksum = (uint64_t)sqlite3_column_int64(s, 6);
-    }
-    sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < rows.n; i++)
-        rc = fn(ctx, &VEC_AT(&rows, meta_chunk_block, i));
-    vec_free(&rows);
     return rc;
 }
