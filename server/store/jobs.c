@@ -30,7 +30,10 @@
 /* How long a claim is the claimer's (meta.h); a job runs minutes at most,
  * and the worker renews nothing, so this is generous. */
 #define JOB_LEASE_S ((int64_t)6 * 3600)
-#define RETRY_WAIT_MS 200L /* before the 2nd attempt; x4 for the 3rd */
+#define RETRY_WAIT_MS 200L  /* before the 2nd attempt; x4 for the 3rd */
+#define FINISH_TRIES 3      /* recording how a job ended */
+#define FINISH_WAIT_MS 50L  /* x2, x4 between those tries */
+#define CLAIM_RETRY_MS 500L /* after the queue could not be read */
 
 typedef struct job_slot {
     int64_t job_id; /* 0 when idle */
@@ -81,16 +84,25 @@ static void finish(es_store *st, int64_t job_id, int64_t file_id,
                    const char *job_state, const char *file_state,
                    const char *error, int64_t progress)
 {
+    /* A database that failed the job's own commit may be back in a
+     * moment: a job whose end is not recorded stays "running" until the
+     * next start requeues it. */
     es_err err;
-    meta_tx *tx;
-    if (meta_begin(st->meta, META_WRITE, &tx, &err) == 0 &&
-        meta_end(tx,
-                 meta_job_finish(tx, job_id, file_id, job_state, file_state,
-                                 error, progress, es_now(), &err),
-                 &err) == 0)
-        return;
-    fprintf(stderr, "elvesd: job %lld: cannot record its end: %s\n",
-            (long long)job_id, err.msg);
+    for (int attempt = 0; attempt < FINISH_TRIES; attempt++) {
+        if (attempt > 0) {
+            struct timespec pause = {0, FINISH_WAIT_MS * 1000000L << attempt};
+            nanosleep(&pause, NULL);
+        }
+        meta_tx *tx;
+        if (meta_begin(st->meta, META_WRITE, &tx, &err) == 0 &&
+            meta_end(tx,
+                     meta_job_finish(tx, job_id, file_id, job_state, file_state,
+                                     error, progress, es_now(), &err),
+                     &err) == 0)
+            return;
+        fprintf(stderr, "elvesd: job %lld: cannot record its end: %s\n",
+                (long long)job_id, err.msg);
+    }
 }
 
 static int64_t job_attempts(es_store *st, int64_t job_id)
@@ -171,7 +183,8 @@ static void worker_gc(es_store *st)
 }
 
 /* One pass: run a job if there is one, else a requested GC.  Returns 1 if
- * it did something (so the worker looks again before sleeping). */
+ * it did something (so the worker looks again before sleeping), -1 if the
+ * queue could not be read (so it looks again after CLAIM_RETRY_MS). */
 static int worker_pass(jobs_pool *p, job_slot *slot)
 {
     es_store *st = p->st;
@@ -180,7 +193,7 @@ static int worker_pass(jobs_pool *p, job_slot *slot)
     int rc = claim(st, &job_id, &file_id, &err);
     if (rc < 0) {
         fprintf(stderr, "elvesd: claiming a job: %s\n", err.msg);
-        return 0;
+        return -1;
     }
     if (rc == 1) {
         pthread_mutex_lock(&p->mu);
@@ -223,8 +236,18 @@ static void *worker_thread(void *arg)
         pthread_mutex_lock(&p->mu);
         p->active--;
         pthread_cond_broadcast(&p->idle);
-        if (!busy && !p->stop && p->seq == seen)
+        if (busy < 0 && !p->stop) { /* the database failed: try again soon */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += CLAIM_RETRY_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->wake, &p->mu, &until);
+        } else if (!busy && !p->stop && p->seq == seen) {
             pthread_cond_wait(&p->wake, &p->mu);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
