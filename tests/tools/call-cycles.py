@@ -9,6 +9,7 @@ from collections import defaultdict
 
 build = sys.argv[1]
 prefix = sys.argv[2] if len(sys.argv) > 2 else "server/"
+src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 objs = {}
 for root, _, files in os.walk(build):
     for f in files:
@@ -19,6 +20,8 @@ for root, _, files in os.walk(build):
         if marker not in path.replace("\\", "/"):
             continue
         name = path.split(marker, 1)[1][:-2]  # server-relative source name
+        if not os.path.exists(os.path.join(src, prefix, name)):
+            continue  # left in a reused build tree by a file that moved
         objs[name] = path
 
 defs, undefs = {}, defaultdict(set)
