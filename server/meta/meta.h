@@ -110,24 +110,17 @@ typedef struct meta_hf_repo {
     int is_private;
 } meta_hf_repo;
 
-/* One path of a commit as the Hub lists it. */
+/* One path of a commit as the Hub lists it: a local commit's, or an
+ * upstream commit's as the mirror remembers it (migrations/0003_mirror.sql;
+ * the mirror calls name the repository by key, "model:org/name" or
+ * "dataset:org/name"). */
 typedef struct meta_hf_entry {
     const char *path;
     uint64_t size;
-    char sha256[65];
-    char git_sha1[41]; /* blob id of an inline file; "" for LFS */
+    char sha256[65];   /* of the bytes; "" for an upstream regular file */
+    char git_sha1[41]; /* blob id of an inline/regular file; "" for LFS */
+    int64_t file_id;   /* mirror: the fetched file version, or 0 */
 } meta_hf_entry;
-
-/* One file of an upstream commit as the mirror remembers it
- * (migrations/0003_mirror.sql); key is "model:org/name" or
- * "dataset:org/name". */
-typedef struct meta_mirror_entry {
-    const char *path;
-    uint64_t size;
-    char sha256[65];   /* LFS files: of their bytes; "" for regular ones */
-    char git_sha1[41]; /* regular files: their blob id; "" for LFS */
-    int64_t file_id;   /* the fetched file version, or 0 */
-} meta_mirror_entry;
 
 /* A compression job as GET /api/v1/jobs/{id} shows it. */
 typedef struct meta_job {
@@ -140,7 +133,6 @@ typedef struct meta_job {
     int has_error;
     char error[512];
 } meta_job;
-
 
 /* Storage figures of the file versions that branch and tag heads list, of
  * one repository or of all (stats.c defines each). */
@@ -336,13 +328,13 @@ struct meta_ops {
     int (*mirror_commit_add)(meta_tx *tx, const char *key, const char *commit,
                              int64_t created, es_err *err);
     int (*mirror_entry_each)(meta_tx *tx, const char *key, const char *commit,
-                             int (*fn)(void *ctx, const meta_mirror_entry *e),
+                             int (*fn)(void *ctx, const meta_hf_entry *e),
                              void *ctx, es_err *err);
     /* Saves an entry (file_id ignored): a file already fetched, in any
      * commit of any repository, is reused (an LFS file by its sha256, a
      * regular file by its blob id). */
     int (*mirror_entry_add)(meta_tx *tx, const char *key, const char *commit,
-                            const meta_mirror_entry *e, es_err *err);
+                            const meta_hf_entry *e, es_err *err);
     int (*mirror_entry_fetched)(meta_tx *tx, const char *key,
                                 const char *commit, const char *path,
                                 int64_t file_id, es_err *err);
@@ -795,15 +787,15 @@ static inline int meta_mirror_commit_add(meta_tx *tx, const char *key,
 
 static inline int
 meta_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
-                       int (*fn)(void *ctx, const meta_mirror_entry *e),
-                       void *ctx, es_err *err)
+                       int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx,
+                       es_err *err)
 {
     return tx->ops->mirror_entry_each(tx, key, commit, fn, ctx, err);
 }
 
 static inline int meta_mirror_entry_add(meta_tx *tx, const char *key,
                                         const char *commit,
-                                        const meta_mirror_entry *e, es_err *err)
+                                        const meta_hf_entry *e, es_err *err)
 {
     return tx->ops->mirror_entry_add(tx, key, commit, e, err);
 }
@@ -860,16 +852,16 @@ static inline int meta_job_get(meta_tx *tx, int64_t id, meta_job *out,
     return tx->ops->job_get(tx, id, out, err);
 }
 
-static inline int meta_chunk_get(meta_tx *tx, int64_t chunk_id,
-                                 meta_chunk *out, es_err *err)
+static inline int meta_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out,
+                                 es_err *err)
 {
     return tx->ops->chunk_get(tx, chunk_id, out, err);
 }
 
-static inline int
-meta_file_block_each(meta_tx *tx, int64_t file_id,
-                     int (*fn)(void *ctx, const meta_chunk_block *b), void *ctx,
-                     es_err *err)
+static inline int meta_file_block_each(meta_tx *tx, int64_t file_id,
+                                       int (*fn)(void *ctx,
+                                                 const meta_chunk_block *b),
+                                       void *ctx, es_err *err)
 {
     return tx->ops->file_block_each(tx, file_id, fn, ctx, err);
 }

@@ -139,14 +139,20 @@ int hf_file_list_add(hf_file_list *l, const hf_file *f)
     return 0;
 }
 
-static int add_entry(void *ctx, const meta_hf_entry *e)
+int hf_file_list_add_entry(hf_file_list *l, const meta_hf_entry *e)
 {
     hf_file f = {0};
     f.path = (char *)e->path;
     f.size = e->size;
     memcpy(f.sha256, e->sha256, sizeof f.sha256);
     memcpy(f.git_sha1, e->git_sha1, sizeof f.git_sha1);
-    return hf_file_list_add(ctx, &f);
+    f.file_id = e->file_id;
+    return hf_file_list_add(l, &f);
+}
+
+static int add_entry(void *ctx, const meta_hf_entry *e)
+{
+    return hf_file_list_add_entry(ctx, e);
 }
 
 int store_hf_files(es_store *st, const char *commit, hf_file_list *out,

@@ -83,6 +83,11 @@ int repo_commit_change(meta_tx *tx, int64_t repo_id, const char *revision,
                        const char *path, int64_t file_id, const char *message,
                        char commit_out[41], name_list *dead, es_err *err);
 
+/* ---- repo_hf.c --------------------------------------------------------- */
+/* Appends a listing row as meta.h gives it (store_mirror.c shares it). */
+struct hf_file_list;
+int hf_file_list_add_entry(struct hf_file_list *l, const meta_hf_entry *e);
+
 /* Also inside a transaction (repo_hf.c builds multi-file commits on them):
  * revision (branch, tag or commit id; NULL/"" = main) -> commit id, 404 if
  * unknown; a new commit row with a fresh random id; a branch's head (400

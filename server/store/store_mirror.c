@@ -31,17 +31,15 @@ int store_mirror_pin_set(es_store *st, const char *key, const char *rev,
         tx, meta_mirror_pin_set(tx, key, rev, commit, es_now(), err), err);
 }
 
-static int listing_append(void *ctx, const meta_mirror_entry *e)
+static int listing_append(void *ctx, const meta_hf_entry *e)
 {
-    hf_file f = {0};
-    f.path = (char *)e->path;
-    f.size = e->size;
-    memcpy(f.sha256, e->sha256, sizeof f.sha256);
-    memcpy(f.git_sha1, e->git_sha1, sizeof f.git_sha1);
-    f.file_id = e->file_id;
-    if (!f.sha256[0]) /* regular file: a stable stand-in */
-        snprintf(f.sha256, sizeof f.sha256, "%s%024d", f.git_sha1, 0);
-    return hf_file_list_add(ctx, &f);
+    hf_file_list *l = ctx;
+    if (hf_file_list_add_entry(l, e) < 0)
+        return -1;
+    hf_file *f = &l->items[l->n - 1];
+    if (!f->sha256[0]) /* regular file: a stable stand-in */
+        snprintf(f->sha256, sizeof f->sha256, "%s%024d", f->git_sha1, 0);
+    return 0;
 }
 
 static int listing_tx(meta_tx *tx, const char *key, const char *commit,
@@ -76,7 +74,7 @@ static int save_tx(meta_tx *tx, const char *key, const char *commit,
         return -1;
     for (size_t i = 0; i < files->n; i++) {
         const hf_file *f = &files->items[i];
-        meta_mirror_entry e = {.path = f->path, .size = f->size};
+        meta_hf_entry e = {.path = f->path, .size = f->size};
         memcpy(e.sha256, f->sha256, sizeof e.sha256);
         memcpy(e.git_sha1, f->git_sha1, sizeof e.git_sha1);
         if (meta_mirror_entry_add(tx, key, commit, &e, err) < 0)

@@ -107,6 +107,39 @@ typedef struct hf_row {
     meta_hf_entry e;
 } hf_row;
 
+int sq_hf_entries_each(db *d, sqlite3_stmt *s,
+                       int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx,
+                       es_err *err)
+{
+    int with_file_id = sqlite3_column_count(s) > 4;
+    /* Rows are read first, so fn may make other calls on tx. */
+    vec rows = VEC_INIT(hf_row);
+    int rc;
+    while ((rc = db_step_row(d, s, err)) == 1) {
+        hf_row *r = vec_grow(&rows);
+        if (!r ||
+            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
+            rc = es_errf(err, 500, "out of memory");
+            break;
+        }
+        r->e.size = (uint64_t)sqlite3_column_int64(s, 1);
+        db_col_text(s, 2, r->e.sha256, sizeof r->e.sha256);
+        db_col_text(s, 3, r->e.git_sha1, sizeof r->e.git_sha1);
+        if (with_file_id)
+            r->e.file_id = sqlite3_column_int64(s, 4);
+    }
+    sqlite3_reset(s);
+    for (size_t i = 0; rc == 0 && i < rows.n; i++) {
+        hf_row *r = &VEC_AT(&rows, hf_row, i);
+        r->e.path = r->path;
+        rc = fn(ctx, &r->e);
+    }
+    for (size_t i = 0; i < rows.n; i++)
+        free(VEC_AT(&rows, hf_row, i).path);
+    vec_free(&rows);
+    return rc;
+}
+
 int sq_hf_entry_each(meta_tx *tx, const char *commit,
                      int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx,
                      es_err *err)
@@ -121,30 +154,7 @@ int sq_hf_entry_each(meta_tx *tx, const char *commit,
     if (!s)
         return -1;
     db_bind_text(s, 1, commit);
-    /* Rows are read first, so fn may make other calls on tx. */
-    vec rows = VEC_INIT(hf_row);
-    int rc;
-    while ((rc = db_step_row(d, s, err)) == 1) {
-        hf_row *r = vec_grow(&rows);
-        if (!r ||
-            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
-            rc = es_errf(err, 500, "out of memory");
-            break;
-        }
-        r->e.size = (uint64_t)sqlite3_column_int64(s, 1);
-        db_col_text(s, 2, r->e.sha256, sizeof r->e.sha256);
-        db_col_text(s, 3, r->e.git_sha1, sizeof r->e.git_sha1);
-    }
-    sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < rows.n; i++) {
-        hf_row *r = &VEC_AT(&rows, hf_row, i);
-        r->e.path = r->path;
-        rc = fn(ctx, &r->e);
-    }
-    for (size_t i = 0; i < rows.n; i++)
-        free(VEC_AT(&rows, hf_row, i).path);
-    vec_free(&rows);
-    return rc;
+    return sq_hf_entries_each(d, s, fn, ctx, err);
 }
 
 int sq_object_find(meta_tx *tx, const char *sha256, uint64_t size,

@@ -78,6 +78,11 @@ int sq_job_insert(meta_tx *tx, int64_t file_id, const char *repo,
                   int64_t *id, es_err *err);
 
 /* meta_sqlite_hf.c */
+/* Reads every row of s (path, size, sha256, git_sha1[, file_id]), then
+ * calls fn on each. */
+int sq_hf_entries_each(db *d, sqlite3_stmt *s,
+                       int (*fn)(void *ctx, const meta_hf_entry *e),
+                       void *ctx, es_err *err);
 int sq_entry_delete(meta_tx *tx, const char *commit, const char *path,
                     es_err *err);
 int sq_entry_delete_under(meta_tx *tx, const char *commit, const char *dir,
@@ -106,10 +111,10 @@ int sq_mirror_commit_get(meta_tx *tx, const char *key, const char *commit,
 int sq_mirror_commit_add(meta_tx *tx, const char *key, const char *commit,
                          int64_t created, es_err *err);
 int sq_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
-                         int (*fn)(void *ctx, const meta_mirror_entry *e),
+                         int (*fn)(void *ctx, const meta_hf_entry *e),
                          void *ctx, es_err *err);
 int sq_mirror_entry_add(meta_tx *tx, const char *key, const char *commit,
-                        const meta_mirror_entry *e, es_err *err);
+                        const meta_hf_entry *e, es_err *err);
 int sq_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit,
                             const char *path, int64_t file_id, es_err *err);
 

@@ -84,13 +84,8 @@ int sq_mirror_commit_add(meta_tx *tx, const char *key, const char *commit,
     return db_step_done(d, s, err);
 }
 
-typedef struct mirror_row {
-    char *path;
-    meta_mirror_entry e;
-} mirror_row;
-
 int sq_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
-                         int (*fn)(void *ctx, const meta_mirror_entry *e),
+                         int (*fn)(void *ctx, const meta_hf_entry *e),
                          void *ctx, es_err *err)
 {
     db *d = sq_db(tx);
@@ -104,35 +99,11 @@ int sq_mirror_entry_each(meta_tx *tx, const char *key, const char *commit,
         return -1;
     db_bind_text(s, 1, key);
     db_bind_text(s, 2, commit);
-    /* Rows are read first, so fn may make other calls on tx. */
-    vec rows = VEC_INIT(mirror_row);
-    int rc;
-    while ((rc = db_step_row(d, s, err)) == 1) {
-        mirror_row *r = vec_grow(&rows);
-        if (!r ||
-            !(r->path = strdup((const char *)sqlite3_column_text(s, 0)))) {
-            rc = es_errf(err, 500, "out of memory");
-            break;
-        }
-        r->e.size = (uint64_t)sqlite3_column_int64(s, 1);
-        db_col_text(s, 2, r->e.sha256, sizeof r->e.sha256);
-        db_col_text(s, 3, r->e.git_sha1, sizeof r->e.git_sha1);
-        r->e.file_id = sqlite3_column_int64(s, 4);
-    }
-    sqlite3_reset(s);
-    for (size_t i = 0; rc == 0 && i < rows.n; i++) {
-        mirror_row *r = &VEC_AT(&rows, mirror_row, i);
-        r->e.path = r->path;
-        rc = fn(ctx, &r->e);
-    }
-    for (size_t i = 0; i < rows.n; i++)
-        free(VEC_AT(&rows, mirror_row, i).path);
-    vec_free(&rows);
-    return rc;
+    return sq_hf_entries_each(d, s, fn, ctx, err);
 }
 
 int sq_mirror_entry_add(meta_tx *tx, const char *key, const char *commit,
-                        const meta_mirror_entry *e, es_err *err)
+                        const meta_hf_entry *e, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(
