@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -51,6 +52,29 @@ TU_FN void tu_rm_rf(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* Entries of dir/sub that do not start with '.' (0 if it is missing). */
+TU_FN int tu_count_dir(const char *dir, const char *sub)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Seconds on the monotonic clock, for waits with a deadline. */
+TU_FN double tu_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A fresh directory under ELVES_TEST_TMP; caller frees. */

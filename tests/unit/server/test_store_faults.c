@@ -166,38 +166,17 @@ static char *file_error(es_store *st, const char *path)
     return out;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits until op has failed `n` times in all (the job is between its
  * attempts or done with them). */
 static void wait_failed(fc_state *fc, fc_op op, uint64_t n)
 {
-    double until = now_s() + 30;
+    double until = tu_now_s() + 30;
     while (fc_failed(fc, op) < n) {
-        if (now_s() > until)
+        if (tu_now_s() > until)
             fail_msg("%s never failed %llu times", fc_op_name(op),
                      (unsigned long long)n);
         usleep(1000);
     }
-}
-
-static int count_dir(const char *dir, const char *sub)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, sub);
-    DIR *d = opendir(path);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static int pack_exists(const char *dir, int64_t id)
@@ -292,7 +271,7 @@ static void ingest_fails_once(int target, fc_op op, uint64_t nth,
         assert_int_equal(puts, nth + clean_puts);
     else
         assert_int_equal(puts, 2 * clean_puts);
-    assert_int_equal(count_dir(s.dir, "spool"), 0);
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 0);
     scene_close(&s);
 }
 
@@ -374,7 +353,7 @@ static void lasting_outage(fc_op op)
     assert_non_null(strstr(why, "attempts"));
     free(why);
     expect_all(s.st, s.dir, s.files, 3); /* the failed one from its spool */
-    assert_int_equal(count_dir(s.dir, "spool"), 1);
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 1);
     /* the outage ends */
     fc_clear(&s.fc, op);
     job = tu_upload(s.st, REPO, t->path, t->data, t->len);
@@ -382,7 +361,7 @@ static void lasting_outage(fc_op op)
     expect_job(s.st, job, "done");
     expect_stored(s.st, s.files, 3);
     expect_all(s.st, s.dir, s.files, 3);
-    assert_int_equal(count_dir(s.dir, "spool"), 0);
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 0);
     scene_close(&s);
 }
 

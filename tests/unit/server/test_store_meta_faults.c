@@ -74,19 +74,12 @@ static void scene_close(scene *s)
     free(s->dir);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The job's state once it is done or failed, or after `seconds` (a job
  * whose end could not be recorded stays "running" until a restart). */
 static void wait_job(es_store *st, int64_t job, double seconds, char *state,
                      size_t cap)
 {
-    double until = now_s() + seconds;
+    double until = tu_now_s() + seconds;
     for (;;) {
         json_t *j = NULL;
         es_err err;
@@ -97,26 +90,11 @@ static void wait_job(es_store *st, int64_t job, double seconds, char *state,
             json_decref(j);
         }
         if (!strcmp(state, "done") || !strcmp(state, "failed") ||
-            now_s() > until)
+            tu_now_s() > until)
             return;
         struct timespec pause = {0, 20 * 1000000L};
         nanosleep(&pause, NULL);
     }
-}
-
-static int spool_files(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/spool", dir);
-    DIR *d = opendir(path);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static void test_upload_commit_fails(void **state)
@@ -129,7 +107,7 @@ static void test_upload_commit_fails(void **state)
     assert_null(j);
     assert_int_equal(err.status, 503);
     assert_non_null(strstr(err.msg, "database is gone"));
-    assert_int_equal(spool_files(s.dir), 0); /* nothing left behind */
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 0); /* nothing left behind */
     store_file f;
     assert_int_equal(
         store_file_lookup(s.st, REPO, NULL, "y.safetensors", &f, &err), -1);
@@ -140,7 +118,7 @@ static void test_upload_commit_fails(void **state)
     assert_null(
         tu_upload_bytes(s.st, REPO, "y.safetensors", s.y, s.ylen, &err));
     assert_int_equal(err.status, 503);
-    assert_int_equal(spool_files(s.dir), 0);
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 0);
 
     /* the database is back: the same upload goes through */
     tu_upload(s.st, REPO, "y.safetensors", s.y, s.ylen);
@@ -188,8 +166,8 @@ static void job_step_fails(fm_op op, uint64_t k)
     wait_job(s.st, job, 10, st8, sizeof st8);
     /* the kth transaction may come after the job is done (the GC it asks
      * for): wait for it too */
-    for (double until = now_s() + 10;
-         fm_failed(&s.fm, op) == 0 && now_s() < until;) {
+    for (double until = tu_now_s() + 10;
+         fm_failed(&s.fm, op) == 0 && tu_now_s() < until;) {
         struct timespec pause = {0, 20 * 1000000L};
         nanosleep(&pause, NULL);
     }
@@ -209,7 +187,7 @@ static void job_step_fails(fm_op op, uint64_t k)
     tu_expect_content(s.st, REPO, "x.safetensors", s.x, s.xlen);
     tu_expect_content(s.st, REPO, "y.safetensors", s.y, s.ylen);
     tu_check_refcounts(s.dir);
-    assert_int_equal(spool_files(s.dir), 0);
+    assert_int_equal(tu_count_dir(s.dir, "spool"), 0);
     scene_close(&s);
 }
 
