@@ -24,7 +24,9 @@ packages=(
 
 # the test suite on top:
 #   clang libclang-rt-14-dev     fuzz targets and the ASan+UBSan build's runtime
-#   python3                      JSON and hashing helpers of the e2e tests (stdlib only)
+#   python3                      JSON and hashing helpers of the e2e tests, and
+#                                tests/tools/call-cycles.py (stdlib only; its nm
+#                                comes with build-essential's binutils)
 #   nodejs npm                   @huggingface/hub + transformers.js clients, dockerfilelint
 #   nginx                        the reverse-proxy test
 #   aria2                        parallel-range downloads as hfd does them
