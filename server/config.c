@@ -25,6 +25,8 @@ typedef enum opt_type {
     OPT_CIDRS,  /* char[4096], a --trusted-proxy list */
     OPT_URL,    /* char[1024], "" or a --public-url */
     OPT_TEXT,   /* char[1024], free text (a token) */
+    OPT_DBURL,  /* char[1024], "" or a postgres:// URL */
+    OPT_S3URL,  /* char[1024], "" or an s3:// URL */
     OPT_FILE    /* char[4096], may be empty */
 } opt_type;
 
@@ -102,6 +104,27 @@ static const opt_def options[] = {
      FIELD(upstream_ttl), 0, 31536000,
      "re-resolve a branch or tag on the upstream at most this often "
      "(commit ids: never)"},
+    {"database", "ELVES_DATABASE", "URL", "", OPT_DBURL, FIELD(database), 0,
+     0,
+     "metadata database: postgres://USER[:PASS]@HOST:PORT/DB (shared by "
+     "replicas); empty: the SQLite file DIR/elves.db"},
+    {"chunk-store", "ELVES_CHUNK_STORE", "URL", "", OPT_S3URL,
+     FIELD(chunk_store), 0, 0,
+     "chunk store: s3://BUCKET/PREFIX?endpoint=URL&region=R[&path_style=1] "
+     "(shared by replicas; uploads are spooled there too); empty: pack "
+     "files in DIR/packs"},
+    {"s3-access-key", "ELVES_S3_ACCESS_KEY", "KEY", "", OPT_TEXT,
+     FIELD(s3_access_key), 0, 0, "access key id for an s3:// chunk store"},
+    {"s3-secret-key", "ELVES_S3_SECRET_KEY", "SECRET", "", OPT_TEXT,
+     FIELD(s3_secret_key), 0, 0, "secret key for an s3:// chunk store"},
+    {"gc-grace", "ELVES_GC_GRACE", "SECONDS", "0", OPT_UINT, FIELD(gc_grace_s),
+     0, 31536000,
+     "free a chunk or tensor only once unreferenced this long; 0: 3600 "
+     "with --database postgres://, none with SQLite (one process)"},
+    {"job-lease", "ELVES_JOB_LEASE", "SECONDS", "60", OPT_UINT,
+     FIELD(job_lease_s), 5, 86400,
+     "a replica's claim on a compression job lasts this long unless renewed "
+     "(every third of it); a job whose replica died is taken over after it"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -174,14 +197,22 @@ static int set_text(elvesd_config *c, const opt_def *o, const char *v,
     proxy_config pc;
     size_t cap = o->type == OPT_CIDRS ? sizeof c->trusted_proxy
                  : o->type == OPT_URL ? sizeof c->public_url
-                 : o->type == OPT_TEXT ? sizeof c->upstream_token
-                                      : sizeof c->config_file;
+                 : o->type == OPT_FILE ? sizeof c->config_file
+                                      : sizeof c->upstream_token;
     if (strlen(v) >= cap)
         return fail(err, errlen, "too long", o->flag, v);
     if (o->type == OPT_CIDRS && proxy_config_init(&pc, v, NULL, err, errlen))
         return -1;
     if (o->type == OPT_URL && proxy_config_init(&pc, "", v, err, errlen))
         return -1;
+    if (o->type == OPT_DBURL && v[0] != '\0' &&
+        strncmp(v, "postgres://", 11) != 0 &&
+        strncmp(v, "postgresql://", 13) != 0)
+        return fail(err, errlen, "expected postgres://USER[:PASS]@HOST:PORT/DB",
+                    o->flag, v);
+    if (o->type == OPT_S3URL && v[0] != '\0' && strncmp(v, "s3://", 5) != 0)
+        return fail(err, errlen, "expected s3://BUCKET/PREFIX?endpoint=URL",
+                    o->flag, v);
     strcpy((char *)c + o->offset, v);
     return 0;
 }
@@ -228,6 +259,8 @@ static int set_option(elvesd_config *c, const opt_def *o, const char *v,
     case OPT_CIDRS:
     case OPT_URL:
     case OPT_TEXT:
+    case OPT_DBURL:
+    case OPT_S3URL:
     case OPT_FILE:
         return set_text(c, o, v, err, errlen);
     case OPT_LOGFMT:
@@ -427,6 +460,19 @@ static int is_secret(const opt_def *o)
     return 0;
 }
 
+/* "postgres://user:pass@host/db" as "postgres://user:********@host/db". */
+static void mask_url_password(const char *url, char *out, size_t cap)
+{
+    const char *auth = strstr(url, "://");
+    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *colon = auth ? strchr(auth + 3, ':') : NULL;
+    if (at == NULL || colon == NULL || colon > at) {
+        snprintf(out, cap, "%s", url);
+        return;
+    }
+    snprintf(out, cap, "%.*s:********%s", (int)(colon - url), url, at);
+}
+
 /* An option's value as a user would type it. */
 static void format_value(const elvesd_config *c, const opt_def *o, char *out,
                          size_t cap)
@@ -437,8 +483,12 @@ static void format_value(const elvesd_config *c, const opt_def *o, char *out,
     case OPT_CIDRS:
     case OPT_URL:
     case OPT_TEXT:
+    case OPT_S3URL:
     case OPT_FILE:
         snprintf(out, cap, "%s", field);
+        return;
+    case OPT_DBURL:
+        mask_url_password(field, out, cap);
         return;
     case OPT_LISTEN: {
         int v6 = strchr(c->listen_host, ':') != NULL;

@@ -42,6 +42,12 @@ typedef struct elvesd_config {
     char upstream[1024];       /* --upstream: hub to mirror; "" = none */
     char upstream_token[1024]; /* --upstream-token */
     unsigned upstream_ttl;     /* --upstream-ttl: seconds a branch pin lasts */
+    char database[1024];       /* --database: "" = SQLite in data_dir */
+    char chunk_store[1024];    /* --chunk-store: "" = packs in data_dir */
+    char s3_access_key[1024];  /* --s3-access-key */
+    char s3_secret_key[1024];  /* --s3-secret-key */
+    unsigned gc_grace_s;       /* --gc-grace; 0 = by database (config.c) */
+    unsigned job_lease_s;      /* --job-lease */
     /* Where each option's value came from (config_print): index into the
      * option table, CONFIG_FROM_*. */
     unsigned char origin[64];

@@ -50,6 +50,13 @@ static int open_store(es_store **st, const elvesd_config *cfg)
         .decode_threads = cfg->decode_threads,
         .cache_bytes = cfg->cache_mb << 20,
         .compact_below = cfg->compact_below,
+        .database = cfg->database[0] ? cfg->database : NULL,
+        .chunk_store = cfg->chunk_store[0] ? cfg->chunk_store : NULL,
+        .s3_access_key = cfg->s3_access_key,
+        .s3_secret_key = cfg->s3_secret_key,
+        .gc_grace_s = cfg->gc_grace_s ? cfg->gc_grace_s
+                      : cfg->database[0] ? 3600 : 0,
+        .job_lease_s = cfg->job_lease_s,
     };
     es_err err = {0};
     if (store_open(st, &sc, &err) != 0) {

@@ -176,6 +176,45 @@ static void test_print_config(void **state)
     free(text);
 }
 
+/* --database and --chunk-store take only their schemes; the S3 keys come
+ * from the environment and, with the database password, never print. */
+static void test_scaleout_flags(void **state)
+{
+    (void)state;
+    elvesd_config c;
+    char err[256];
+    set_env("ELVES_S3_ACCESS_KEY", "AKIAVISIBLE", "ELVES_S3_SECRET_KEY",
+            "s3cr3t-value");
+    char *argv[] = {"elvesd", "--database",
+                    "postgres://app:pgpass@127.0.0.1:5432/hub",
+                    "--chunk-store",
+                    "s3://bucket/pre?endpoint=http://127.0.0.1:9000"};
+    assert_int_equal(parse(&c, 5, argv, err), CONFIG_RUN);
+    assert_string_equal(c.database, "postgres://app:pgpass@127.0.0.1:5432/hub");
+    assert_string_equal(c.s3_secret_key, "s3cr3t-value");
+    assert_int_equal(c.job_lease_s, 60);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    config_print(f, &c);
+    fclose(f);
+    assert_null(strstr(text, "pgpass"));
+    assert_null(strstr(text, "s3cr3t-value"));
+    assert_null(strstr(text, "AKIAVISIBLE"));
+    assert_non_null(strstr(text, "database = \"postgres://app:********@"
+                                 "127.0.0.1:5432/hub\""));
+    assert_non_null(strstr(text, "s3-secret-key = \"********\""));
+    free(text);
+
+    set_env(NULL, NULL, NULL, NULL);
+    char *bad_db[] = {"elvesd", "--database", "mysql://x@y/z"};
+    assert_int_equal(parse(&c, 3, bad_db, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "postgres://"));
+    char *bad_cs[] = {"elvesd", "--chunk-store", "/srv/packs"};
+    assert_int_equal(parse(&c, 3, bad_cs, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "s3://"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_proxy_flags),
         cmocka_unit_test(test_print_config),
+        cmocka_unit_test(test_scaleout_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
