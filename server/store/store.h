@@ -31,6 +31,11 @@ typedef struct store_config {
     unsigned decode_threads; /* threads one download may use; 0 = cores */
     size_t cache_bytes;    /* decoded-block cache; 0 = default (64 MiB) */
     double compact_below;  /* compact packs whose live fraction < this */
+    /* Where chunks go: NULL (or "") = local packs in data_dir/packs; an
+     * "s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=1" URL = packs
+     * in that bucket, with these credentials. */
+    const char *chunk_store;
+    const char *s3_access_key, *s3_secret_key;
     /* Tests only (NULL otherwise): called with the chunk store just
      * opened, may put a wrapper around it (see chunkstore.h), as SQLite's
      * test VFS wraps the real one to fail its Nth call. */
