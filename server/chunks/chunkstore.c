@@ -1,9 +1,25 @@
 /*
- * chunkstore.c - choosing a chunk store backend by configuration.
+ * chunkstore.c - choosing a chunk store backend by configuration: the
+ * local packs (chunkstore_fs.c) or packs in an S3 bucket (chunkstore_s3.c).
  */
 #include "chunkstore.h"
 
 #include <string.h>
+
+#include "s3.h"
+
+static int open_s3(chunkstore *out, const chunkstore_config *cfg, es_err *err)
+{
+    s3_config s3;
+    if (s3_url_parse(&s3, cfg->s3_url, err) < 0)
+        return -1;
+    int rc = s3_config_set_keys(&s3, cfg->s3_access_key, cfg->s3_secret_key,
+                                err);
+    if (rc == 0)
+        rc = chunkstore_s3_open(out, &s3, cfg->pack_max, cfg->part_size, err);
+    s3_config_free(&s3);
+    return rc;
+}
 
 int chunkstore_open(chunkstore *out, const chunkstore_config *cfg,
                     es_err *err)
@@ -12,6 +28,8 @@ int chunkstore_open(chunkstore *out, const chunkstore_config *cfg,
     int rc;
     if (strcmp(backend, "fs") == 0)
         rc = chunkstore_fs_open(out, cfg->dir, cfg->pack_max, err);
+    else if (strcmp(backend, "s3") == 0)
+        rc = open_s3(out, cfg, err);
     else
         return es_errf(err, 400, "unknown chunk store backend '%s'", backend);
     if (rc < 0)

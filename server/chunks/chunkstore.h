@@ -148,9 +148,15 @@ static inline void chunkstore_close(chunkstore *cs)
 
 /* What chunkstore_open needs to know. */
 typedef struct chunkstore_config {
-    const char *backend; /* "fs" (NULL means "fs") */
+    const char *backend; /* "fs" or "s3" (NULL means "fs") */
     const char *dir;     /* fs: the pack directory, created if missing */
-    uint64_t pack_max;   /* fs: roll packs over at this size (0 = 1 GiB) */
+    uint64_t pack_max;   /* roll packs over at this size (0: fs 1 GiB,
+                            s3 64 MiB) */
+    /* s3: "s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=1"
+     * (s3.h: s3_url_parse) and the credentials */
+    const char *s3_url;
+    const char *s3_access_key, *s3_secret_key;
+    uint64_t part_size; /* s3: multipart part size (0 = 8 MiB, >= 5 MiB) */
 } chunkstore_config;
 
 /* Opens the backend cfg names.  400 for an unknown backend, 500 for one
@@ -163,5 +169,16 @@ int chunkstore_open(chunkstore *out, const chunkstore_config *cfg,
  * pack, so a pack torn by a crash is never appended to. */
 int chunkstore_fs_open(chunkstore *out, const char *dir, uint64_t pack_max,
                        es_err *err);
+
+/* The S3 backend (chunkstore_s3.c): packs of chunks as objects
+ * PREFIX/packs/<16 hex id> in cfg's bucket, built in memory and sent as
+ * multipart parts of part_size (0 = 8 MiB; at least 5 MiB) while they
+ * grow, completed at sync() or once they reach pack_max (0 = 64 MiB).
+ * The open pack (up to pack_max bytes) lives in memory until complete.
+ * Checks the bucket first: 403 for credentials S3 refuses, 404 for a
+ * missing bucket, 503 for an endpoint that does not answer. */
+struct s3_config;
+int chunkstore_s3_open(chunkstore *out, const struct s3_config *cfg,
+                       uint64_t pack_max, uint64_t part_size, es_err *err);
 
 #endif /* ELVESD_CHUNKSTORE_H */

@@ -2,7 +2,7 @@
  * chunkstore_fs.c - the local chunk store: append-only pack files under
  * data/packs/ (see chunkstore.h for the contract).
  *
- * Pack "pack-NNNNNNNNNNNN.pack" is a sequence of records:
+ * Pack "pack-NNNNNNNNNNNN.pack" is a sequence of records (chunk_record.h):
  *     u32 magic "ECK1" | u32 length | u64 XXH3-64 of the bytes | bytes
  * One pack is open for appending at a time (a mutex orders appends); it is
  * fsync'd when it rolls over and on sync().  A pack is never rewritten in
@@ -35,10 +35,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "chunk_record.h"
 #include "vec.h"
 
-#define REC_MAGIC 0x314B4345u /* "ECK1" little-endian */
-#define REC_HEADER 16
+#define REC_HEADER CHUNK_REC_HEADER
 #define DEFAULT_PACK_MAX ((uint64_t)1 << 30)
 #define FD_SLOTS 16
 
@@ -140,11 +140,8 @@ static int fs_put(void *be, const void *data, size_t len, chunk_loc *out,
     if (len > UINT32_MAX)
         return es_errf(err, 500, "chunk too large");
     uint8_t hdr[REC_HEADER];
-    uint32_t magic = REC_MAGIC, len32 = (uint32_t)len;
-    uint64_t sum = XXH3_64bits(data, len);
-    memcpy(hdr, &magic, 4);
-    memcpy(hdr + 4, &len32, 4);
-    memcpy(hdr + 8, &sum, 8);
+    chunk_loc loc;
+    chunk_rec_header(hdr, data, (uint32_t)len, &loc);
 
     pthread_mutex_lock(&fs->mu);
     int rc = 0;
@@ -159,10 +156,9 @@ static int fs_put(void *be, const void *data, size_t len, chunk_loc *out,
         } else {
             fs->pack_bytes += REC_HEADER + len;
             fs->dirty = 1;
-            out->container = fs->pack_id;
-            out->offset = off;
-            out->length = len32;
-            out->checksum = sum;
+            loc.container = fs->pack_id;
+            loc.offset = off;
+            *out = loc;
         }
     }
     pthread_mutex_unlock(&fs->mu);
@@ -311,15 +307,9 @@ static int read_record(fs_store *fs, const chunk_loc *loc, uint8_t *buf,
     pack_release(fs, slot, fd);
     if (n < REC_HEADER)
         return corrupt(fs, loc, "short read (header)", err);
-    uint32_t magic, len;
-    uint64_t sum;
-    memcpy(&magic, hdr, 4);
-    memcpy(&len, hdr + 4, 4);
-    memcpy(&sum, hdr + 8, 8);
-    if (magic != REC_MAGIC)
-        return corrupt(fs, loc, "bad record magic", err);
-    if (len != loc->length || sum != loc->checksum)
-        return corrupt(fs, loc, "record header does not match metadata", err);
+    const char *why = chunk_rec_check(hdr, loc);
+    if (why)
+        return corrupt(fs, loc, why, err);
     if (rc < 0)
         return corrupt(fs, loc, "short read (data)", err);
     return 0;

@@ -1,6 +1,6 @@
 /*
  * store.c - opening and closing the store (data directory, database, chunk
- * store, worker pool).
+ * store: local packs or an S3 bucket, worker pool).
  *
  * Start-up order matters for crash safety: migrate, requeue the jobs a
  * crash left running, delete spool files no row names (unacknowledged
@@ -62,7 +62,26 @@ static int apply_config(es_store *st, const store_config *cfg, es_err *err)
     return 0;
 }
 
-static int open_parts(es_store *st, es_err *err)
+static int open_chunks(es_store *st, const store_config *cfg, es_err *err)
+{
+    chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
+    if (cfg->chunk_store && *cfg->chunk_store) {
+        if (strncmp(cfg->chunk_store, "s3://", 5) != 0)
+            return es_errf(err, 400, "chunk store '%.100s' is not an s3:// "
+                           "URL", cfg->chunk_store);
+        cc.backend = "s3";
+        cc.s3_url = cfg->chunk_store;
+        cc.s3_access_key = cfg->s3_access_key;
+        cc.s3_secret_key = cfg->s3_secret_key;
+    }
+    if (chunkstore_open(&st->cs, &cc, err) < 0)
+        return -1;
+    if (st->wrap_chunks && st->wrap_chunks(&st->cs, st->wrap_ctx, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int open_parts(es_store *st, const store_config *cfg, es_err *err)
 {
     if (make_dir(st->data_dir, err) < 0 || make_dir(st->spool_dir, err) < 0 ||
         make_dir(st->packs_dir, err) < 0)
@@ -77,12 +96,7 @@ static int open_parts(es_store *st, es_err *err)
         return -1;
     if (st->wrap_meta && st->wrap_meta(&st->meta, st->wrap_meta_ctx, err) < 0)
         return -1;
-    chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
-    if (chunkstore_open(&st->cs, &cc, err) < 0)
-        return -1;
-    if (st->wrap_chunks && st->wrap_chunks(&st->cs, st->wrap_ctx, err) < 0)
-        return -1;
-    return 0;
+    return open_chunks(st, cfg, err);
 }
 
 /* Crash recovery, before any worker runs. */
@@ -110,7 +124,7 @@ int store_open(es_store **out, const store_config *cfg, es_err *err)
     pthread_rwlock_init(&st->gc_lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&st->gc_mu, NULL);
-    if (apply_config(st, cfg, err) < 0 || open_parts(st, err) < 0 ||
+    if (apply_config(st, cfg, err) < 0 || open_parts(st, cfg, err) < 0 ||
         recover(st, err) < 0 || reader_init(st, err) < 0 ||
         jobs_start(st, err) < 0) {
         store_close(st);
