@@ -227,6 +227,14 @@ static int map_source(ingest *in)
     char path[4096];
     store_spool_path(in->st, in->spool, path, sizeof path);
     in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0 && errno == ENOENT && in->st->spool_remote) {
+        /* uploaded through another replica: its copy is in the bucket */
+        if (spool_remote_fetch(in->st, in->spool, in->size, in->err) < 0) {
+            in->backend_failed = 1;
+            return -1;
+        }
+        in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
     if (in->fd < 0)
         return es_errf(in->err, 500, "open spool: %s", strerror(errno));
     struct stat stt;
@@ -788,9 +796,7 @@ static int compress(ingest *in)
 
 static void remove_spool(ingest *in)
 {
-    char path[4096];
-    store_spool_path(in->st, in->spool, path, sizeof path);
-    unlink(path);
+    spool_remove(in->st, in->spool);
 }
 
 int ingest_file(es_store *st, int64_t job_id, int64_t file_id,

@@ -4,9 +4,14 @@
  * work).  Idle workers also run garbage collection when a delete asked for
  * it.
  *
- * States: queued -> running -> done | failed.  A job found 'running' at
- * start-up belonged to a process that died: it is requeued.  A job cut
- * short by shutdown goes back to 'queued' the same way.  Progress of
+ * States: queued -> running -> done | failed.  A claim is a lease of
+ * st->job_lease_s seconds that, with replicas, a keeper thread renews
+ * every third of it while the job runs.  With one process on the database (SQLite) a job
+ * found 'running' at start-up belonged to a process that died: it is
+ * requeued.  With replicas sharing it, only a job whose lease ran out is:
+ * the keeper of every replica requeues those as it renews its own, and
+ * looks for jobs other replicas queued (their wake-ups do not reach it).
+ * A job cut short by shutdown goes back to 'queued'.  Progress of
  * running jobs lives in memory (no write per block) and is saved when the
  * job ends.
  *
@@ -18,6 +23,7 @@
  */
 #include "store_internal.h"
 
+#include "log.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -27,9 +33,7 @@
 #include <time.h>
 
 #define MAX_ATTEMPTS 3
-/* How long a claim is the claimer's (meta.h); a job runs minutes at most,
- * and the worker renews nothing, so this is generous. */
-#define JOB_LEASE_S ((int64_t)6 * 3600)
+#define POLL_MS 1000L /* shared database: how often idle replicas look */
 #define RETRY_WAIT_MS 200L  /* before the 2nd attempt; x4 for the 3rd */
 #define FINISH_TRIES 3      /* recording how a job ended */
 #define FINISH_WAIT_MS 50L  /* x2, x4 between those tries */
@@ -52,16 +56,25 @@ struct jobs_pool {
     unsigned active;     /* workers inside a claim/job/gc */
     int gc_requested;
     int stop;
+    pthread_t keeper;
+    int keeper_started;
 };
 
 /* ---- the queue ----------------------------------------------------------- */
 
-int jobs_requeue_running(es_store *st, es_err *err)
+/* Requeues running jobs whose lease ended before `now`. */
+static int requeue_expired(es_store *st, int64_t now, es_err *err)
 {
     meta_tx *tx;
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
-    return meta_end(tx, meta_job_requeue_expired(tx, es_now(), err), err);
+    return meta_end(tx, meta_job_requeue_expired(tx, now, err), err);
+}
+
+int jobs_requeue_running(es_store *st, es_err *err)
+{
+    /* one process: every running job was the dead process's */
+    return requeue_expired(st, st->shared ? es_now() : INT64_MAX, err);
 }
 
 /* 1 and the job if one was claimed, 0 if the queue is empty. */
@@ -71,7 +84,8 @@ static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
         return -1;
     int64_t now = es_now();
-    int rc = meta_job_claim(tx, now, now + JOB_LEASE_S, job_id, file_id, err);
+    int rc =
+        meta_job_claim(tx, now, now + st->job_lease_s, job_id, file_id, err);
     if (rc <= 0) {
         meta_rollback(tx);
         return rc;
@@ -115,10 +129,9 @@ static int64_t job_attempts(es_store *st, int64_t job_id)
     return n;
 }
 
-/* Sleeps before attempt attempts + 1 unless the pool stops first. */
-static void retry_wait(jobs_pool *p, int64_t attempts)
+/* The CLOCK_REALTIME instant ms from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(long ms)
 {
-    long ms = RETRY_WAIT_MS << (2 * (attempts - 1));
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += ms / 1000;
@@ -127,11 +140,27 @@ static void retry_wait(jobs_pool *p, int64_t attempts)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+/* Sleeps ms unless the pool stops first (other wake-ups, such as a new
+ * job, do not end it); 1 if it stopped. */
+static int pool_sleep(jobs_pool *p, long ms)
+{
+    struct timespec until = deadline_in(ms);
     pthread_mutex_lock(&p->mu);
     while (!p->stop &&
            pthread_cond_timedwait(&p->wake, &p->mu, &until) != ETIMEDOUT)
-        ; /* woken for another reason (a new job): keep waiting */
+        ;
+    int stop = p->stop;
     pthread_mutex_unlock(&p->mu);
+    return stop;
+}
+
+/* Sleeps before attempt attempts + 1 unless the pool stops first. */
+static void retry_wait(jobs_pool *p, int64_t attempts)
+{
+    pool_sleep(p, RETRY_WAIT_MS << (2 * (attempts - 1)));
 }
 
 static void run_job(es_store *st, job_slot *slot, int64_t job_id,
@@ -237,13 +266,7 @@ static void *worker_thread(void *arg)
         p->active--;
         pthread_cond_broadcast(&p->idle);
         if (busy < 0 && !p->stop) { /* the database failed: try again soon */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += CLAIM_RETRY_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            struct timespec until = deadline_in(CLAIM_RETRY_MS);
             pthread_cond_timedwait(&p->wake, &p->mu, &until);
         } else if (!busy && !p->stop && p->seq == seen) {
             pthread_cond_wait(&p->wake, &p->mu);
@@ -276,6 +299,62 @@ void jobs_request_gc(es_store *st)
     wake(st, 1);
 }
 
+/* ---- the lease keeper --------------------------------------------------- */
+
+/* Renews the lease of every job this process runs.  A lease found lost
+ * (another replica requeued the job after this one failed to renew in
+ * time) is logged: the job's own commit then races the other replica's,
+ * and the file version ends stored either way. */
+static void renew_leases(jobs_pool *p)
+{
+    es_store *st = p->st;
+    int64_t ids[p->n ? p->n : 1];
+    unsigned n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->slots[i].job_id)
+            ids[n++] = p->slots[i].job_id;
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < n; i++) {
+        es_err err;
+        meta_tx *tx;
+        int rc = meta_begin(st->meta, META_WRITE, &tx, &err);
+        if (rc == 0) {
+            rc = meta_job_renew(tx, ids[i], es_now() + st->job_lease_s, &err);
+            rc = meta_end(tx, rc < 0 ? -1 : 0, &err) < 0 ? -1 : rc;
+        }
+        if (rc < 0)
+            log_msg(LOG_LVL_WARN, "job %lld: renewing its lease: %s",
+                    (long long)ids[i], err.msg);
+        else if (rc == 0)
+            log_msg(LOG_LVL_WARN,
+                    "job %lld: lease lost (not renewed within %lld s)",
+                    (long long)ids[i], (long long)st->job_lease_s);
+    }
+}
+
+static void *keeper_thread(void *arg)
+{
+    jobs_pool *p = arg;
+    es_store *st = p->st;
+    long renew_ms = (long)st->job_lease_s * 1000 / 3;
+    long step = st->shared && POLL_MS < renew_ms ? POLL_MS : renew_ms;
+    long since_renew = 0;
+    while (!pool_sleep(p, step)) {
+        since_renew += step;
+        if (since_renew >= renew_ms) {
+            since_renew = 0;
+            renew_leases(p);
+            es_err err;
+            if (st->shared && requeue_expired(st, es_now(), &err) < 0)
+                log_msg(LOG_LVL_WARN, "requeueing expired jobs: %s", err.msg);
+        }
+        if (st->shared) /* jobs other replicas queued */
+            wake(st, 0);
+    }
+    return NULL;
+}
+
 int jobs_start(es_store *st, es_err *err)
 {
     jobs_pool *p = calloc(1, sizeof *p);
@@ -306,6 +385,11 @@ int jobs_start(es_store *st, es_err *err)
             return es_errf(err, 500, "cannot start worker thread");
         }
     }
+    if (!st->shared) /* one process: nobody to take a job over */
+        return 0;
+    if (pthread_create(&p->keeper, NULL, keeper_thread, p) != 0)
+        return es_errf(err, 500, "cannot start the job lease keeper");
+    p->keeper_started = 1;
     return 0;
 }
 
@@ -320,6 +404,8 @@ void jobs_stop(es_store *st)
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->n; i++)
         pthread_join(p->threads[i], NULL);
+    if (p->keeper_started)
+        pthread_join(p->keeper, NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->idle);

@@ -615,7 +615,11 @@ static int map_check(const file_map *m, uint64_t size, es_err *err)
 
 struct store_reader {
     es_store *st;
+    int64_t file_id;
     int fd; /* spool file, or -1 when reading blocks */
+    /* the bucket's copy of a spool file this replica does not have
+     * (spool_remote.c), or "" */
+    char remote[80];
     uint64_t size;
     file_map map;
     uint64_t next_off;  /* where a sequential read would continue */
@@ -651,6 +655,17 @@ static int file_where_get(es_store *st, int64_t file_id, file_where *w,
     return 0;
 }
 
+/* 1 if the bucket holds spool file `name` (r reads it from there now),
+ * 0 if it is gone (its job just stored the file). */
+static int remote_probe(store_reader *r, const char *name, es_err *err)
+{
+    uint8_t byte;
+    if (r->size > 0 && spool_remote_read(r->st, name, 0, 1, &byte, err) < 0)
+        return err->status == 404 ? 0 : -1;
+    snprintf(r->remote, sizeof r->remote, "%s", name);
+    return 1;
+}
+
 /* Opens the spool file or loads the block map, whichever holds the file
  * now.  The spool may vanish between the query and the open (its job just
  * committed): then the second round finds the manifest. */
@@ -671,6 +686,11 @@ static int reader_locate(store_reader *r, int64_t file_id, es_err *err)
                 return 0;
             if (errno != ENOENT)
                 return es_errf(err, 500, "open spool: %s", strerror(errno));
+            if (r->st->spool_remote) {
+                int rc = remote_probe(r, w.spool, err);
+                if (rc != 0)
+                    return rc < 0 ? -1 : 0;
+            }
             continue;
         }
         if (strcmp(w.state, "stored") != 0)
@@ -692,6 +712,7 @@ int store_reader_open(es_store *st, const store_file *f, store_reader **out,
     if (!r)
         return es_errf(err, 500, "out of memory");
     r->st = st;
+    r->file_id = f->file_id;
     r->fd = -1;
     if (reader_locate(r, f->file_id, err) < 0) {
         store_reader_close(r);
@@ -827,8 +848,21 @@ int store_reader_read(store_reader *r, uint64_t off, uint8_t *buf, size_t len,
         return 0;
     if (len > r->size - off)
         len = (size_t)(r->size - off);
-    int rc = r->fd >= 0 ? read_spool(r, off, buf, len, got, err)
-                        : read_blocks(r, off, buf, len, got, err);
+    int rc;
+    if (r->remote[0]) {
+        rc = spool_remote_read(r->st, r->remote, off, len, buf, err);
+        *got = rc == 0 ? len : 0;
+        if (rc < 0 && err->status == 404) {
+            /* its job stored the file and removed the copy meanwhile */
+            r->remote[0] = '\0';
+            if (reader_locate(r, r->file_id, err) < 0)
+                return -1;
+            return store_reader_read(r, off, buf, len, got, err);
+        }
+        return rc;
+    }
+    rc = r->fd >= 0 ? read_spool(r, off, buf, len, got, err)
+                    : read_blocks(r, off, buf, len, got, err);
     if (rc == 0) {
         if (r->fd < 0 && off != r->next_off)
             r->ahead_until = 0; /* a jump: start read-ahead afresh */

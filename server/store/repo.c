@@ -40,11 +40,8 @@ static void name_list_free(name_list *l)
 
 static void name_list_unlink_spools(es_store *st, name_list *l)
 {
-    for (size_t i = 0; i < l->names.n; i++) {
-        char path[4096];
-        store_spool_path(st, VEC_AT(&l->names, char *, i), path, sizeof path);
-        unlink(path);
-    }
+    for (size_t i = 0; i < l->names.n; i++)
+        spool_remove(st, VEC_AT(&l->names, char *, i));
     name_list_free(l);
 }
 

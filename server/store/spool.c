@@ -23,6 +23,7 @@ struct store_spool {
     es_store *st;
     int fd;
     char name[80]; /* "tmp-<hex>" while writing */
+    int remote;    /* the bucket has a copy (spool_remote.c) */
     uint64_t size;
     elves_sha256_ctx *sha;
 };
@@ -31,7 +32,9 @@ static void spool_free(store_spool *sp, int remove_file)
 {
     if (sp->fd >= 0)
         close(sp->fd);
-    if (remove_file) {
+    if (remove_file && sp->remote) {
+        spool_remove(sp->st, sp->name);
+    } else if (remove_file) {
         char path[4096];
         store_spool_path(sp->st, sp->name, path, sizeof path);
         unlink(path);
@@ -108,7 +111,8 @@ static int sha_matches(const char *want, const char *got)
     return strcasecmp(want, got) == 0;
 }
 
-/* fsync the data, give it its final name, fsync the directory. */
+/* fsync the data, give it its final name, fsync the directory; with an S3
+ * chunk store, copy it into the bucket (spool_remote.c). */
 static int spool_persist(store_spool *sp, char final_name[80], es_err *err)
 {
     if (fsync(sp->fd) < 0)
@@ -129,7 +133,10 @@ static int spool_persist(store_spool *sp, char final_name[80], es_err *err)
         return es_errf(err, 500, "spool dir fsync: %s", strerror(errno));
     }
     close(dfd);
-    return 0;
+    if (!sp->st->spool_remote)
+        return 0;
+    sp->remote = 1; /* a failed copy may have left parts: remove them too */
+    return spool_remote_put(sp->st, final_name, sp->size, err);
 }
 
 typedef struct upload {

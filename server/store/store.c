@@ -55,6 +55,8 @@ static int apply_config(es_store *st, const store_config *cfg, es_err *err)
     st->cache_bytes = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE_BYTES;
     st->compact_below =
         cfg->compact_below > 0 ? cfg->compact_below : DEFAULT_COMPACT_BELOW;
+    st->shared = cfg->database != NULL;
+    st->job_lease_s = cfg->job_lease_s > 0 ? cfg->job_lease_s : 60;
     st->wrap_chunks = cfg->wrap_chunks;
     st->wrap_meta = cfg->wrap_meta;
     st->wrap_meta_ctx = cfg->wrap_meta_ctx;
@@ -77,6 +79,9 @@ static int open_chunks(es_store *st, const store_config *cfg, es_err *err)
     if (chunkstore_open(&st->cs, &cc, err) < 0)
         return -1;
     if (st->wrap_chunks && st->wrap_chunks(&st->cs, st->wrap_ctx, err) < 0)
+        return -1;
+    if (cc.s3_url && spool_remote_open(st, cc.s3_url, cc.s3_access_key,
+                                       cc.s3_secret_key, err) < 0)
         return -1;
     return 0;
 }
@@ -142,6 +147,7 @@ void store_close(es_store *st)
     jobs_stop(st);
     reader_shutdown(st);
     chunkstore_close(&st->cs);
+    spool_remote_close(st);
     meta_close(st->meta);
     pthread_rwlock_destroy(&st->gc_lock);
     pthread_mutex_destroy(&st->gc_mu);

@@ -20,6 +20,7 @@
 typedef struct jobs_pool jobs_pool;
 typedef struct block_cache block_cache;
 typedef struct decode_pool decode_pool;
+typedef struct spool_remote spool_remote;
 
 struct es_store {
     char *data_dir;
@@ -29,6 +30,10 @@ struct es_store {
     unsigned decode_threads;
     size_t cache_bytes;
     double compact_below;
+    /* Several elvesd share the database and chunk store (a postgres://
+     * database): jobs are leased, renewed and taken over (jobs.c). */
+    int shared;
+    int64_t job_lease_s;
     int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
     int (*wrap_meta)(meta **m, void *ctx, es_err *err);
     void *wrap_meta_ctx;
@@ -36,6 +41,7 @@ struct es_store {
 
     meta *meta; /* the metadata backend (meta.h) */
     chunkstore cs;
+    spool_remote *spool_remote; /* S3 copies of spool files, or NULL */
 
     /* Jobs hold it shared from their first chunk lookup to their commit;
      * garbage collection holds it exclusively, so GC never frees or moves
@@ -104,6 +110,22 @@ int check_no_clash(meta_tx *tx, const char *commit, const char *path,
                    es_err *err);
 int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
                     es_err *err);
+
+/* ---- spool_remote.c (S3 chunk store only) ------------------------------ */
+int spool_remote_open(es_store *st, const char *url, const char *access_key,
+                      const char *secret_key, es_err *err);
+void spool_remote_close(es_store *st);
+/* Copies the sealed spool file `name` into the bucket: 503 on failure. */
+int spool_remote_put(es_store *st, const char *name, uint64_t size,
+                     es_err *err);
+/* Writes the bucket's copy of `name` as the local spool file. */
+int spool_remote_fetch(es_store *st, const char *name, uint64_t size,
+                       es_err *err);
+/* Bytes [off, off+len) of the bucket's copy; 404 once it is gone. */
+int spool_remote_read(es_store *st, const char *name, uint64_t off,
+                      size_t len, void *buf, es_err *err);
+/* Removes spool file `name`: the local file and the bucket's copy. */
+void spool_remove(es_store *st, const char *name);
 
 /* ---- spool.c ----------------------------------------------------------- */
 /* Finishes the SHA-256 and makes the spool file durable under its final

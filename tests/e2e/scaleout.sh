@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# scaleout.sh - two elvesd replicas on one real PostgreSQL 15 and one real
+# Ceph RGW bucket (both started here, loopback only), behind real nginx:
+#   - a start with a wrong S3 secret, a missing bucket, an unreachable
+#     endpoint or a database that refuses the login exits non-zero with one
+#     clear line;
+#   - a repo created on A is seen on B; an upload through A is downloaded
+#     byte-exact through B while it is still spooled (B reads the bucket's
+#     copy) and after it is stored; a commit on A moves main on B at once
+#     (the Hub's revision API on both answers the same sha);
+#   - through nginx (round robin over A and B) every download is
+#     byte-exact and both replicas served some;
+#   - kill -9 of the replica running a job: the other takes the job over
+#     once its lease expires and stores the file byte-exact; no job stays
+#     running and no block names a missing chunk;
+#   - PostgreSQL restarted under a replica: the next requests succeed
+#     without restarting elvesd, and what was stored before is intact;
+#   - delete + GC on one replica leaves the other's files byte-exact.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+e2e_init scaleout 600
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+need "$NGINX" psql
+TOOLS=$ELVES_SRC/tests/tools
+chmod o+x "$T" # the postgres user runs PostgreSQL in $T/pg
+
+PGDIR=$T/pg RGWDIR=$T/rgw NGPID=
+cleanup_all() {
+  [ -n "$NGPID" ] && kill -TERM "$NGPID" 2>/dev/null || true
+  for p in "${servers[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  "$TOOLS/pg-down.sh" "$PGDIR" >/dev/null 2>&1 || true
+  "$TOOLS/rgw-down.sh" "$RGWDIR" >/dev/null 2>&1 || true
+  e2e_cleanup
+}
+trap cleanup_all EXIT
+t0=$(date +%s.%N)
+PGURL=$("$TOOLS/pg-up.sh" "$PGDIR") || fail "PostgreSQL did not start"
+t1=$(date +%s.%N)
+"$TOOLS/rgw-up.sh" "$RGWDIR" >/dev/null || fail "Ceph RGW did not start"
+t2=$(date +%s.%N)
+echo "engines: PostgreSQL up in $(echo "$t1 - $t0" | bc) s, RGW in $(echo "$t2 - $t1" | bc) s"
+source "$RGWDIR/env"
+export ELVES_S3_ACCESS_KEY ELVES_S3_SECRET_KEY
+EP=$ELVES_TEST_S3_ENDPOINT
+CS="s3://elves-test/scaleout?endpoint=$EP&region=us-east-1&path_style=1"
+FLAGS=(--database "$PGURL" --chunk-store "$CS" --job-lease 6 --gc-grace 1)
+
+# ---- refused at start, with one clear line -----------------------------------
+refused() { # what pattern flags...
+  local what=$1 pat=$2 rc=0; shift 2
+  timeout 60 "$ELVESD" --data "$T/refused" --listen 127.0.0.1:0 "$@" 2>"$T/refused.log" &
+  local p=$!
+  wait "$p" || rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "$what: elvesd started anyway (rc $rc)"
+  grep -qiE "$pat" "$T/refused.log" || fail "$what: log lacks /$pat/: $(cat "$T/refused.log")"
+  pass
+}
+ELVES_S3_SECRET_KEY=wrong refused "wrong S3 secret" 'SignatureDoesNotMatch|credentials' \
+  "${FLAGS[@]}"
+refused "missing bucket" 'NoSuchBucket' --database "$PGURL" \
+  --chunk-store "s3://no-such-bucket/x?endpoint=$EP&path_style=1"
+refused "unreachable endpoint" 'unreachable|connect' --database "$PGURL" \
+  --chunk-store "s3://elves-test/x?endpoint=http://127.0.0.1:1&path_style=1"
+refused "database login refused" 'nosuchrole|role|database' \
+  --database "${PGURL/app@/nosuchrole@}" --chunk-store "$CS"
+
+# ---- two replicas ---------------------------------------------------------------
+start_server "$T/a" "${FLAGS[@]}"; A=$BASE APID=$PID
+start_server "$T/b" "${FLAGS[@]}"; B=$BASE BPID=$PID
+[ "$(req GET "$A/readyz")" = 200 ] || fail "A not ready: $(cat "$T/body")"
+[ "$(req GET "$B/readyz")" = 200 ] || fail "B not ready: $(cat "$T/body")"
+BASE=$A create_repo org/shared
+[ "$(req GET "$B/api/v1/repos/org/shared")" = 200 ] || fail "B does not see the repo A made"
+pass
+
+SMALL=$(ls "$DATA"/*.safetensors | head -1)
+BIG=$(gen_file bf16 160M 7)
+[ -n "$BIG" ] || fail "gen_checkpoint not built"
+BASE=$A upload org/shared big.safetensors "$BIG" >"$T/job.big"
+JOB=$(cat "$T/job.big")
+[ "$(req GET "$B/api/v1/jobs/$JOB")" = 200 ] || fail "B does not see A's job"
+state=$(jget "$T/body" state)
+s=$("${CURL[@]}" -o "$T/b-early.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/big.safetensors")
+[ "$s" = 200 ] || fail "download through B right after the upload: $s"
+[ "$(sha "$T/b-early.bin")" = "$(sha "$BIG")" ] || fail "B's early download differs"
+echo "download through B began with the job $state"
+case $state in queued | running) pass ;; *) fail "the job was already $state: not a download of a spooled file" ;; esac
+BASE=$B wait_job "$JOB" 300
+for R in "$A" "$B"; do
+  s=$("${CURL[@]}" -o "$T/dl.bin" -w '%{http_code}' "$R/api/v1/repos/org/shared/files/big.safetensors")
+  [ "$s" = 200 ] && [ "$(sha "$T/dl.bin")" = "$(sha "$BIG")" ] || fail "stored download through $R: $s"
+  s=$("${CURL[@]}" -o "$T/range.bin" -w '%{http_code}' -r 1000000-1999999 "$R/api/v1/repos/org/shared/files/big.safetensors")
+  [ "$s" = 206 ] || fail "range through $R: $s"
+  cmp -s "$T/range.bin" <(tail -c +1000001 "$BIG" | head -c 1000000) || fail "range through $R differs"
+  pass
+done
+
+# a commit on A moves main on B at once
+[ "$(req GET "$B/api/models/org/shared/revision/main")" = 200 ] || fail "B revision: $(cat "$T/body")"
+before=$(jget "$T/body" sha)
+BASE=$A upload org/shared small.safetensors "$SMALL" >/dev/null
+[ "$(req GET "$A/api/models/org/shared/revision/main")" = 200 ] || fail "A revision"
+sha_a=$(jget "$T/body" sha)
+[ "$(req GET "$B/api/models/org/shared/revision/main")" = 200 ] || fail "B revision"
+sha_b=$(jget "$T/body" sha)
+[ "$sha_a" = "$sha_b" ] && [ "$sha_a" != "$before" ] || fail "main on B ($sha_b) is not A's ($sha_a, was $before)"
+pass
+
+# ---- behind nginx ---------------------------------------------------------------
+NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NG=$T/nginx
+mkdir -p "$NG"
+{
+  [ "$(id -u)" = 0 ] && echo "user root;"
+  sed -e "s#/var/tmp/nginx-elves-#$NG/#" \
+      -e "s#/var/run/nginx-elves.pid#$NG/nginx.pid#" \
+      -e "s#access_log /dev/stdout#access_log $NG/access.log#" \
+      -e "s#error_log stderr#error_log $NG/error.log#" \
+      -e "s#listen 80;#listen 127.0.0.1:$NPORT;#" \
+      -e "s#server 127.0.0.1:8080;#server 127.0.0.1:${A##*:};\n        server 127.0.0.1:${B##*:};#" \
+      "$ELVES_SRC/deploy/nginx.conf"
+} >"$NG/nginx.conf"
+grep -q "server 127.0.0.1:${B##*:};" "$NG/nginx.conf" || fail "sed did not find the upstream in deploy/nginx.conf"
+"$NGINX" -e "$NG/error.log" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/stdout.log" 2>&1 &
+NGPID=$!
+P=http://127.0.0.1:$NPORT
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P/healthz")" = 200 ] && break
+  sleep 0.05
+done
+na0=$(grep -c 'files/small.safetensors 200' "$T/elvesd.1.log" || true)
+nb0=$(grep -c 'files/small.safetensors 200' "$T/elvesd.2.log" || true)
+for i in $(seq 1 8); do
+  s=$("${CURL[@]}" -o "$T/p.bin" -w '%{http_code}' "$P/api/v1/repos/org/shared/files/small.safetensors")
+  [ "$s" = 200 ] && [ "$(sha "$T/p.bin")" = "$(sha "$SMALL")" ] || fail "download $i through nginx: $s"
+done
+na=$(( $(grep -c 'files/small.safetensors 200' "$T/elvesd.1.log" || true) - na0 ))
+nb=$(( $(grep -c 'files/small.safetensors 200' "$T/elvesd.2.log" || true) - nb0 ))
+echo "through nginx: A served $na, B served $nb of 8"
+[ "$na" -gt 0 ] && [ "$nb" -gt 0 ] || fail "nginx did not spread the downloads (A $na, B $nb)"
+pass
+
+# ---- kill -9 the replica running a job ------------------------------------------
+PID=$BPID stop_server # only A may take the next job
+BIG2=$(gen_file bf16 160M 8)
+BASE=$A upload org/shared big2.safetensors "$BIG2" >"$T/job.big2"
+JOB=$(cat "$T/job.big2")
+for _ in $(seq 1 100); do
+  [ "$(req GET "$A/api/v1/jobs/$JOB")" = 200 ] || fail "job $JOB on A"
+  [ "$(jget "$T/body" state)" = running ] && break
+  sleep 0.05
+done
+[ "$(jget "$T/body" state)" = running ] || fail "A did not start job $JOB"
+kill -9 "$APID"; wait "$APID" 2>/dev/null || true
+killed=$(date +%s.%N)
+start_server "$T/b" "${FLAGS[@]}"; B=$BASE BPID=$PID
+BASE=$B wait_job "$JOB" 300
+took=$(echo "$(date +%s.%N) - $killed" | bc)
+echo "job $JOB taken over and stored by B ${took} s after A was killed (lease 6 s)"
+s=$("${CURL[@]}" -o "$T/dl2.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/big2.safetensors")
+[ "$s" = 200 ] && [ "$(sha "$T/dl2.bin")" = "$(sha "$BIG2")" ] || fail "taken-over file through B: $s"
+pass
+q() { psql "$PGURL" -XAtq -c "$1"; }
+[ "$(q "SELECT count(*) FROM jobs WHERE state IN ('running','queued')")" = 0 ] || fail "jobs left running or queued"
+[ "$(q "SELECT count(*) FROM file_blocks b LEFT JOIN chunks c ON c.id = b.chunk_id WHERE c.id IS NULL")" = 0 ] || fail "a block names a missing chunk"
+pass
+
+# ---- PostgreSQL restarted under a replica ---------------------------------------
+"$TOOLS/pg-restart.sh" "$PGDIR" >/dev/null || fail "pg-restart"
+ok=
+for _ in $(seq 1 20); do
+  [ "$(req GET "$B/api/v1/repos/org/shared")" = 200 ] && { ok=1; break; }
+  sleep 0.25
+done
+[ -n "$ok" ] || fail "B did not reconnect to PostgreSQL: $(cat "$T/body")"
+BASE=$B upload org/shared after-restart.safetensors "$SMALL" >"$T/job.ar"
+BASE=$B wait_job "$(cat "$T/job.ar")" 120
+s=$("${CURL[@]}" -o "$T/dl3.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/big.safetensors")
+[ "$s" = 200 ] && [ "$(sha "$T/dl3.bin")" = "$(sha "$BIG")" ] || fail "stored file after the restart: $s"
+pass
+
+# ---- delete + GC on one replica, the other's files stay -------------------------
+start_server "$T/a" "${FLAGS[@]}"; A=$BASE
+[ "$(req DELETE "$A/api/v1/repos/org/shared/files/big2.safetensors")" = 200 ] || fail "delete: $(cat "$T/body")"
+sleep 2 # past --gc-grace
+[ "$(req POST "$A/api/v1/gc")" = 200 ] || fail "gc: $(cat "$T/body")"
+freed=$(jget "$T/body" chunks_freed)
+echo "gc on A freed $freed chunks"
+[ "$freed" -gt 0 ] || fail "gc freed nothing after a delete"
+for f in big small after-restart; do
+  src=$BIG; [ "$f" = big ] || src=$SMALL
+  s=$("${CURL[@]}" -o "$T/g.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/$f.safetensors")
+  [ "$s" = 200 ] && [ "$(sha "$T/g.bin")" = "$(sha "$src")" ] || fail "$f through B after GC on A: $s"
+done
+pass
+finish
