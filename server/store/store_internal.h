@@ -29,6 +29,8 @@ struct es_store {
     unsigned decode_threads;
     size_t cache_bytes;
     double compact_below;
+    char *database;     /* store_config.database, or NULL */
+    int64_t gc_grace_s; /* store_config.gc_grace_s */
     int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
     int (*wrap_meta)(meta **m, void *ctx, es_err *err);
     void *wrap_meta_ctx;
