@@ -404,8 +404,9 @@ struct meta_ops {
      * chunk's is the number of file blocks naming it, a tensor's the
      * number of file segments naming it, and a container's live bytes
      * the lengths of the chunks in it.  Every call below that adds, copies,
-     * moves or deletes such rows keeps them (SQLite: triggers,
-     * migrations/0001_init.sql).  Rows whose count fell to zero stay until
+     * moves or deletes such rows keeps them (triggers in both backends,
+     * migrations/0001_init.sql; 0004 adds dead_since, when a count last
+     * fell to zero).  Rows whose count fell to zero stay until
      * the GC deletes them, so a job may still reuse them meanwhile. */
 
     /* The spool file, uploaded bytes and mode of a file version. */
