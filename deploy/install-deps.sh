@@ -18,7 +18,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ca-certificates
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
-  libzstd-dev libxxhash-dev libssl-dev libcmocka-dev
+  libzstd-dev libxxhash-dev libssl-dev libcmocka-dev libpq-dev
   curl
 )
 
@@ -33,6 +33,8 @@ packages=(
 #   zstd sqlite3 xxd bc procps   baselines, poking at the database, byte dumps, arithmetic, ps
 #   podman buildah runc debootstrap   the container test (no Docker engine here)
 #   git                          tests/fresh-machine.sh copies the checkout with it
+#   postgresql                   the unit.*.postgres tests start a throwaway
+#                                PostgreSQL 15 (tests/tools/pg-up.sh)
 # An entry PKG:CMD counts as there when CMD is on PATH, whichever package
 # brought it (Node.js from another repository ships its own npm).
 test_packages=(
@@ -40,7 +42,7 @@ test_packages=(
   python3 nodejs:node npm:npm nginx aria2
   zstd sqlite3 xxd bc procps
   podman buildah runc debootstrap
-  git
+  git postgresql
 )
 
 case "${1:-}" in

@@ -163,6 +163,7 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs(state, id);
 CREATE INDEX jobs_file ON jobs(file_id);
 
+-- dialect: sqlite
 CREATE TRIGGER file_blocks_ref AFTER INSERT ON file_blocks BEGIN
     UPDATE chunks SET refcount = refcount + 1 WHERE id = NEW.chunk_id;
 END;
@@ -200,3 +201,52 @@ WHEN NEW.pack != OLD.pack BEGIN
                      live_chunks = live_chunks + 1
      WHERE id = NEW.pack;
 END;
+
+-- dialect: postgres
+-- The same triggers in PostgreSQL: one plpgsql function per table.
+CREATE FUNCTION file_blocks_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE chunks SET refcount = refcount + 1 WHERE id = NEW.chunk_id;
+    ELSE
+        UPDATE chunks SET refcount = refcount - 1 WHERE id = OLD.chunk_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER file_blocks_count AFTER INSERT OR DELETE ON file_blocks
+    FOR EACH ROW EXECUTE FUNCTION file_blocks_count();
+
+CREATE FUNCTION file_segments_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.tensor_id IS NOT NULL THEN
+            UPDATE tensors SET refcount = refcount + 1 WHERE id = NEW.tensor_id;
+        END IF;
+    ELSIF OLD.tensor_id IS NOT NULL THEN
+        UPDATE tensors SET refcount = refcount - 1 WHERE id = OLD.tensor_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER file_segments_count AFTER INSERT OR DELETE ON file_segments
+    FOR EACH ROW EXECUTE FUNCTION file_segments_count();
+
+CREATE FUNCTION chunks_pack_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE packs SET live_bytes = live_bytes - OLD.length,
+                         live_chunks = live_chunks - 1
+         WHERE id = OLD.pack;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO packs (id) VALUES (NEW.pack) ON CONFLICT DO NOTHING;
+        UPDATE packs SET live_bytes = live_bytes + NEW.length,
+                         live_chunks = live_chunks + 1
+         WHERE id = NEW.pack;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER chunks_pack_bytes AFTER INSERT OR DELETE ON chunks
+    FOR EACH ROW EXECUTE FUNCTION chunks_pack_bytes();
+CREATE TRIGGER chunks_move AFTER UPDATE OF pack ON chunks
+    FOR EACH ROW WHEN (NEW.pack <> OLD.pack)
+    EXECUTE FUNCTION chunks_pack_bytes();

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "meta_pg.h"
 #include "meta_sqlite.h"
 
 int meta_open(meta **out, const meta_config *cfg, es_err *err)
@@ -13,6 +14,8 @@ int meta_open(meta **out, const meta_config *cfg, es_err *err)
     int rc;
     if (strcmp(backend, "sqlite") == 0)
         rc = meta_sqlite_open(out, cfg->path, err);
+    else if (strcmp(backend, "postgres") == 0)
+        rc = meta_pg_open(out, cfg->url, err);
     else
         return es_errf(err, 400, "unknown metadata backend '%s'", backend);
     if (rc < 0)

@@ -1,13 +1,14 @@
 /*
  * meta.h - the metadata interface: what the storage engine asks of its
- * database, as typed calls, so that SQLite (meta/sqlite/) and later
- * PostgreSQL are backends behind one versioned ops table, the way
+ * database, as typed calls, so that SQLite (meta/sqlite/) and PostgreSQL
+ * (meta/pg/) are backends behind one versioned ops table, the way
  * libgit2's odb backends and SQLite's VFS are.
  *
  * Every call runs inside a transaction: meta_begin(m, META_READ or
  * META_WRITE) gives a meta_tx, calls take it, meta_commit or meta_rollback
  * ends it.  A META_READ transaction sees one consistent snapshot; a
- * META_WRITE one is serialised with every other writer.  A call that fails
+ * META_WRITE one is serialised with every other writer (of every process
+ * sharing the database).  A call that fails
  * leaves the transaction to be rolled back by its caller.
  *
  * Errors: -1 with the es_err filled (500 for a database failure, 503 if
@@ -25,7 +26,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 2
+#define META_OPS_VERSION 3
 
 typedef struct meta_ops meta_ops;
 
@@ -343,12 +344,19 @@ struct meta_ops {
     int (*file_get)(meta_tx *tx, int64_t file_id, meta_file *out, es_err *err);
     /* ---- jobs: a queue claimed with leases.  A claimed job is the
      * claimer's until lease_until; a job whose lease ran out (its process
-     * died) goes back to the queue with job_requeue_expired.  The SQLite
-     * backend has one process: its leases last as long as that process,
-     * and every running job is requeued at open. */
+     * died) goes back to the queue with job_requeue_expired, so several
+     * processes may share one queue (PostgreSQL: a claim skips jobs
+     * another transaction is claiming).  The SQLite backend has one
+     * process: its leases last as long as that process, and every running
+     * job is requeued at open. */
     int (*job_claim)(meta_tx *tx, int64_t now, int64_t lease_until,
                      int64_t *job_id, int64_t *file_id, es_err *err);
     int (*job_requeue_expired)(meta_tx *tx, int64_t now, es_err *err);
+    /* Extends a running job's lease to lease_until.  Returns 1, or 0 if
+     * the job is no longer running (requeued, ended or deleted): its
+     * worker should then give it up. */
+    int (*job_renew)(meta_tx *tx, int64_t job_id, int64_t lease_until,
+                     es_err *err);
     /* How a job that did not commit its own result ended: job_state
      * "queued" (to run again), "failed" or "done"; file_state the same
      * for its file version; error NULL for none. */
@@ -396,8 +404,9 @@ struct meta_ops {
      * chunk's is the number of file blocks naming it, a tensor's the
      * number of file segments naming it, and a container's live bytes
      * the lengths of the chunks in it.  Every call below that adds, copies,
-     * moves or deletes such rows keeps them (SQLite: triggers,
-     * migrations/0001_init.sql).  Rows whose count fell to zero stay until
+     * moves or deletes such rows keeps them (triggers in both backends,
+     * migrations/0001_init.sql; 0004 adds dead_since, when a count last
+     * fell to zero).  Rows whose count fell to zero stay until
      * the GC deletes them, so a job may still reuse them meanwhile. */
 
     /* The spool file, uploaded bytes and mode of a file version. */
@@ -447,11 +456,13 @@ struct meta_ops {
     int (*block_add)(meta_tx *tx, int64_t file_id, const meta_block *b,
                      es_err *err);
 
-    /* GC: deletes the tensors nothing references (their blocks go with
-     * them); *n receives how many. */
-    int (*tensor_dead_delete)(meta_tx *tx, int64_t *n, es_err *err);
-    /* GC: every chunk nothing references. */
-    int (*chunk_dead_each)(meta_tx *tx,
+    /* GC: deletes the tensors nothing has referenced since before
+     * `before` (unix seconds; a new row counts as dead since its insert);
+     * their blocks go with them; *n receives how many. */
+    int (*tensor_dead_delete)(meta_tx *tx, int64_t before, int64_t *n,
+                              es_err *err);
+    /* GC: every chunk nothing has referenced since before `before`. */
+    int (*chunk_dead_each)(meta_tx *tx, int64_t before,
                            int (*fn)(void *ctx, const meta_chunk *c), void *ctx,
                            es_err *err);
     /* GC: deletes one chunk row (its bytes are the caller's). */
@@ -483,12 +494,18 @@ struct meta_ops {
 
 /* Which backend and where.  backend NULL means "sqlite". */
 typedef struct meta_config {
-    const char *backend;
-    const char *path; /* sqlite: the database file, created if missing */
+    const char *backend; /* "sqlite" or "postgres" */
+    const char *path;    /* sqlite: the database file, created if missing */
+    /* postgres: a libpq connection string or URI,
+     * postgres://USER[:PASS]@HOST:PORT/DB (connect_timeout 5 s unless it
+     * says otherwise) */
+    const char *url;
 } meta_config;
 
-/* Opens the backend, applying the migrations it lacks.  400 for an
- * unknown backend, 500 for one whose ops table has another version. */
+/* Opens the backend, applying the migrations it lacks (one process at a
+ * time, for a database several share).  400 for an unknown backend, 500
+ * for one whose ops table has another version, 503 for a database that
+ * cannot be reached. */
 int meta_open(meta **out, const meta_config *cfg, es_err *err);
 
 static inline void meta_close(meta *m)
@@ -826,6 +843,12 @@ static inline int meta_job_requeue_expired(meta_tx *tx, int64_t now,
     return tx->ops->job_requeue_expired(tx, now, err);
 }
 
+static inline int meta_job_renew(meta_tx *tx, int64_t job_id,
+                                 int64_t lease_until, es_err *err)
+{
+    return tx->ops->job_renew(tx, job_id, lease_until, err);
+}
+
 static inline int meta_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
                                   const char *job_state, const char *file_state,
                                   const char *error, int64_t progress,
@@ -944,16 +967,18 @@ static inline int meta_block_add(meta_tx *tx, int64_t file_id,
     return tx->ops->block_add(tx, file_id, b, err);
 }
 
-static inline int meta_tensor_dead_delete(meta_tx *tx, int64_t *n, es_err *err)
+static inline int meta_tensor_dead_delete(meta_tx *tx, int64_t before,
+                                          int64_t *n, es_err *err)
 {
-    return tx->ops->tensor_dead_delete(tx, n, err);
+    return tx->ops->tensor_dead_delete(tx, before, n, err);
 }
 
-static inline int
-meta_chunk_dead_each(meta_tx *tx, int (*fn)(void *ctx, const meta_chunk *c),
-                     void *ctx, es_err *err)
+static inline int meta_chunk_dead_each(meta_tx *tx, int64_t before,
+                                       int (*fn)(void *ctx,
+                                                 const meta_chunk *c),
+                                       void *ctx, es_err *err)
 {
-    return tx->ops->chunk_dead_each(tx, fn, ctx, err);
+    return tx->ops->chunk_dead_each(tx, before, fn, ctx, err);
 }
 
 static inline int meta_chunk_delete(meta_tx *tx, int64_t chunk_id, es_err *err)

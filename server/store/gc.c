@@ -26,6 +26,7 @@
 #include "store_internal.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,17 +57,25 @@ static int collect_chunk(void *arg, const meta_chunk *c)
     return 0;
 }
 
+/* What GC frees: rows dead since before this (store_config.gc_grace_s);
+ * without a grace time, every dead row. */
+static int64_t dead_before(const es_store *st)
+{
+    return st->gc_grace_s > 0 ? es_now() - st->gc_grace_s : INT64_MAX;
+}
+
 /* Step 1.  Deletes the rows of jobs that ended (done or failed) more than
  * JOB_KEEP_S ago too, so the table does not grow with every upload forever.
  * The file rows keep their own state and error; only GET /api/v1/jobs/{id}
  * of such an old job answers 404. */
-static int free_dead_tx(meta_tx *tx, gc_report *rep, vec *dead, es_err *err)
+static int free_dead_tx(meta_tx *tx, int64_t before, gc_report *rep, vec *dead,
+                        es_err *err)
 {
-    if (meta_tensor_dead_delete(tx, &rep->tensors_freed, err) < 0 ||
+    if (meta_tensor_dead_delete(tx, before, &rep->tensors_freed, err) < 0 ||
         meta_job_prune(tx, es_now() - JOB_KEEP_S, &rep->jobs_pruned, err) < 0)
         return -1;
     collect_ctx cc = {dead, err};
-    return meta_chunk_dead_each(tx, collect_chunk, &cc, err);
+    return meta_chunk_dead_each(tx, before, collect_chunk, &cc, err);
 }
 
 /* Step 2.  Stops at the first failure: the store may be down. */
@@ -101,7 +110,8 @@ static int free_dead(es_store *st, gc_report *rep, es_err *err)
     meta_tx *tx;
     int rc = meta_begin(st->meta, META_WRITE, &tx, err);
     if (rc == 0)
-        rc = meta_end(tx, free_dead_tx(tx, rep, &dead, err), err);
+        rc = meta_end(tx, free_dead_tx(tx, dead_before(st), rep, &dead, err),
+                      err);
     if (rc == 0)
         rc = delete_bytes(st, &dead, err);
     if (rc == 0 && dead.n > 0 &&

@@ -55,8 +55,12 @@ static int apply_config(es_store *st, const store_config *cfg, es_err *err)
     st->cache_bytes = cfg->cache_bytes ? cfg->cache_bytes : DEFAULT_CACHE_BYTES;
     st->compact_below =
         cfg->compact_below > 0 ? cfg->compact_below : DEFAULT_COMPACT_BELOW;
-    st->shared = cfg->database != NULL;
+    st->shared = cfg->database && *cfg->database;
     st->job_lease_s = cfg->job_lease_s > 0 ? cfg->job_lease_s : 60;
+    st->gc_grace_s = cfg->gc_grace_s > 0 ? cfg->gc_grace_s : 0;
+    if (cfg->database && *cfg->database &&
+        !(st->database = strdup(cfg->database)))
+        return es_errf(err, 500, "out of memory");
     st->wrap_chunks = cfg->wrap_chunks;
     st->wrap_meta = cfg->wrap_meta;
     st->wrap_meta_ctx = cfg->wrap_meta_ctx;
@@ -86,18 +90,28 @@ static int open_chunks(es_store *st, const store_config *cfg, es_err *err)
     return 0;
 }
 
-static int open_parts(es_store *st, const store_config *cfg, es_err *err)
+/* The SQLite file in the data directory, or the database named by URL. */
+static int open_meta(es_store *st, es_err *err)
 {
-    if (make_dir(st->data_dir, err) < 0 || make_dir(st->spool_dir, err) < 0 ||
-        make_dir(st->packs_dir, err) < 0)
-        return -1;
+    if (st->database) {
+        meta_config mc = {.backend = "postgres", .url = st->database};
+        return meta_open(&st->meta, &mc, err);
+    }
     char *db_path = join(st->data_dir, "elves.db");
     if (!db_path)
         return es_errf(err, 500, "out of memory");
     meta_config mc = {.backend = "sqlite", .path = db_path};
     int rc = meta_open(&st->meta, &mc, err);
     free(db_path);
-    if (rc < 0)
+    return rc;
+}
+
+static int open_parts(es_store *st, const store_config *cfg, es_err *err)
+{
+    if (make_dir(st->data_dir, err) < 0 || make_dir(st->spool_dir, err) < 0 ||
+        make_dir(st->packs_dir, err) < 0)
+        return -1;
+    if (open_meta(st, err) < 0)
         return -1;
     if (st->wrap_meta && st->wrap_meta(&st->meta, st->wrap_meta_ctx, err) < 0)
         return -1;
@@ -152,6 +166,7 @@ void store_close(es_store *st)
     pthread_rwlock_destroy(&st->gc_lock);
     pthread_mutex_destroy(&st->gc_mu);
     free(st->data_dir);
+    free(st->database);
     free(st->spool_dir);
     free(st->packs_dir);
     free(st);

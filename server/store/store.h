@@ -1,7 +1,7 @@
 /*
  * store.h - the storage side of elvesd as the HTTP layer sees it.
  *
- * A store is the SQLite metadata database, the chunk store, the spool
+ * A store is the metadata database (SQLite or PostgreSQL), the chunk store, the spool
  * directory and the worker pool that compresses spooled files into chunks.
  * The API layers (api/, hf/) only call the functions below (and those of
  * store_hf.h); they never run SQL or touch chunk files themselves.
@@ -27,6 +27,14 @@ struct meta;       /* meta.h; the same */
 
 typedef struct store_config {
     const char *data_dir;  /* holds elves.db, packs/, spool/ */
+    /* The metadata database: NULL for the SQLite file elves.db in
+     * data_dir, or a PostgreSQL URL (postgres://USER[:PASS]@HOST:PORT/DB
+     * or a libpq connection string) that several elvesd may share. */
+    const char *database;
+    /* GC frees a chunk or tensor only once nothing has referenced it for
+     * this long, so a job of another process sharing the database that
+     * just found it may still use it; 0 = at once (one process). */
+    int64_t gc_grace_s;
     unsigned workers;      /* compression threads; 0 = number of cores */
     unsigned decode_threads; /* threads one download may use; 0 = cores */
     size_t cache_bytes;    /* decoded-block cache; 0 = default (64 MiB) */

@@ -34,6 +34,8 @@ struct es_store {
      * database): jobs are leased, renewed and taken over (jobs.c). */
     int shared;
     int64_t job_lease_s;
+    char *database;     /* store_config.database, or NULL */
+    int64_t gc_grace_s; /* store_config.gc_grace_s */
     int (*wrap_chunks)(chunkstore *cs, void *ctx, es_err *err);
     int (*wrap_meta)(meta **m, void *ctx, es_err *err);
     void *wrap_meta_ctx;

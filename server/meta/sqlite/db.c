@@ -210,55 +210,40 @@ static int set_pragmas(db *d, es_err *err)
                    err);
 }
 
-static int migrations_table(db *d, es_err *err)
+/* ---- migrations (migrate.h runs them; these are its hands) ---------- */
+
+static int mig_exec(void *ctx, const char *sql, es_err *err)
 {
-    return db_exec(d,
-                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                   " version INTEGER PRIMARY KEY,"
-                   " name TEXT NOT NULL,"
-                   " applied_at INTEGER NOT NULL)",
-                   err);
+    return db_exec(ctx, sql, err);
 }
 
-/* The highest migration recorded, and whether the binary knows it. */
-static int check_not_newer(db *d, const db_migration *m, unsigned n,
-                           es_err *err)
+static int mig_newest(void *ctx, int64_t *out, es_err *err)
 {
-    int64_t newest = 0;
-    if (db_query_i64(d,
-                     "SELECT coalesce(max(version), 0) FROM schema_migrations",
-                     &newest, err) < 0)
-        return -1;
-    int known = n ? m[n - 1].version : 0;
-    if (newest > known)
-        return es_errf(err, 500,
-                       "database schema version %lld is newer than this "
-                       "elvesd knows (%d): upgrade elvesd or use another "
-                       "data directory",
-                       (long long)newest, known);
-    return 0;
+    return db_query_i64(
+        ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations", out,
+        err);
 }
 
-static int apply_one(db *d, const db_migration *m, es_err *err)
+static int mig_applied(void *ctx, int version, es_err *err)
 {
+    db *d = ctx;
     sqlite3_stmt *s =
         db_prep(d, "SELECT 1 FROM schema_migrations WHERE version = ?", err);
     if (!s)
         return -1;
-    db_bind_i64(s, 1, m->version);
+    db_bind_i64(s, 1, version);
     int have = db_step_row(d, s, err);
     sqlite3_reset(s);
-    if (have)
-        return have < 0 ? -1 : 0;
-    if (db_exec(d, m->sql, err) < 0) {
-        char why[sizeof err->msg];
-        memcpy(why, err->msg, sizeof why);
-        return es_errf(err, 500, "migration %s: %s", m->name, why);
-    }
-    s = db_prep(d,
-                "INSERT INTO schema_migrations (version, name, applied_at) "
-                "VALUES (?, ?, ?)",
-                err);
+    return have;
+}
+
+static int mig_record(void *ctx, const meta_migration *m, es_err *err)
+{
+    db *d = ctx;
+    sqlite3_stmt *s = db_prep(d,
+                              "INSERT INTO schema_migrations (version, name, "
+                              "applied_at) VALUES (?, ?, ?)",
+                              err);
     if (!s)
         return -1;
     db_bind_i64(s, 1, m->version);
@@ -267,16 +252,13 @@ static int apply_one(db *d, const db_migration *m, es_err *err)
     return db_step_done(d, s, err);
 }
 
-int db_migrate(db *d, const db_migration *m, unsigned n, es_err *err)
+int db_migrate(db *d, const meta_migration *m, unsigned n, es_err *err)
 {
+    meta_migrate_conn c = {META_DIALECT_SQLITE, d,         mig_exec,
+                           mig_newest,          mig_applied, mig_record};
     if (db_tx_begin(d, err) < 0)
         return -1;
-    int rc = migrations_table(d, err);
-    if (rc == 0)
-        rc = check_not_newer(d, m, n, err);
-    for (unsigned i = 0; rc == 0 && i < n; i++)
-        rc = apply_one(d, &m[i], err);
-    if (rc < 0) {
+    if (meta_migrate(&c, m, n, err) < 0) {
         db_tx_rollback(d);
         return -1;
     }
@@ -299,7 +281,7 @@ int db_open(db **out, const char *path, es_err *err)
         return -1;
     }
     if (set_pragmas(d, err) < 0 ||
-        db_migrate(d, db_migrations, db_migrations_count, err) < 0) {
+        db_migrate(d, meta_migrations, meta_migrations_count, err) < 0) {
         db_close(d);
         return -1;
     }

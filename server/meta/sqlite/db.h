@@ -16,30 +16,21 @@
 #include <stdint.h>
 
 #include "err.h"
-
-/* One embedded migration (generated from migrations/NNNN_name.sql by
- * cmake/embed_migrations.cmake). */
-typedef struct db_migration {
-    int version;
-    const char *name;
-    const char *sql;
-} db_migration;
-
-extern const db_migration db_migrations[];
-extern const unsigned db_migrations_count;
+#include "migrate.h"
 
 typedef struct db db;
 
 /* Opens (creating) the database at path: WAL, foreign_keys=ON,
  * busy_timeout, synchronous=FULL; applies the embedded migrations that are
- * missing, in order, in one transaction.  Refuses (500) a database that has
+ * missing (migrate.h), in order, in one transaction.  Refuses (500) a database that has
  * a migration this binary does not know. */
 int db_open(db **out, const char *path, es_err *err);
 void db_close(db *d);
 
 /* Applies `migrations` (sorted by version) to an open database; exposed so
  * tests can play a newer binary. */
-int db_migrate(db *d, const db_migration *migrations, unsigned n, es_err *err);
+int db_migrate(db *d, const meta_migration *migrations, unsigned n,
+               es_err *err);
 
 /* The connection lock.  Everything below needs it held. */
 void db_lock(db *d);

@@ -66,10 +66,8 @@ static int sq_schema(meta_tx *tx, meta_schema *out, es_err *err)
         return -1;
     if (one != 1)
         return es_errf(err, 500, "database: no answer");
-    out->known = db_migrations_count;
-    out->known_newest = db_migrations_count
-                            ? db_migrations[db_migrations_count - 1].version
-                            : 0;
+    out->known = meta_migrations_count;
+    out->known_newest = meta_migrations_known_newest();
     return 0;
 }
 
@@ -302,6 +300,7 @@ static const meta_ops sq_ops = {
     .file_get = sq_file_get,
     .job_claim = sq_job_claim,
     .job_requeue_expired = sq_job_requeue_expired,
+    .job_renew = sq_job_renew,
     .job_finish = sq_job_finish,
     .job_attempts = sq_job_attempts,
     .job_pending = sq_job_pending,

@@ -340,13 +340,21 @@ int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b, es_err *err)
 
 /* ---- garbage collection ------------------------------------------------ */
 
-int sq_tensor_dead_delete(meta_tx *tx, int64_t *n, es_err *err)
+int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
+                          es_err *err)
 {
     db *d = sq_db(tx);
-    if (db_query_i64(d, "SELECT count(*) FROM tensors WHERE refcount = 0", n,
-                     err) < 0)
+    sqlite3_stmt *s = db_prep(d,
+                              "DELETE FROM tensors WHERE refcount = 0 AND "
+                              "coalesce(dead_since, 0) < ?",
+                              err);
+    if (!s)
         return -1;
-    return db_exec(d, "DELETE FROM tensors WHERE refcount = 0", err);
+    db_bind_i64(s, 1, before);
+    if (db_step_done(d, s, err) < 0)
+        return -1;
+    *n = db_changes(d);
+    return 0;
 }
 
 /* Reads the chunk rows s yields (id, pack, offset, length, checksum), then
@@ -376,16 +384,19 @@ static int chunk_rows_each(db *d, sqlite3_stmt *s,
     return rc;
 }
 
-int sq_chunk_dead_each(meta_tx *tx, int (*fn)(void *ctx, const meta_chunk *c),
-                       void *ctx, es_err *err)
+int sq_chunk_dead_each(meta_tx *tx, int64_t before,
+                       int (*fn)(void *ctx, const meta_chunk *c), void *ctx,
+                       es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "SELECT id, pack, offset, length, checksum FROM "
-                              "chunks WHERE refcount = 0",
+                              "chunks WHERE refcount = 0 AND "
+                              "coalesce(dead_since, 0) < ?",
                               err);
     if (!s)
         return -1;
+    db_bind_i64(s, 1, before);
     return chunk_rows_each(d, s, fn, ctx, err);
 }
 

@@ -122,6 +122,8 @@ int sq_mirror_entry_fetched(meta_tx *tx, const char *key, const char *commit,
 int sq_job_claim(meta_tx *tx, int64_t now, int64_t lease_until,
                  int64_t *job_id, int64_t *file_id, es_err *err);
 int sq_job_requeue_expired(meta_tx *tx, int64_t now, es_err *err);
+int sq_job_renew(meta_tx *tx, int64_t job_id, int64_t lease_until,
+                 es_err *err);
 int sq_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
                   const char *job_state, const char *file_state,
                   const char *error, int64_t progress, int64_t now,
@@ -157,9 +159,11 @@ int sq_segment_add(meta_tx *tx, int64_t file_id, const meta_segment *g,
                    es_err *err);
 int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b,
                  es_err *err);
-int sq_tensor_dead_delete(meta_tx *tx, int64_t *n, es_err *err);
-int sq_chunk_dead_each(meta_tx *tx, int (*fn)(void *ctx, const meta_chunk *c),
-                       void *ctx, es_err *err);
+int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
+                          es_err *err);
+int sq_chunk_dead_each(meta_tx *tx, int64_t before,
+                       int (*fn)(void *ctx, const meta_chunk *c), void *ctx,
+                       es_err *err);
 int sq_chunk_delete(meta_tx *tx, int64_t chunk_id, es_err *err);
 int sq_job_prune(meta_tx *tx, int64_t before, int64_t *n, es_err *err);
 int sq_container_live_bytes(meta_tx *tx, uint64_t container, int64_t *out,

@@ -3,8 +3,9 @@
  * SQLite.  Schema: migrations/0001_init.sql (jobs, chunks).
  *
  * Leases: one process owns every job of a SQLite database, so a lease
- * lasts as long as the process, not until lease_until; job_requeue_expired
- * requeues every running job, which is right at open and only then.
+ * lasts as long as the process, not until lease_until (which is recorded
+ * all the same); job_requeue_expired requeues every running job, which is
+ * right at open and only then.
  */
 #include "meta_sqlite_internal.h"
 
@@ -14,7 +15,6 @@
 int sq_job_claim(meta_tx *tx, int64_t now, int64_t lease_until, int64_t *job_id,
                  int64_t *file_id, es_err *err)
 {
-    (void)lease_until; /* see the top of this file */
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "SELECT id, file_id FROM jobs WHERE state = "
@@ -32,12 +32,13 @@ int sq_job_claim(meta_tx *tx, int64_t now, int64_t lease_until, int64_t *job_id,
         return rc;
     s = db_prep(d,
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
-                "started = ? WHERE id = ?",
+                "started = ?, lease_until = ? WHERE id = ?",
                 err);
     if (!s)
         return -1;
     db_bind_i64(s, 1, now);
-    db_bind_i64(s, 2, *job_id);
+    db_bind_i64(s, 2, lease_until);
+    db_bind_i64(s, 3, *job_id);
     if (db_step_done(d, s, err) < 0)
         return -1;
     s = db_prep(d,
@@ -58,6 +59,23 @@ int sq_job_requeue_expired(meta_tx *tx, int64_t now, es_err *err)
                    "UPDATE files SET state = 'spooled' "
                    " WHERE state = 'compressing';",
                    err);
+}
+
+int sq_job_renew(meta_tx *tx, int64_t job_id, int64_t lease_until,
+                 es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "UPDATE jobs SET lease_until = ? WHERE id = ? "
+                              "AND state = 'running'",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, lease_until);
+    db_bind_i64(s, 2, job_id);
+    if (db_step_done(d, s, err) < 0)
+        return -1;
+    return db_changes(d) > 0 ? 1 : 0;
 }
 
 int sq_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,

@@ -13,7 +13,9 @@
  * out the real backend's own transaction with its ops pointed at a copy
  * of the real table in which begin, commit and rollback are the
  * wrapper's; every other call runs the real backend's code on its own
- * transaction.  (Backends never read tx->ops themselves.)  A failed commit
+ * transaction.  There are two copies, one for write transactions and one
+ * for reads, so a commit knows its transaction's mode even when several
+ * are open at once (PostgreSQL).  (Backends never read tx->ops themselves.)  A failed commit
  * rolls the real transaction back, as a commit that fails does.
  */
 #ifndef FAULT_META_H
@@ -34,8 +36,8 @@ typedef enum fm_op { FM_BEGIN, FM_COMMIT, FM_NOPS } fm_op;
 typedef struct fm_state {
     meta base;      /* what the store holds: ops = &ops below */
     meta *inner;    /* the real backend */
-    meta_ops ops;   /* the real table, begin/commit/rollback replaced */
-    meta_mode mode; /* of the open transaction (the backend has one) */
+    meta_ops ops;      /* the real table, begin/commit/rollback replaced */
+    meta_ops read_ops; /* the same, handed to read transactions */
     fault_points fp;
 } fm_state;
 
@@ -85,8 +87,7 @@ FM_FN int fm_begin(meta *m, meta_mode mode, meta_tx **tx, es_err *err)
         return -1;
     if (fm->inner->ops->begin(fm->inner, mode, tx, err) < 0)
         return -1;
-    fm->mode = mode; /* under the backend's lock from here on */
-    (*tx)->ops = &fm->ops;
+    (*tx)->ops = mode == META_WRITE ? &fm->ops : &fm->read_ops;
     return 0;
 }
 
@@ -94,8 +95,9 @@ FM_FN int fm_commit(meta_tx *tx, es_err *err)
 {
     fm_state *fm = fm_current;
     const meta_ops *real = fm->inner->ops;
+    int writes = tx->ops == &fm->ops;
     tx->ops = real;
-    if (fm->mode == META_WRITE && fp_enter(&fm->fp, FM_COMMIT, err) < 0) {
+    if (writes && fp_enter(&fm->fp, FM_COMMIT, err) < 0) {
         real->rollback(tx);
         return -1;
     }
@@ -131,6 +133,7 @@ FM_FN int fm_wrap(meta **m, void *ctx, es_err *err)
     fm->ops.commit = fm_commit;
     fm->ops.rollback = fm_rollback;
     fm->ops.close = fm_close;
+    fm->read_ops = fm->ops;
     fm->base.ops = &fm->ops;
     fm_current = fm;
     *m = &fm->base;

@@ -3,7 +3,9 @@
  * programs: temporary data directories, opening a store (optionally with
  * a wrapped chunk store), uploading bytes or files, reading a file back
  * through a reader and comparing it, and checks on the database behind the
- * store (reference counts).  Header-only so each test stays one program;
+ * store (reference counts).  The store's database is SQLite in its data
+ * directory, or a fresh PostgreSQL schema when ELVES_TEST_DATABASE is set
+ * (test_db.h).  Header-only so each test stays one program;
  * the tu_expect_* and tu_check_* helpers fail the cmocka test.
  */
 #ifndef STORE_TEST_UTIL_H
@@ -23,9 +25,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "store.h"
+#include "test_db.h"
 #include "test_files.h"
 
 /* Not every test uses every helper. */
@@ -90,12 +92,15 @@ TU_FN char *tu_tmpdir(const char *tag)
     return path;
 }
 
-/* Opens the store cfg describes (decode_threads 2 if unset). */
+/* Opens the store cfg describes (decode_threads 2 if unset; the database
+ * of its data directory, test_db.h, if unset). */
 TU_FN es_store *tu_open_config(const store_config *cfg)
 {
     store_config c = *cfg;
     if (!c.decode_threads)
         c.decode_threads = 2;
+    if (!c.database)
+        c.database = tdb_database(c.data_dir);
     es_store *st = NULL;
     es_err err = {0, ""};
     if (store_open(&st, &c, &err) != 0) {
@@ -254,53 +259,32 @@ TU_FN void tu_gc(es_store *st)
     json_decref(rep);
 }
 
-/* The store's database, opened beside the store (for checks). */
-TU_FN sqlite3 *tu_db_open(const char *dir)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/elves.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-/* The first column of the first row of sql, or -1 if no row. */
-TU_FN int64_t tu_q1(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    return v;
-}
-
 /* Reference counts equal the rows that make them, and nothing live points
  * at anything dead. */
 TU_FN void tu_check_refcounts(const char *dir)
 {
-    sqlite3 *db = tu_db_open(dir);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks c WHERE refcount "
+    tdb *db = tdb_open(dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM chunks c WHERE refcount "
                                "!= (SELECT count(*) FROM file_blocks b WHERE "
                                "b.chunk_id = c.id)"),
                      0);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors t WHERE refcount "
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM tensors t WHERE refcount "
                                "!= (SELECT count(*) FROM file_segments s WHERE "
                                "s.tensor_id = t.id)"),
                      0);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors t JOIN "
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM tensors t JOIN "
                                "tensor_blocks tb ON tb.tensor_id = t.id JOIN "
                                "chunks c ON c.id = tb.chunk_id WHERE "
                                "t.refcount > 0 AND c.refcount = 0"),
                      0);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM packs p WHERE live_bytes "
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM packs p WHERE live_bytes "
                                "!= (SELECT coalesce(sum(length), 0) FROM "
                                "chunks c WHERE c.pack = p.id)"),
                      0);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM pragma_foreign_key_check"),
-                     0);
-    sqlite3_close(db);
+    if (db->sq) /* PostgreSQL checks its foreign keys at every statement */
+        assert_int_equal(
+            tdb_q1(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    tdb_close(db);
 }
 
 /* ---- generated checkpoints ------------------------------------------ */

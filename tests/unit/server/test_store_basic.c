@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "migrate.h"
 #include "store_test_util.h"
 
 static void test_migrations_recorded(void **state)
@@ -20,32 +21,30 @@ static void test_migrations_recorded(void **state)
     char *dir = tu_tmpdir("mig");
     es_store *st = tu_open(dir, 1);
     store_close(st);
-    char db_path[4200];
-    snprintf(db_path, sizeof db_path, "%s/elves.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT version, name, applied_at "
-                                        "FROM schema_migrations ORDER BY "
-                                        "version",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
-    assert_string_equal((const char *)sqlite3_column_text(s, 1), "0001_init");
-    assert_true(sqlite3_column_int64(s, 2) > 0);
-    sqlite3_finalize(s);
-    /* WAL mode stuck to the file. */
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
-    sqlite3_finalize(s);
+    tdb *db = tdb_open(dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM schema_migrations WHERE "
+                                "version = 1 AND name = '0001_init' AND "
+                                "applied_at > 0"),
+                     1);
+    assert_int_equal(tdb_q1(db, "SELECT max(version) FROM schema_migrations"),
+                     meta_migrations_known_newest());
+    if (db->sq) { /* WAL mode stuck to the file. */
+        sqlite3_stmt *s;
+        assert_int_equal(
+            sqlite3_prepare_v2(db->sq, "PRAGMA journal_mode", -1, &s, NULL),
+            SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+        sqlite3_finalize(s);
+    }
     /* A second open applies nothing twice. */
-    sqlite3_close(db);
+    tdb_close(db);
     st = tu_open(dir, 1);
     store_close(st);
+    db = tdb_open(dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM schema_migrations"),
+                     meta_migrations_count);
+    tdb_close(db);
     tu_rm_rf(dir);
     free(dir);
 }
@@ -55,17 +54,14 @@ static void test_newer_database_refused(void **state)
     (void)state;
     char *dir = tu_tmpdir("newer");
     store_close(tu_open(dir, 1));
-    char db_path[4200];
-    snprintf(db_path, sizeof db_path, "%s/elves.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO schema_migrations VALUES "
-                                  "(9999, '9999_future', 0)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    store_config cfg = {.data_dir = dir, .workers = 1, .decode_threads = 1};
+    tdb *db = tdb_open(dir);
+    tdb_exec(db, "INSERT INTO schema_migrations VALUES (9999, '9999_future', "
+                 "0)");
+    tdb_close(db);
+    store_config cfg = {.data_dir = dir,
+                        .database = tdb_database(dir),
+                        .workers = 1,
+                        .decode_threads = 1};
     es_store *st = NULL;
     es_err err = {0, ""};
     assert_int_equal(store_open(&st, &cfg, &err), -1);

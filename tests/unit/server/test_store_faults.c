@@ -29,7 +29,6 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "fault_chunkstore.h"
 #include "store_test_util.h"
@@ -127,9 +126,9 @@ static int64_t job_column(const char *dir, int64_t job_id, const char *col)
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE id = %lld", col,
              (long long)job_id);
-    sqlite3 *db = tu_db_open(dir);
-    int64_t v = tu_q1(db, sql);
-    sqlite3_close(db);
+    tdb *db = tdb_open(dir);
+    int64_t v = tdb_q1(db, sql);
+    tdb_close(db);
     return v;
 }
 
@@ -595,9 +594,9 @@ static json_t *gc_ok(gc_scene *s)
 
 static int64_t db_count(const char *dir, const char *sql)
 {
-    sqlite3 *db = tu_db_open(dir);
-    int64_t v = tu_q1(db, sql);
-    sqlite3_close(db);
+    tdb *db = tdb_open(dir);
+    int64_t v = tdb_q1(db, sql);
+    tdb_close(db);
     return v;
 }
 

@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "store_test_util.h"
 
@@ -27,12 +26,12 @@ static void check_empty(es_store *st, const char *dir)
     tu_gc(st);
     assert_int_equal(tu_stat(st, "stored_bytes"), 0);
     assert_int_equal(tu_stat(st, "logical_bytes"), 0);
-    sqlite3 *db = tu_db_open(dir);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 0);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM tensors"), 0);
+    tdb *db = tdb_open(dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM chunks"), 0);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM tensors"), 0);
     assert_int_equal(
-        tu_q1(db, "SELECT count(*) FROM packs WHERE live_bytes > 0"), 0);
-    sqlite3_close(db);
+        tdb_q1(db, "SELECT count(*) FROM packs WHERE live_bytes > 0"), 0);
+    tdb_close(db);
 }
 
 /* ---- tests
@@ -192,10 +191,10 @@ static void test_replace_frees_chunks(void **state)
     assert_int_equal(store_gc(st, &rep, &err), 0);
     assert_int_equal(tu_json_int(rep, "chunks_freed"), 0);
     json_decref(rep);
-    sqlite3 *db = tu_db_open(dir);
+    tdb *db = tdb_open(dir);
     assert_int_equal(
-        tu_q1(db, "SELECT count(*) FROM chunks WHERE refcount = 0"), 0);
-    sqlite3_close(db);
+        tdb_q1(db, "SELECT count(*) FROM chunks WHERE refcount = 0"), 0);
+    tdb_close(db);
     tu_expect_content(st, "org/r", "m.safetensors", bdata, blen);
     tu_check_refcounts(dir);
     free(adata);
@@ -281,9 +280,9 @@ static void test_shared_tensors(void **state)
     tu_expect_content(st, "org/m", "y.safetensors", y, ly);
     /* y added only "c" and its header: far less than "a" */
     assert_true(sxy - sx < sx / 4);
-    sqlite3 *db = tu_db_open(dir);
-    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), 2);
-    sqlite3_close(db);
+    tdb *db = tdb_open(dir);
+    assert_int_equal(tdb_q1(db, "SELECT max(refcount) FROM tensors"), 2);
+    tdb_close(db);
     tu_check_refcounts(dir);
     /* delete in the order x then y */
     delete_both(st, dir, "x.safetensors", "y.safetensors", y, ly);
@@ -322,17 +321,17 @@ static void test_shared_units(void **state)
     uint8_t *y = tu_make_safetensors(ty, NS + 1, &ly);
     tu_upload(st, "org/m", "x.safetensors", x, lx);
     store_wait_idle(st);
-    sqlite3 *db = tu_db_open(dir);
+    tdb *db = tdb_open(dir);
     /* header, big, and one chunk for the ten small tensors */
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 3);
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM file_segments"), NS + 2);
-    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), NS);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM chunks"), 3);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM file_segments"), NS + 2);
+    assert_int_equal(tdb_q1(db, "SELECT max(refcount) FROM tensors"), NS);
     tu_upload(st, "org/m", "y.safetensors", y, ly);
     store_wait_idle(st);
     /* y wrote its header and "other" only */
-    assert_int_equal(tu_q1(db, "SELECT count(*) FROM chunks"), 5);
-    assert_int_equal(tu_q1(db, "SELECT max(refcount) FROM tensors"), 2 * NS);
-    sqlite3_close(db);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM chunks"), 5);
+    assert_int_equal(tdb_q1(db, "SELECT max(refcount) FROM tensors"), 2 * NS);
+    tdb_close(db);
     tu_expect_content(st, "org/m", "x.safetensors", x, lx);
     tu_expect_content(st, "org/m", "y.safetensors", y, ly);
     tu_check_refcounts(dir);
@@ -450,12 +449,12 @@ static void test_corrupt_chunk(void **state)
     tu_expect_state(st, "org/m", "m.safetensors", "stored");
     store_close(st);
     /* flip one byte inside the last chunk's data */
-    sqlite3 *db = tu_db_open(dir);
+    tdb *db = tdb_open(dir);
     int64_t pack =
-        tu_q1(db, "SELECT pack FROM chunks ORDER BY id DESC LIMIT 1");
-    int64_t off = tu_q1(db, "SELECT offset + 16 + length / 2 FROM chunks ORDER "
+        tdb_q1(db, "SELECT pack FROM chunks ORDER BY id DESC LIMIT 1");
+    int64_t off = tdb_q1(db, "SELECT \"offset\" + 16 + length / 2 FROM chunks ORDER "
                             "BY id DESC LIMIT 1");
-    sqlite3_close(db);
+    tdb_close(db);
     char path[4300];
     snprintf(path, sizeof path, "%s/packs/pack-%012lld.pack", dir,
              (long long)pack);
@@ -514,7 +513,7 @@ static void test_requeue_running(void **state)
     FILE *fp = fopen(path, "wb");
     assert_int_equal(fwrite(data, 1, len, fp), len);
     fclose(fp);
-    sqlite3 *db = tu_db_open(dir);
+    tdb *db = tdb_open(dir);
     char sql[1024];
     snprintf(sql, sizeof sql,
              "INSERT INTO files (id, size, sha256, upload_size, "
@@ -526,8 +525,8 @@ static void test_requeue_running(void **state)
              "1, %zu, 1);"
              "INSERT INTO tree_entries SELECT commit_id, 'm', 77 FROM refs;",
              len, hex, len, hex, len);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    tdb_exec(db, sql);
+    tdb_close(db);
 
     st = tu_open(dir, 1);
     store_wait_idle(st);
@@ -562,16 +561,13 @@ static void test_prune_old_jobs(void **state)
     store_wait_idle(st);
     store_close(st);
 
-    sqlite3 *db = tu_db_open(dir);
+    tdb *db = tdb_open(dir);
     assert_int_equal(
-        tu_q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
-    assert_int_equal(
-        sqlite3_exec(db, "UPDATE jobs SET finished = 1 WHERE path = 'old';",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    int64_t old_id = tu_q1(db, "SELECT id FROM jobs WHERE path = 'old'");
-    int64_t new_id = tu_q1(db, "SELECT id FROM jobs WHERE path = 'new'");
-    sqlite3_close(db);
+        tdb_q1(db, "SELECT count(*) FROM jobs WHERE state = 'done'"), 2);
+    tdb_exec(db, "UPDATE jobs SET finished = 1 WHERE path = 'old';");
+    int64_t old_id = tdb_q1(db, "SELECT id FROM jobs WHERE path = 'old'");
+    int64_t new_id = tdb_q1(db, "SELECT id FROM jobs WHERE path = 'new'");
+    tdb_close(db);
 
     st = tu_open(dir, 1); /* opening runs GC */
     json_t *out = NULL;
