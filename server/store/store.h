@@ -39,12 +39,11 @@ typedef struct store_config {
     unsigned decode_threads; /* threads one download may use; 0 = cores */
     size_t cache_bytes;    /* decoded-block cache; 0 = default (64 MiB) */
     double compact_below;  /* compact packs whose live fraction < this */
-    /* Scale-out (README "Scaling out"): NULL = the SQLite file and the
-     * pack files in data_dir, which one process owns. */
-    const char *database;    /* postgres:// URL shared by replicas */
-    const char *chunk_store; /* s3:// URL; uploads are spooled there too */
+    /* Where chunks and spool files go (README "Scaling out"): NULL = the
+     * pack files in data_dir; an s3:// URL, shared by replicas, with these
+     * credentials. */
+    const char *chunk_store;
     const char *s3_access_key, *s3_secret_key;
-    int64_t gc_grace_s;  /* free chunks unreferenced at least this long */
     int64_t job_lease_s; /* a job claim lasts this long unless renewed;
                             0 = 60 */
     /* Tests only (NULL otherwise): called with the chunk store just
