@@ -74,7 +74,7 @@ BASE=$A create_repo org/shared
 pass
 
 SMALL=$(ls "$DATA"/*.safetensors | head -1)
-BIG=$(gen_file bf16 160M 7)
+BIG=$(gen_file BF16 160M 7)
 [ -n "$BIG" ] || fail "gen_checkpoint not built"
 BASE=$A upload org/shared big.safetensors "$BIG" >"$T/job.big"
 JOB=$(cat "$T/job.big")
@@ -142,7 +142,7 @@ pass
 
 # ---- kill -9 the replica running a job ------------------------------------------
 PID=$BPID stop_server # only A may take the next job
-BIG2=$(gen_file bf16 160M 8)
+BIG2=$(gen_file BF16 160M 8)
 BASE=$A upload org/shared big2.safetensors "$BIG2" >"$T/job.big2"
 JOB=$(cat "$T/job.big2")
 for _ in $(seq 1 100); do
