@@ -33,6 +33,8 @@ packages=(
 #   zstd sqlite3 xxd bc procps   baselines, poking at the database, byte dumps, arithmetic, ps
 #   podman buildah runc debootstrap   the container test (no Docker engine here)
 #   git                          tests/fresh-machine.sh copies the checkout with it
+#   radosgw ceph-mon ceph-osd ceph-common   a single-node Ceph RGW for the S3
+#                                chunk store tests (tests/tools/rgw-up.sh)
 # An entry PKG:CMD counts as there when CMD is on PATH, whichever package
 # brought it (Node.js from another repository ships its own npm).
 test_packages=(
@@ -41,6 +43,7 @@ test_packages=(
   zstd sqlite3 xxd bc procps
   podman buildah runc debootstrap
   git
+  radosgw ceph-mon ceph-osd ceph-common
 )
 
 case "${1:-}" in
