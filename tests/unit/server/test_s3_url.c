@@ -101,12 +101,16 @@ static void test_bad_urls(void **state)
     expect_bad("s3://bucket/a//b", "prefix");
     expect_bad("s3://bucket/a/../b", "prefix");
     expect_bad("s3://bucket/a b", "prefix");
+    char long_url[700] = "s3://bucket/";
+    memset(long_url + 12, 'a', 600);
+    expect_bad(long_url, "longer than 512");
     expect_bad("s3://bucket/p?endpoint=ftp://h", "endpoint");
     expect_bad("s3://bucket/p?endpoint=http://", "endpoint");
     expect_bad("s3://bucket/p?endpoint=http://h/path", "endpoint");
     expect_bad("s3://bucket/p?endpoint=http://h:12x", "endpoint");
     expect_bad("s3://bucket/p?endpoint=http://h:123456", "endpoint");
     expect_bad("s3://bucket/p?endpoint=http://a&endpoint=http://b", "twice");
+    expect_bad("s3://bucket/p?region=a&region=b", "twice");
     expect_bad("s3://bucket/p?region=US", "region");
     expect_bad("s3://bucket/p?region=", "region");
     expect_bad("s3://bucket/p?path_style=2", "path_style");
