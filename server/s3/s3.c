@@ -415,10 +415,12 @@ static int perform(s3_client *c, s3_req *r, es_err *err)
                         : r->status >= 500 || r->status == 429;
         if (!again || i + 1 >= cfg->tries)
             break;
+        char why[64];
+        snprintf(why, sizeof why, "answered %ld", r->status);
         log_msg(LOG_LVL_WARN, "s3: %s %s: %s; retrying (%u of %u)",
                 r->method, what(r),
-                cc != CURLE_OK ? curl_easy_strerror(cc) : "busy answer",
-                i + 2, cfg->tries);
+                cc != CURLE_OK ? curl_easy_strerror(cc) : why, i + 2,
+                cfg->tries);
         backoff(cfg, i);
     }
     curl_slist_free_all(hdrs);

@@ -55,7 +55,8 @@ typedef struct s3_config {
  * Query values are percent-decoded.  Without endpoint the AWS one of the
  * region is used (https://s3.REGION.amazonaws.com); path_style defaults to
  * 1 when an endpoint is given, 0 otherwise.  400 with the reason for a URL
- * that is not one (scheme, bucket name, prefix characters, an unknown or
+ * that is not one (scheme, bucket name, prefix characters or length over
+ * 512, an unknown or
  * repeated parameter, an endpoint that is not http(s)://host[:port]). */
 int s3_url_parse(s3_config *out, const char *url, es_err *err);
 

@@ -6,8 +6,8 @@
  *
  * Bucket names follow S3's rules (3-63 of [a-z0-9.-], alphanumeric at both
  * ends); the prefix is kept to characters that need no escaping in a URL
- * path ([A-Za-z0-9._-/], no empty or dot segment), so the key in the URL
- * libcurl signs is the key itself.
+ * path ([A-Za-z0-9._-/], no empty or dot segment, at most 512 bytes), so
+ * the key in the URL libcurl signs is the key itself.
  */
 #include "s3.h"
 
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #define VALUE_MAX 1024
+#define PREFIX_MAX 512 /* keys stay well inside URL and buffer limits */
 
 /* 0-15 for a hex digit, -1 otherwise. */
 static int hexval(char c)
@@ -139,16 +140,20 @@ static const char *set_param(s3_config *cfg, const char *name, size_t nlen,
                              char *value, int *path_style_set)
 {
     if (nlen == 8 && memcmp(name, "endpoint", 8) == 0) {
-        if (cfg->endpoint)
+        if (cfg->endpoint) {
+            free(value);
             return "endpoint given twice";
+        }
         cfg->endpoint = value;
         return endpoint_valid(value)
                    ? NULL
                    : "endpoint is not http(s)://HOST[:PORT]";
     }
     if (nlen == 6 && memcmp(name, "region", 6) == 0) {
-        if (cfg->region)
+        if (cfg->region) {
+            free(value);
             return "region given twice";
+        }
         cfg->region = value;
         return region_valid(value) ? NULL : "region is not [a-z0-9-]+";
     }
@@ -206,6 +211,8 @@ int s3_url_parse(s3_config *out, const char *url, es_err *err)
         plen = strcspn(p, "?");
         while (plen > 0 && p[plen - 1] == '/')
             plen--; /* "s3://b/pre/" names the same prefix as "s3://b/pre" */
+        if (plen > PREFIX_MAX)
+            return bad(out, err, url, "the prefix is longer than 512 bytes");
         if (plen > 0 && !prefix_valid(p, plen))
             return bad(out, err, url,
                        "the prefix is not '/'-separated [A-Za-z0-9._-] "
