@@ -182,11 +182,11 @@ pass
 # ---- delete + GC on one replica, the other's files stay -------------------------
 start_server "$T/a" "${FLAGS[@]}"; A=$BASE
 [ "$(req DELETE "$A/api/v1/repos/org/shared/files/big2.safetensors")" = 200 ] || fail "delete: $(cat "$T/body")"
-sleep 2 # past --gc-grace
+sleep 3 # past --gc-grace (whole seconds)
 [ "$(req POST "$A/api/v1/gc")" = 200 ] || fail "gc: $(cat "$T/body")"
 freed=$(jget "$T/body" chunks_freed)
 echo "gc on A freed $freed chunks"
-[ "$freed" -gt 0 ] || fail "gc freed nothing after a delete"
+[ "$freed" -gt 0 ] || fail "gc freed nothing after a delete: $(cat "$T/body"); dead chunks: $(q "SELECT count(*), min(dead_since), max(dead_since), extract(epoch from now())::bigint FROM chunks WHERE refcount = 0"); files: $(q "SELECT id, state FROM files")"
 for f in big small after-restart; do
   src=$BIG; [ "$f" = big ] || src=$SMALL
   s=$("${CURL[@]}" -o "$T/g.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/$f.safetensors")
