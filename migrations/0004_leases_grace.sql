@@ -50,13 +50,13 @@ END;
 -- dialect: postgres
 -- One function serves both tables: it sets the row being written.
 ALTER TABLE chunks ALTER COLUMN dead_since
-    SET DEFAULT extract(epoch FROM now())::bigint;
+    SET DEFAULT floor(extract(epoch FROM now()))::bigint;
 ALTER TABLE tensors ALTER COLUMN dead_since
-    SET DEFAULT extract(epoch FROM now())::bigint;
+    SET DEFAULT floor(extract(epoch FROM now()))::bigint;
 CREATE FUNCTION dead_since() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.refcount = 0 AND OLD.refcount > 0 THEN
-        NEW.dead_since := extract(epoch FROM now())::bigint;
+        NEW.dead_since := floor(extract(epoch FROM now()))::bigint;
     ELSIF NEW.refcount > 0 THEN
         NEW.dead_since := NULL;
     END IF;

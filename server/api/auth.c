@@ -211,16 +211,18 @@ int auth_upload_ok(const char *repo, const char *oid, uint64_t size,
 
 static int token_usage(void)
 {
-    fprintf(stderr, "usage: elvesd token create [--data DIR] --name NAME "
-                    "[--write]\n"
+    fprintf(stderr, "usage: elvesd token create [--data DIR] [--database URL] "
+                    "--name NAME [--write]\n"
                     "  prints a new hf_ token once; DIR defaults to "
-                    "$ELVES_DATA or ./data\n");
+                    "$ELVES_DATA or ./data, URL to $ELVES_DATABASE (none: "
+                    "the SQLite file in DIR)\n");
     return 2;
 }
 
 int auth_token_command(int argc, char **argv)
 {
     const char *data = getenv("ELVES_DATA");
+    const char *database = getenv("ELVES_DATABASE");
     const char *name = NULL;
     int can_write = 0;
     if (argc < 2 || strcmp(argv[1], "create") != 0)
@@ -230,6 +232,8 @@ int auth_token_command(int argc, char **argv)
             can_write = 1;
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
+        else if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
+            database = argv[++i];
         else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
             name = argv[++i];
         else
@@ -239,8 +243,9 @@ int auth_token_command(int argc, char **argv)
         return token_usage();
     char token[64];
     es_err e = {0};
-    if (store_token_create(data && *data ? data : "./data", name, can_write,
-                           token, &e) < 0) {
+    if (store_token_create(data && *data ? data : "./data",
+                           database && *database ? database : NULL, name,
+                           can_write, token, &e) < 0) {
         fprintf(stderr, "elvesd token: %s\n", e.msg);
         return 1;
     }

@@ -154,10 +154,12 @@ int store_token_check(es_store *st, const char *token, hf_token *out,
                       es_err *err);
 /* How many tokens exist. */
 int store_token_count(es_store *st, int64_t *n, es_err *err);
-/* Creates a token in the database under data_dir without a running store
- * (the `elvesd token create` command; safe while a server runs: SQLite
- * WAL).  out receives the token, shown to the user once. */
-int store_token_create(const char *data_dir, const char *name, int can_write,
-                       char out[64], es_err *err);
+/* Creates a token in the database under data_dir, or in the PostgreSQL
+ * database named by the URL `database` when not NULL, without a running
+ * store (the `elvesd token create` command; safe while servers run).  out
+ * receives the token, shown to the user once. */
+int store_token_create(const char *data_dir, const char *database,
+                       const char *name, int can_write, char out[64],
+                       es_err *err);
 
 #endif /* ELVESD_STORE_HF_H */

@@ -58,8 +58,9 @@ int store_token_count(es_store *st, int64_t *n, es_err *err)
     return meta_end(tx, meta_token_count(tx, n, err), err);
 }
 
-int store_token_create(const char *data_dir, const char *name, int can_write,
-                       char out[64], es_err *err)
+int store_token_create(const char *data_dir, const char *database,
+                       const char *name, int can_write, char out[64],
+                       es_err *err)
 {
     char path[4200], hex[41], hash[65];
     if (!name || !*name || strlen(name) > 100)
@@ -73,6 +74,8 @@ int store_token_create(const char *data_dir, const char *name, int can_write,
     meta *m = NULL;
     meta_tx *tx;
     meta_config mc = {.backend = "sqlite", .path = path};
+    if (database)
+        mc = (meta_config){.backend = "postgres", .url = database};
     if (token_hash(out, hash, err) < 0 || meta_open(&m, &mc, err) < 0)
         return -1;
     int rc = meta_begin(m, META_WRITE, &tx, err);

@@ -13,6 +13,7 @@
 #   - kill -9 of the replica running a job: the other takes the job over
 #     once its lease expires and stores the file byte-exact; no job stays
 #     running and no block names a missing chunk;
+#   - a token made with `elvesd token create --database` works on both;
 #   - PostgreSQL restarted under a replica: the next requests succeed
 #     without restarting elvesd, and what was stored before is intact;
 #   - delete + GC on one replica leaves the other's files byte-exact.
@@ -106,6 +107,13 @@ sha_b=$(jget "$T/body" sha)
 [ "$sha_a" = "$sha_b" ] && [ "$sha_a" != "$before" ] || fail "main on B ($sha_b) is not A's ($sha_a, was $before)"
 pass
 
+# a token made against the shared database works on both replicas
+TOKEN=$("$ELVESD" token create --database "$PGURL" --name ci --write) || fail "token create --database"
+for R in "$A" "$B"; do
+  [ "$(req GET "$R/api/whoami-v2" -H "Authorization: Bearer $TOKEN")" = 200 ] || fail "whoami on $R: $(cat "$T/body")"
+done
+pass
+
 # ---- behind nginx ---------------------------------------------------------------
 NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 NG=$T/nginx
@@ -182,7 +190,7 @@ pass
 # ---- delete + GC on one replica, the other's files stay -------------------------
 start_server "$T/a" "${FLAGS[@]}"; A=$BASE
 [ "$(req DELETE "$A/api/v1/repos/org/shared/files/big2.safetensors")" = 200 ] || fail "delete: $(cat "$T/body")"
-sleep 3 # past --gc-grace (whole seconds)
+sleep 2 # past --gc-grace
 [ "$(req POST "$A/api/v1/gc")" = 200 ] || fail "gc: $(cat "$T/body")"
 freed=$(jget "$T/body" chunks_freed)
 echo "gc on A freed $freed chunks"
