@@ -23,38 +23,8 @@ start_server "$T/data"
 EPORT=$PORT
 NPORT=$(free_port)
 NG=$T/nginx
-mkdir -p "$NG"
-{
-  [ "$(id -u)" = 0 ] && echo "user root;" # workers must write under $T
-  sed -e "s#/var/tmp/nginx-elves-#$NG/#" \
-      -e "s#/var/run/nginx-elves.pid#$NG/nginx.pid#" \
-      -e "s#access_log /dev/stdout#access_log $NG/access.log#" \
-      -e "s#error_log stderr#error_log $NG/error.log#" \
-      -e "s#listen 80;#listen 127.0.0.1:$NPORT;#" \
-      -e "s#server 127.0.0.1:8080;#server 127.0.0.1:$EPORT;#" \
-      "$ELVES_SRC/deploy/nginx.conf"
-} >"$NG/nginx.conf"
-grep -q "listen 127.0.0.1:$NPORT;" "$NG/nginx.conf" || fail "sed did not find 'listen 80;' in deploy/nginx.conf"
-grep -q "server 127.0.0.1:$EPORT;" "$NG/nginx.conf" || fail "sed did not find the upstream in deploy/nginx.conf"
-"$NGINX" -t -e "$NG/error.log" -p "$NG" -c "$NG/nginx.conf" 2>"$NG/t.log" || { cat "$NG/t.log" >&2; fail "nginx -t"; }
-# nginx's workers outlive a SIGKILLed master: stop it with SIGTERM (fast
-# shutdown, workers included) before lib.sh's cleanup, and keep its output
-# off our stdout so nothing holds the test's pipe.
-NGPID=
-nginx_stop() {
-  [ -n "$NGPID" ] || return 0
-  kill -TERM "$NGPID" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$NGPID" 2>/dev/null || break; sleep 0.1; done
-  NGPID=
-}
-trap 'nginx_stop; e2e_cleanup' EXIT
-"$NGINX" -e "$NG/error.log" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/stdout.log" 2>&1 &
-NGPID=$!
+nginx_up "$NG" "$NPORT" "$EPORT"
 PROXY=http://127.0.0.1:$NPORT
-for i in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$PROXY/healthz")" = 200 ] && break
-  sleep 0.05
-done
 [ "$(req GET "$PROXY/readyz")" = 200 ] || fail "readyz through nginx: $(cat "$T/body")"
 pass
 [ -d "$NG/body" ] || fail "nginx did not create its client_body_temp dir $NG/body"

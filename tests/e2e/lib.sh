@@ -19,6 +19,8 @@
 #                             JSON {"error": "..."} body
 #   sha FILE, fail MSG, pass, finish
 #   need TOOL...              fails at once, naming a tool not on PATH
+#   nginx_up DIR PORT ELVESD_PORT... / nginx_stop
+#                             real nginx (deploy/nginx.conf) in front
 #
 # Every curl call has a time limit; every server started is stopped on exit.
 
@@ -57,6 +59,7 @@ fsize() { stat -c %s "$1"; }
 
 e2e_cleanup() {
   local p
+  nginx_stop
   for p in "${servers[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   [ -n "${watchdog:-}" ] && kill "$watchdog" 2>/dev/null || true
   [ -n "${T:-}" ] && [ -z "${E2E_KEEP:-}" ] && rm -rf "$T"
@@ -217,6 +220,45 @@ gen_file() { # dtype size seed
   [ -x "$GEN" ] || return 0
   "$GEN" --dtype "$1" --size "$2" --seed "$3" "$out" >/dev/null || fail "gen_checkpoint $*"
   echo "$out"
+}
+
+# nginx_up DIR PORT ELVESD_PORT...: real nginx configured by
+# deploy/nginx.conf with its paths under DIR, listening on 127.0.0.1:PORT
+# and proxying to the elvesd on the given ports (round robin); sets $NGPID
+# and waits until /healthz answers through it.  nginx_stop (also on exit)
+# stops it: its workers outlive a SIGKILLed master, so SIGTERM it.
+NGPID=
+nginx_up() {
+  local ng=$1 port=$2 servers="" p; shift 2
+  for p in "$@"; do servers="${servers:+$servers\n        }server 127.0.0.1:$p;"; done
+  mkdir -p "$ng"
+  {
+    [ "$(id -u)" = 0 ] && echo "user root;" # workers must write under $ng
+    sed -e "s#/var/tmp/nginx-elves-#$ng/#" \
+        -e "s#/var/run/nginx-elves.pid#$ng/nginx.pid#" \
+        -e "s#access_log /dev/stdout#access_log $ng/access.log#" \
+        -e "s#error_log stderr#error_log $ng/error.log#" \
+        -e "s#listen 80;#listen 127.0.0.1:$port;#" \
+        -e "s#server 127.0.0.1:8080;#$servers#" \
+        "$ELVES_SRC/deploy/nginx.conf"
+  } >"$ng/nginx.conf"
+  grep -q "listen 127.0.0.1:$port;" "$ng/nginx.conf" || fail "sed did not find 'listen 80;' in deploy/nginx.conf"
+  grep -q "server 127.0.0.1:$p;" "$ng/nginx.conf" || fail "sed did not find the upstream in deploy/nginx.conf"
+  "$NGINX" -t -e "$ng/error.log" -p "$ng" -c "$ng/nginx.conf" 2>"$ng/t.log" || { cat "$ng/t.log" >&2; fail "nginx -t"; }
+  # its output stays off our stdout, so nothing holds the test's pipe
+  "$NGINX" -e "$ng/error.log" -p "$ng" -c "$ng/nginx.conf" -g 'daemon off;' >"$ng/stdout.log" 2>&1 &
+  NGPID=$!
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz")" = 200 ] && return 0
+    sleep 0.05
+  done
+  fail "nginx did not answer on port $port"
+}
+nginx_stop() {
+  [ -n "${NGPID:-}" ] || return 0
+  kill -TERM "$NGPID" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$NGPID" 2>/dev/null || break; sleep 0.1; done
+  NGPID=
 }
 
 # Peak RSS of a process in kB (VmHWM).

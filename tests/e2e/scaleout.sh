@@ -25,9 +25,9 @@ need "$NGINX" psql
 TOOLS=$ELVES_SRC/tests/tools
 chmod o+x "$T" # the postgres user runs PostgreSQL in $T/pg
 
-PGDIR=$T/pg RGWDIR=$T/rgw NGPID=
+PGDIR=$T/pg RGWDIR=$T/rgw
 cleanup_all() {
-  [ -n "$NGPID" ] && kill -TERM "$NGPID" 2>/dev/null || true
+  nginx_stop
   for p in "${servers[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   "$TOOLS/pg-down.sh" "$PGDIR" >/dev/null 2>&1 || true
   "$TOOLS/rgw-down.sh" "$RGWDIR" >/dev/null 2>&1 || true
@@ -109,26 +109,8 @@ pass
 
 # ---- behind nginx ---------------------------------------------------------------
 NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-NG=$T/nginx
-mkdir -p "$NG"
-{
-  [ "$(id -u)" = 0 ] && echo "user root;"
-  sed -e "s#/var/tmp/nginx-elves-#$NG/#" \
-      -e "s#/var/run/nginx-elves.pid#$NG/nginx.pid#" \
-      -e "s#access_log /dev/stdout#access_log $NG/access.log#" \
-      -e "s#error_log stderr#error_log $NG/error.log#" \
-      -e "s#listen 80;#listen 127.0.0.1:$NPORT;#" \
-      -e "s#server 127.0.0.1:8080;#server 127.0.0.1:${A##*:};\n        server 127.0.0.1:${B##*:};#" \
-      "$ELVES_SRC/deploy/nginx.conf"
-} >"$NG/nginx.conf"
-grep -q "server 127.0.0.1:${B##*:};" "$NG/nginx.conf" || fail "sed did not find the upstream in deploy/nginx.conf"
-"$NGINX" -e "$NG/error.log" -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/stdout.log" 2>&1 &
-NGPID=$!
+nginx_up "$T/nginx" "$NPORT" "${A##*:}" "${B##*:}"
 P=http://127.0.0.1:$NPORT
-for _ in $(seq 1 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$P/healthz")" = 200 ] && break
-  sleep 0.05
-done
 na0=$(grep -c 'files/small.safetensors 200' "$T/elvesd.1.log" || true)
 nb0=$(grep -c 'files/small.safetensors 200' "$T/elvesd.2.log" || true)
 for i in $(seq 1 8); do
