@@ -33,13 +33,10 @@ packages=(
 #   zstd sqlite3 xxd bc procps   baselines, poking at the database, byte dumps, arithmetic, ps
 #   podman buildah runc debootstrap   the container test (no Docker engine here)
 #   git                          tests/fresh-machine.sh copies the checkout with it
-<<<<<<< HEAD
-#   postgresql                   the unit.*.postgres tests start a throwaway
-#                                PostgreSQL 15 (tests/tools/pg-up.sh)
-=======
+#   postgresql                   the unit.*.postgres tests and e2e.scaleout start a
+#                                throwaway PostgreSQL 15 (tests/tools/pg-up.sh)
 #   radosgw ceph-mon ceph-osd ceph-common   a single-node Ceph RGW for the S3
-#                                chunk store tests (tests/tools/rgw-up.sh)
->>>>>>> s3
+#                                chunk store tests and e2e.scaleout (tests/tools/rgw-up.sh)
 # An entry PKG:CMD counts as there when CMD is on PATH, whichever package
 # brought it (Node.js from another repository ships its own npm).
 test_packages=(
@@ -47,12 +44,8 @@ test_packages=(
   python3 nodejs:node npm:npm nginx aria2
   zstd sqlite3 xxd bc procps
   podman buildah runc debootstrap
-<<<<<<< HEAD
   git postgresql
-=======
-  git
   radosgw ceph-mon ceph-osd ceph-common
->>>>>>> s3
 )
 
 case "${1:-}" in
