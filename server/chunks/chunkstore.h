@@ -35,6 +35,7 @@ typedef struct chunk_container {
     uint64_t id;
     uint64_t bytes; /* on disk, records included */
     int open;       /* still being appended to: never compact or drop */
+    int64_t mtime;  /* unix seconds it was last written (sealed), 0 unknown */
 } chunk_container;
 
 /* Bumped whenever chunkstore_ops changes shape; chunkstore_open refuses a

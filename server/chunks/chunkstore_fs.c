@@ -395,7 +395,8 @@ static int fs_iterate(void *be, int (*fn)(void *ctx, const chunk_container *c),
         pack_path(fs, id, path, sizeof path);
         if (stat(path, &stt) < 0)
             continue; /* dropped meanwhile */
-        chunk_container c = {id, (uint64_t)stt.st_size, 0};
+        chunk_container c = {id, (uint64_t)stt.st_size, 0,
+                             (int64_t)stt.st_mtime};
         pthread_mutex_lock(&fs->mu);
         c.open = fs->fd >= 0 && id == fs->pack_id;
         pthread_mutex_unlock(&fs->mu);

@@ -342,7 +342,7 @@ static int list_one(void *arg, const s3_object *o)
     uint64_t id = strtoull(hex, &end, 16);
     if (*end != '\0' || id == 0)
         return 0;
-    chunk_container c = {id, o->size, 0};
+    chunk_container c = {id, o->size, 0, o->mtime};
     return vec_push(lc->out, &c) < 0 ? LIST_OOM : 0;
 }
 
@@ -362,7 +362,7 @@ static int s3_iterate(void *be, int (*fn)(void *ctx, const chunk_container *c),
     int rc = s3_list(s->cli, s->prefix, list_one, &lc, err);
     if (rc == LIST_OOM)
         rc = es_errf(err, 500, "out of memory");
-    chunk_container open = {0, 0, 1};
+    chunk_container open = {0, 0, 1, 0};
     pthread_mutex_lock(&s->rd_mu);
     if (s->open) {
         open.id = s->open->id;

@@ -7,6 +7,7 @@
  * CUSTOMREQUEST), never through a read callback: libcurl then knows the
  * body when it signs, and a retry sends the same bytes again.
  */
+#define _GNU_SOURCE /* strptime, timegm */
 #include "s3.h"
 
 #include <ctype.h>
@@ -656,6 +657,18 @@ int s3_get_range(s3_client *c, const char *key, uint64_t off, size_t len,
     return rc;
 }
 
+/* "2026-12-03T20:01:02.000Z" as unix seconds; 0 if it is not that. */
+static int64_t iso8601_seconds(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        return 0;
+    time_t t = timegm(&tm);
+    return t < 0 ? 0 : (int64_t)t;
+}
+
 /* Reports the <Contents> of one page; *token gets the next page's
  * continuation token ("" when this was the last). */
 static int list_page(const s3_req *r, int (*fn)(void *, const s3_object *),
@@ -668,7 +681,7 @@ static int list_page(const s3_req *r, int (*fn)(void *, const s3_object *),
     size_t n;
     const char *next;
     while ((next = xml_find(p, end, "Contents", &in, &n)) != NULL) {
-        char key[1024], size[32];
+        char key[1024], size[32], modified[64] = "";
         char *e;
         if (xml_text(in, in + n, "Key", key, sizeof key) < 0 ||
             xml_text(in, in + n, "Size", size, sizeof size) < 0)
@@ -676,7 +689,8 @@ static int list_page(const s3_req *r, int (*fn)(void *, const s3_object *),
         unsigned long long sz = strtoull(size, &e, 10);
         if (e == size || *e != '\0')
             return es_errf(err, 500, "S3 list: bad Size '%s'", size);
-        s3_object o = {key, sz};
+        xml_text(in, in + n, "LastModified", modified, sizeof modified);
+        s3_object o = {key, sz, iso8601_seconds(modified)};
         int rc = fn(ctx, &o);
         if (rc != 0)
             return rc;

@@ -98,6 +98,7 @@ int s3_get_range(s3_client *c, const char *key, uint64_t off, size_t len,
 typedef struct s3_object {
     const char *key;
     uint64_t size;
+    int64_t mtime; /* LastModified, unix seconds (0 if not understood) */
 } s3_object;
 
 /* ListObjectsV2 of the keys under prefix, in key order, following

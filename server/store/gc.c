@@ -227,10 +227,16 @@ typedef struct compact_ctx {
     vec todo; /* of chunk_container, the sealed packs */
 } compact_ctx;
 
+/* Open containers are never touched.  With a grace time (replicas share
+ * the chunk store), neither are containers sealed less than that long
+ * ago: another replica may have sealed one and not yet committed the rows
+ * that name its chunks, so it looks empty here (and a container that
+ * stays unnamed, a crashed job's, is dropped once it is that old). */
 static int collect_container(void *arg, const chunk_container *c)
 {
     compact_ctx *cc = arg;
-    if (c->open)
+    if (c->open || (cc->st->gc_grace_s > 0 &&
+                    c->mtime > es_now() - cc->st->gc_grace_s))
         return 0;
     if (vec_push(&cc->todo, c) < 0)
         return es_errf(cc->err, 500, "out of memory");
