@@ -206,3 +206,8 @@ void spool_remove(es_store *st, const char *name)
         log_msg(LOG_LVL_WARN, "spool object %s stays in the bucket: %s", key,
                 err.msg);
 }
+
+int spool_remote_check(es_store *st, es_err *err)
+{
+    return s3_head_bucket(st->spool_remote->cli, err);
+}

@@ -189,8 +189,9 @@ void store_wait_idle(es_store *st);
 /* ---- operations (store_ops.c) ------------------------------------------ */
 
 /* Readiness for GET /readyz: the database answers, every migration this
- * binary knows is applied, and the chunk store and spool directories take
- * a new file.  *out: {"ready":bool,"checks":{"database","migrations",
+ * binary knows is applied, the chunk store takes writes (the pack
+ * directory takes a new file, or the S3 bucket answers a HEAD with our
+ * credentials) and the spool directory takes a new file.  *out: {"ready":bool,"checks":{"database","migrations",
  * "chunk_store","spool": "ok" or the problem}}.  Returns 1 ready, 0 not
  * ready, -1 + err if *out could not be built. */
 int store_ready(es_store *st, json_t **out, es_err *err);

@@ -123,6 +123,8 @@ int spool_remote_put(es_store *st, const char *name, uint64_t size,
 /* Writes the bucket's copy of `name` as the local spool file. */
 int spool_remote_fetch(es_store *st, const char *name, uint64_t size,
                        es_err *err);
+/* 0 if the bucket answers (HEAD bucket), else -1 + why: for /readyz. */
+int spool_remote_check(es_store *st, es_err *err);
 /* Bytes [off, off+len) of the bucket's copy; 404 once it is gone. */
 int spool_remote_read(es_store *st, const char *name, uint64_t off,
                       size_t len, void *buf, es_err *err);

@@ -49,11 +49,25 @@ static void check_writable(const char *dir, char *msg, size_t cap)
     snprintf(msg, cap, "ok");
 }
 
+/* "ok" if the chunk store takes writes: the pack directory takes a new
+ * file, or (S3) the bucket answers with these credentials. */
+static void check_chunk_store(es_store *st, char *msg, size_t cap)
+{
+    es_err err = {0};
+    if (!st->spool_remote)
+        check_writable(st->packs_dir, msg, cap);
+    else if (spool_remote_check(st, &err) < 0)
+        snprintf(msg, cap, "object store: %s",
+                 err.msg[0] ? err.msg : "no answer");
+    else
+        snprintf(msg, cap, "ok");
+}
+
 int store_ready(es_store *st, json_t **out, es_err *err)
 {
     char dbm[300], migm[300], csm[300], spm[300];
     check_database(st, dbm, sizeof dbm, migm, sizeof migm);
-    check_writable(st->packs_dir, csm, sizeof csm);
+    check_chunk_store(st, csm, sizeof csm);
     check_writable(st->spool_dir, spm, sizeof spm);
     int stopping = atomic_load(&st->stopping);
     int ready = !stopping && strcmp(dbm, "ok") == 0 &&
