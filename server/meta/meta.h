@@ -26,7 +26,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 3
+#define META_OPS_VERSION 4
 
 typedef struct meta_ops meta_ops;
 
@@ -433,9 +433,16 @@ struct meta_ops {
     int (*job_done)(meta_tx *tx, int64_t job_id, int64_t now, es_err *err);
 
     /* Tensor dedup: the stored tensor with this fingerprint and size, a
-     * lossy one only if lossy_ok (preferred then); *id and its codec. */
+     * lossy one only if lossy_ok (preferred then); *id and its codec.
+     * Returns 1 if found and referenced, 2 if found with no reference
+     * (GC may collect it: tensor_hold it before using it), 0 if none. */
     int (*tensor_find)(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
                        int lossy_ok, int64_t *id, char codec[16], es_err *err);
+    /* Dedup against an unreferenced tensor: restarts its grace period (its
+     * dead_since becomes now), so a GC on any replica leaves it and its
+     * chunks alone for store_config.gc_grace_s while the caller commits a
+     * reference to it.  Returns 1, or 0 if it was collected already. */
+    int (*tensor_hold)(meta_tx *tx, int64_t tensor_id, es_err *err);
     /* The blocks of a stored tensor in order, with their chunks. */
     int (*tensor_block_each)(meta_tx *tx, int64_t tensor_id,
                              int (*fn)(void *ctx, const meta_chunk_block *b),
@@ -461,7 +468,8 @@ struct meta_ops {
      * their blocks go with them; *n receives how many. */
     int (*tensor_dead_delete)(meta_tx *tx, int64_t before, int64_t *n,
                               es_err *err);
-    /* GC: every chunk nothing has referenced since before `before`. */
+    /* GC: every chunk nothing has referenced since before `before` and
+     * no tensor row names (a held tensor keeps its chunks). */
     int (*chunk_dead_each)(meta_tx *tx, int64_t before,
                            int (*fn)(void *ctx, const meta_chunk *c), void *ctx,
                            es_err *err);
@@ -927,6 +935,12 @@ static inline int meta_tensor_find(meta_tx *tx, const char *fingerprint,
 {
     return tx->ops->tensor_find(tx, fingerprint, raw_len, lossy_ok, id, codec,
                                 err);
+}
+
+static inline int meta_tensor_hold(meta_tx *tx, int64_t tensor_id,
+                                   es_err *err)
+{
+    return tx->ops->tensor_hold(tx, tensor_id, err);
 }
 
 static inline int meta_tensor_block_each(meta_tx *tx, int64_t tensor_id,

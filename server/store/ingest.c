@@ -339,13 +339,14 @@ static int add_tensor_block(void *arg, const meta_chunk_block *tb)
     return 0;
 }
 
-/* Looks the tensor up; if stored, appends its blocks.  1 = reused. */
-static int reuse_tx(ingest *in, meta_tx *tx, seg_rec *r)
+/* Looks the tensor up; if stored, appends its blocks.  1 = reused; 2 = it
+ * has no reference and is not the one held (held_id): nothing appended. */
+static int reuse_tx(ingest *in, meta_tx *tx, seg_rec *r, int64_t held_id)
 {
     int rc =
         meta_tensor_find(tx, r->fp, r->unit->length, in->mode == ELVES_MODE_ELF,
                          &r->tensor_id, r->codec, in->err);
-    if (rc <= 0)
+    if (rc <= 0 || (rc == 2 && r->tensor_id != held_id))
         return rc;
     reuse_ctx c = {in, r->unit->offset};
     rc =
@@ -353,15 +354,45 @@ static int reuse_tx(ingest *in, meta_tx *tx, seg_rec *r)
     return rc != 0 ? -1 : 1;
 }
 
-static int reuse_stored_tensor(ingest *in, seg_rec *r)
+static int reuse_read(ingest *in, seg_rec *r, int64_t held_id)
 {
     meta_tx *tx;
     if (tx_begin(in, META_READ, &tx) < 0)
         return -1;
-    int rc = tx_end(in, tx, reuse_tx(in, tx, r));
-    if (rc == 1)
+    return tx_end(in, tx, reuse_tx(in, tx, r, held_id));
+}
+
+/* Restarts the grace period of an unreferenced tensor (meta.h:
+ * tensor_hold).  1 = held, 0 = collected meanwhile. */
+static int hold_tensor(ingest *in, int64_t tensor_id)
+{
+    meta_tx *tx;
+    if (tx_begin(in, META_WRITE, &tx) < 0)
+        return -1;
+    return tx_end(in, tx, meta_tensor_hold(tx, tensor_id, in->err));
+}
+
+/* An unreferenced tensor is reused only once held: the gc_lock this job
+ * holds keeps this process's GC away, but not another replica's, which
+ * may be deleting that tensor's rows and chunks right now.  Held, it
+ * outlives this job's commit by the grace period (gc.c); collected before
+ * the hold, it is not found again and the data is stored anew.  1 =
+ * reused, 0 = store it. */
+static int reuse_stored_tensor(ingest *in, seg_rec *r)
+{
+    int rc = reuse_read(in, r, 0);
+    if (rc == 2) {
+        int64_t id = r->tensor_id;
+        int held = hold_tensor(in, id);
+        rc = held > 0 ? reuse_read(in, r, id) : held;
+    }
+    if (rc == 1) {
         metrics_dedup_tensor();
-    return rc;
+        return 1;
+    }
+    r->tensor_id = 0; /* not reused: insert_segment stores a new tensor */
+    r->codec[0] = 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* An earlier segment of this file with the same new tensor: copy its

@@ -16,7 +16,11 @@
 #   - a token made with `elvesd token create --database` works on both;
 #   - PostgreSQL restarted under a replica: the next requests succeed
 #     without restarting elvesd, and what was stored before is intact;
-#   - delete + GC on one replica leaves the other's files byte-exact.
+#   - PostgreSQL restarted while an upload's body arrives: a 201 only for a
+#     file that is then stored byte-exact;
+#   - delete + GC on one replica leaves the other's files byte-exact;
+#   - GC on one replica racing an ingest on the other that dedups against
+#     the tensors being collected: every file byte-exact, no dangling row.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init scaleout 600
@@ -162,6 +166,32 @@ s=$("${CURL[@]}" -o "$T/dl3.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/f
 [ "$s" = 200 ] && [ "$(sha "$T/dl3.bin")" = "$(sha "$BIG")" ] || fail "stored file after the restart: $s"
 pass
 
+# ---- PostgreSQL restarted while an upload's body arrives --------------------------
+# The body takes ~4 s (curl --limit-rate); PostgreSQL goes down and comes back
+# meanwhile.  The upload is either acknowledged (201) and then stored
+# byte-exact, or refused with a JSON error and recorded nowhere: never a 201
+# for a file that is not there.
+MID=$(gen_file BF16 96M 9)
+"${CURL[@]}" --limit-rate 24M -o "$T/mid.body" -w '%{http_code}' -T "$MID" \
+  "$B/api/v1/repos/org/shared/files/mid-upload.safetensors" >"$T/mid.code" &
+cpid=$!
+sleep 1
+"$TOOLS/pg-restart.sh" "$PGDIR" >/dev/null || fail "pg-restart during the upload"
+wait "$cpid" || true
+code=$(cat "$T/mid.code")
+echo "upload across a PostgreSQL restart: $code $(head -c 200 "$T/mid.body")"
+if [ "$code" = 201 ]; then
+  BASE=$B wait_job "$(jget "$T/mid.body" job_id)" 300
+  s=$("${CURL[@]}" -o "$T/mid.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/mid-upload.safetensors")
+  [ "$s" = 200 ] && [ "$(sha "$T/mid.bin")" = "$(sha "$MID")" ] || fail "the acknowledged upload: $s"
+else
+  case $code in 5*) ;; *) fail "upload across the restart: $code" ;; esac
+  jget "$T/mid.body" error >/dev/null || fail "no JSON error: $(cat "$T/mid.body")"
+  [ "$(req GET "$B/api/v1/repos/org/shared/files/mid-upload.safetensors")" = 404 ] ||
+    fail "a refused upload is listed"
+fi
+pass
+
 # ---- delete + GC on one replica, the other's files stay -------------------------
 start_server "$T/a" "${FLAGS[@]}"; A=$BASE
 [ "$(req DELETE "$A/api/v1/repos/org/shared/files/big2.safetensors")" = 200 ] || fail "delete: $(cat "$T/body")"
@@ -175,6 +205,35 @@ for f in big small after-restart; do
   s=$("${CURL[@]}" -o "$T/g.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/$f.safetensors")
   [ "$s" = 200 ] && [ "$(sha "$T/g.bin")" = "$(sha "$src")" ] || fail "$f through B after GC on A: $s"
 done
+pass
+
+# ---- GC on A while B dedups against the tensors it collects ----------------------
+# Each round: a file stored through A is deleted (its tensors and chunks are
+# now unreferenced), the grace time passes, then B stores the same bytes
+# again (dedup against those tensors, ingest.c holds them) while A collects.
+# Whatever the order, B's file is stored and reads back byte-exact from a
+# replica with an empty block cache, and no block names a missing chunk.
+RACE=$(ls -S "$DATA"/*.safetensors | head -1)
+for r in 1 2 3 4; do
+  BASE=$A wait_job "$(BASE=$A upload org/shared race.safetensors "$RACE")" 120
+  [ "$(req DELETE "$A/api/v1/repos/org/shared/files/race.safetensors")" = 200 ] || fail "race delete"
+  sleep 1.1
+  BASE=$B upload org/shared "race-$r.safetensors" "$RACE" >"$T/race.job" &
+  upid=$!
+  "${CURL[@]}" -o "$T/race.gc" -X POST "$A/api/v1/gc" >/dev/null 2>&1 &
+  gcpid=$!
+  wait "$upid" || fail "upload race-$r through B"
+  wait "$gcpid" || true
+  BASE=$B wait_job "$(cat "$T/race.job")" 120
+done
+[ "$(q "SELECT count(*) FROM file_blocks b LEFT JOIN chunks c ON c.id = b.chunk_id WHERE c.id IS NULL")" = 0 ] || fail "a block names a missing chunk after the GC races"
+[ "$(q "SELECT count(*) FROM file_segments s LEFT JOIN tensors t ON t.id = s.tensor_id WHERE s.tensor_id IS NOT NULL AND t.id IS NULL")" = 0 ] || fail "a segment names a missing tensor"
+start_server "$T/c" "${FLAGS[@]}"; C=$BASE CPID=$PID
+for r in 1 2 3 4; do
+  s=$("${CURL[@]}" -o "$T/race.bin" -w '%{http_code}' "$C/api/v1/repos/org/shared/files/race-$r.safetensors")
+  [ "$s" = 200 ] && [ "$(sha "$T/race.bin")" = "$(sha "$RACE")" ] || fail "race-$r through a fresh replica: $s"
+done
+PID=$CPID stop_server
 pass
 
 # a token made against the shared database works on both replicas

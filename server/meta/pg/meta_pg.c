@@ -236,6 +236,7 @@ static const meta_ops pg_ops = {
     .file_stored = pg_file_stored,
     .job_done = pg_job_done,
     .tensor_find = pg_tensor_find,
+    .tensor_hold = pg_tensor_hold,
     .tensor_block_each = pg_tensor_block_each,
     .chunk_insert = pg_chunk_insert,
     .tensor_insert = pg_tensor_insert,

@@ -116,7 +116,8 @@ int pg_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
 {
     *id = 0;
     PGresult *r = pg_run(tx,
-                         "SELECT id, codec FROM tensors WHERE fingerprint = $1 "
+                         "SELECT id, codec, refcount FROM tensors WHERE "
+                         "fingerprint = $1 "
                          "AND raw_len = $2 AND (lossy = 0 OR $3::bigint = 1) "
                          "ORDER BY lossy DESC LIMIT 1",
                          PG_P(PG_T(fingerprint), PG_I(raw_len),
@@ -128,9 +129,20 @@ int pg_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
     if (found) {
         *id = pg_col_i64(r, 0, 0);
         pg_col_text(r, 0, 1, codec, 16);
+        found = pg_col_i64(r, 0, 2) > 0 ? 1 : 2;
     }
     PQclear(r);
     return found;
+}
+
+int pg_tensor_hold(meta_tx *tx, int64_t tensor_id, es_err *err)
+{
+    int n = pg_exec(tx,
+                    "UPDATE tensors SET dead_since = CASE WHEN refcount = 0 "
+                    "THEN floor(extract(epoch FROM now()))::bigint ELSE "
+                    "dead_since END WHERE id = $1",
+                    PG_P(PG_I(tensor_id)), err);
+    return n < 0 ? -1 : n > 0;
 }
 
 /* Calls fn on every row of sql (raw_offset, raw_len, then CHUNK_COLS). */
@@ -288,7 +300,9 @@ int pg_chunk_dead_each(meta_tx *tx, int64_t before,
 {
     return chunk_rows_each(tx,
                            "SELECT " CHUNK_COLS " FROM chunks c WHERE "
-                           "c.refcount = 0 AND coalesce(c.dead_since, 0) < $1",
+                           "c.refcount = 0 AND coalesce(c.dead_since, 0) < $1 "
+                           "AND NOT EXISTS (SELECT 1 FROM tensor_blocks tb "
+                           "WHERE tb.chunk_id = c.id)",
                            before, fn, ctx, err);
 }
 

@@ -204,6 +204,7 @@ int pg_file_stored(meta_tx *tx, int64_t file_id, const char *sha256,
                    const char *format, uint64_t stored_bytes, es_err *err);
 int pg_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
                    int lossy_ok, int64_t *id, char codec[16], es_err *err);
+int pg_tensor_hold(meta_tx *tx, int64_t tensor_id, es_err *err);
 int pg_tensor_block_each(meta_tx *tx, int64_t tensor_id,
                          int (*fn)(void *ctx, const meta_chunk_block *b),
                          void *ctx, es_err *err);

@@ -319,6 +319,7 @@ static const meta_ops sq_ops = {
     .file_stored = sq_file_stored,
     .job_done = sq_job_done,
     .tensor_find = sq_tensor_find,
+    .tensor_hold = sq_tensor_hold,
     .tensor_block_each = sq_tensor_block_each,
     .chunk_insert = sq_chunk_insert,
     .tensor_insert = sq_tensor_insert,

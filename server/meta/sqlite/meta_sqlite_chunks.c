@@ -145,7 +145,7 @@ int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
-                              "SELECT id, codec FROM tensors WHERE "
+                              "SELECT id, codec, refcount FROM tensors WHERE "
                               "fingerprint = ? AND raw_len = ? AND (lossy = 0 "
                               "OR ? = 1) ORDER BY lossy DESC LIMIT 1",
                               err);
@@ -159,9 +159,26 @@ int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
     if (rc == 1) {
         *id = sqlite3_column_int64(s, 0);
         db_col_text(s, 1, codec, 16);
+        rc = sqlite3_column_int64(s, 2) > 0 ? 1 : 2;
     }
     sqlite3_reset(s);
     return rc;
+}
+
+int sq_tensor_hold(meta_tx *tx, int64_t tensor_id, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "UPDATE tensors SET dead_since = CASE WHEN "
+                              "refcount = 0 THEN CAST(strftime('%s', 'now') "
+                              "AS INTEGER) ELSE dead_since END WHERE id = ?",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, tensor_id);
+    if (db_step_done(d, s, err) < 0)
+        return -1;
+    return db_changes(d) > 0;
 }
 
 /* Reads every row of s (raw_offset, raw_len, then the chunk's id, pack,
@@ -391,8 +408,10 @@ int sq_chunk_dead_each(meta_tx *tx, int64_t before,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "SELECT id, pack, offset, length, checksum FROM "
-                              "chunks WHERE refcount = 0 AND "
-                              "coalesce(dead_since, 0) < ?",
+                              "chunks c WHERE refcount = 0 AND "
+                              "coalesce(dead_since, 0) < ? AND NOT EXISTS "
+                              "(SELECT 1 FROM tensor_blocks tb WHERE "
+                              "tb.chunk_id = c.id)",
                               err);
     if (!s)
         return -1;

@@ -143,6 +143,7 @@ int sq_file_stored(meta_tx *tx, int64_t file_id, const char *sha256,
 int sq_job_done(meta_tx *tx, int64_t job_id, int64_t now, es_err *err);
 int sq_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
                    int lossy_ok, int64_t *id, char codec[16], es_err *err);
+int sq_tensor_hold(meta_tx *tx, int64_t tensor_id, es_err *err);
 int sq_tensor_block_each(meta_tx *tx, int64_t tensor_id,
                          int (*fn)(void *ctx, const meta_chunk_block *b),
                          void *ctx, es_err *err);

@@ -4,7 +4,8 @@
  * (tests/tools/with-pg.sh): repositories, refs, commits and tree entries,
  * file versions, 409 for a name taken, the job queue with leases
  * (claim, renew, requeue), reference counts kept by triggers and the
- * dead_since grace of GC, the schema figures; on PostgreSQL also that
+ * dead_since grace of GC, a GC on one handle interleaved with a dedup
+ * against a dead tensor on another, the schema figures; on PostgreSQL also that
  * concurrent claims never hand out one job twice and that a transaction
  * after a server restart succeeds; on SQLite that a database made before
  * migration 0004 opens and is upgraded.
@@ -303,8 +304,7 @@ static void test_refcounts_and_grace(void **state)
     commit(tx);
     assert_int_equal(tdb_q1(db, "SELECT refcount FROM chunks"), 0);
     assert_true(tdb_q1(db, "SELECT dead_since FROM chunks") >= now - 5);
-    assert_int_equal(dead_chunks(f->m, now - 60), 0);
-    assert_int_equal(dead_chunks(f->m, now + 60), 1);
+    assert_int_equal(dead_chunks(f->m, now + 60), 0); /* its tensor names it */
 
     int64_t n = -1;
     tx = begin(f->m, META_WRITE);
@@ -312,6 +312,10 @@ static void test_refcounts_and_grace(void **state)
     assert_int_equal(n, 0); /* within the grace time */
     OK(0, meta_tensor_dead_delete(tx, now + 60, &n, &err));
     assert_int_equal(n, 1);
+    commit(tx);
+    assert_int_equal(dead_chunks(f->m, now - 60), 0);
+    assert_int_equal(dead_chunks(f->m, now + 60), 1);
+    tx = begin(f->m, META_WRITE);
     OK(0, meta_chunk_delete(tx, chunk, &err));
     commit(tx);
     assert_int_equal(tdb_q1(db, "SELECT count(*) FROM tensor_blocks"), 0);
@@ -327,6 +331,123 @@ static void test_refcounts_and_grace(void **state)
     assert_int_equal(sc.known, sc.applied);
     assert_int_equal(sc.known_newest, sc.newest);
     commit(tx);
+}
+
+/* ---- GC on one replica, dedup on another ---------------------------------- */
+
+/* A tensor T and its one chunk, unreferenced since long ago (dead_since 1),
+ * as a file deleted an hour before leaves them. */
+static void old_dead_tensor(meta *m, const char *dir, const char *fp,
+                            int64_t *tensor, int64_t *chunk)
+{
+    es_err err = {0, ""};
+    meta_tx *tx = begin(m, META_WRITE);
+    meta_chunk_new cn = {9, 0, 50, 42, 200, 1};
+    OK(0, meta_chunk_insert(tx, &cn, chunk, &err));
+    meta_tensor_new tn = {fp, 0, "F32", "[50]", 200, "zstd"};
+    OK(1, meta_tensor_insert(tx, &tn, tensor, &err));
+    meta_block b = {0, 0, 200, *chunk};
+    OK(0, meta_tensor_block_add(tx, *tensor, &b, &err));
+    commit(tx);
+    tdb *db = tdb_open(dir);
+    tdb_exec(db, "UPDATE tensors SET dead_since = 1 WHERE refcount = 0");
+    tdb_exec(db, "UPDATE chunks SET dead_since = 1 WHERE refcount = 0");
+    tdb_close(db);
+}
+
+/* What GC's first transaction does (gc.c), with a grace of 60 s: the
+ * tensors it deleted, and the chunks whose bytes it would delete next. */
+static void gc_pass(meta *m, int64_t now, int64_t *tensors, int64_t *chunks)
+{
+    es_err err = {0, ""};
+    meta_tx *tx = begin(m, META_WRITE);
+    OK(0, meta_tensor_dead_delete(tx, now - 60, tensors, &err));
+    dead_ctx dc = {0};
+    OK(0, meta_chunk_dead_each(tx, now - 60, count_dead, &dc, &err));
+    *chunks = dc.n;
+    commit(tx);
+}
+
+static int tensor_find(meta *m, const char *fp, int64_t *id)
+{
+    es_err err = {0, ""};
+    char codec[16];
+    meta_tx *tx = begin(m, META_READ);
+    int rc = meta_tensor_find(tx, fp, 200, 0, id, codec, &err);
+    commit(tx);
+    return rc;
+}
+
+static int tensor_hold(meta *m, int64_t id)
+{
+    es_err err = {0, ""};
+    meta_tx *tx = begin(m, META_WRITE);
+    int rc = meta_tensor_hold(tx, id, &err);
+    commit(tx);
+    return rc;
+}
+
+/* The interleavings of an ingest on replica B that dedups against an
+ * unreferenced tensor with a GC on replica A (two backends on one
+ * database, as two processes have): B finds the tensor, holds it
+ * (ingest.c), commits a file naming it and its chunk; A's GC runs
+ * between any two of those steps.  Either A collects the tensor before
+ * B holds it (B's hold says so and B stores the data anew), or it
+ * collects nothing B references: never a chunk whose bytes it deletes
+ * while a committed file names it. */
+static void test_gc_vs_dedup_across_replicas(void **state)
+{
+    fixture *f = *state;
+    es_err err = {0, ""};
+    int64_t now = (int64_t)time(NULL), t = 0, c = 0, id = 0, nt, nc;
+    meta *a = f->m, *b = open_meta(f->dir);
+
+    /* B holds before A collects: A's GC leaves the tensor and its chunk */
+    old_dead_tensor(a, f->dir, "fp-held", &t, &c);
+    assert_int_equal(tensor_find(b, "fp-held", &id), 2); /* no reference */
+    assert_int_equal(id, t);
+    assert_int_equal(tensor_hold(b, t), 1);
+    gc_pass(a, now, &nt, &nc);
+    assert_int_equal(nt, 0);
+    assert_int_equal(nc, 0);
+    meta_tx *tx = begin(b, META_WRITE);
+    int64_t file = new_file(tx, "i1");
+    meta_segment sg = {0, "tensor", "w", "F32", 0, 200, "zstd", t};
+    OK(0, meta_segment_add(tx, file, &sg, &err));
+    meta_block bl = {0, 0, 200, c};
+    OK(0, meta_block_add(tx, file, &bl, &err));
+    commit(tx);
+    assert_int_equal(tensor_find(a, "fp-held", &id), 1); /* referenced now */
+    gc_pass(a, now + 3600, &nt, &nc);
+    assert_int_equal(nt, 0);
+    assert_int_equal(nc, 0);
+
+    /* A collects between B's find and B's hold: the hold fails, B stores
+     * anew, and the chunk A frees is named by nothing */
+    old_dead_tensor(a, f->dir, "fp-gone", &t, &c);
+    assert_int_equal(tensor_find(b, "fp-gone", &id), 2);
+    gc_pass(a, now, &nt, &nc);
+    assert_int_equal(nt, 1);
+    assert_int_equal(nc, 1);
+    assert_int_equal(tensor_hold(b, id), 0);
+    assert_int_equal(tensor_find(b, "fp-gone", &id), 0);
+    tdb *db = tdb_open(f->dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM chunks c WHERE "
+                                "refcount = 0 AND EXISTS (SELECT 1 FROM "
+                                "tensor_blocks tb WHERE tb.chunk_id = c.id)"),
+                     0);
+    tdb_close(db);
+
+    /* a hold of a referenced tensor keeps it referenced, not dead */
+    assert_int_equal(tensor_find(b, "fp-held", &id), 1);
+    assert_int_equal(tensor_hold(b, id), 1);
+    db = tdb_open(f->dir);
+    assert_int_equal(tdb_q1(db, "SELECT count(*) FROM tensors WHERE "
+                                "fingerprint = 'fp-held' AND dead_since IS "
+                                "NULL AND refcount = 1"),
+                     1);
+    tdb_close(db);
+    meta_close(b);
 }
 
 /* ---- concurrent claims ---------------------------------------------------- */
@@ -504,6 +625,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jobs_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_and_grace, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_gc_vs_dedup_across_replicas,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
