@@ -2,7 +2,9 @@
  * gc.c - garbage collection: frees chunks (and tensors) whose reference
  * count fell to zero, drops packs with no live chunk, compacts packs whose
  * live fraction is below store_config.compact_below, and at start-up
- * removes spool files no row names.
+ * removes spool files no row names; with an S3 chunk store it also removes
+ * the bucket's spool objects no row names that are older than the grace
+ * time (left by a replica that died between the copy and the record).
  *
  * Safety: GC holds gc_lock exclusively, so no ingest job is between looking
  * a chunk up and committing a reference to it.  Freeing never leaves a row
@@ -39,6 +41,7 @@ typedef struct gc_report {
     int64_t tensors_freed;
     int64_t packs_dropped, packs_compacted, bytes_moved;
     int64_t jobs_pruned;
+    int64_t spool_objects_removed;
 } gc_report;
 
 /* ---- freeing rows -----------------------------------------------------------
@@ -266,6 +269,73 @@ static int compact(es_store *st, gc_report *rep, es_err *err)
 /* ---- entry points
  * ------------------------------------------------------------------ */
 
+/* ---- spool objects no row names (S3) ----------------------------------------
+ * An upload is copied into the bucket before its file version is recorded,
+ * so an object no row names is either an upload still on its way to the
+ * record or one whose replica died first.  Only objects older than the
+ * grace time are taken for the second kind: the grace time must exceed the
+ * longest upload (README "Scaling out"). */
+
+typedef struct spool_name {
+    char s[META_SPOOL_NAME_MAX]; /* "" once known to be named */
+} spool_name;
+
+typedef struct orphan_ctx {
+    int64_t before;
+    vec *names; /* spool_name */
+    es_err *err;
+} orphan_ctx;
+
+static int old_spool_object(void *arg, const char *name, int64_t mtime)
+{
+    orphan_ctx *oc = arg;
+    if (mtime <= 0 || mtime >= oc->before || strlen(name) >= META_SPOOL_NAME_MAX)
+        return 0;
+    spool_name *slot = vec_grow(oc->names);
+    if (!slot)
+        return es_errf(oc->err, 500, "out of memory");
+    snprintf(slot->s, sizeof slot->s, "%s", name);
+    return 0;
+}
+
+/* Blanks the names some file version still names. */
+static int keep_named(es_store *st, vec *names, es_err *err)
+{
+    meta_tx *tx;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < names->n; i++) {
+        char *name = VEC_AT(names, spool_name, i).s;
+        int named = meta_spool_named(tx, name, err);
+        if (named < 0)
+            rc = -1;
+        else if (named)
+            name[0] = 0;
+    }
+    return meta_end(tx, rc, err);
+}
+
+static int orphan_spool_objects(es_store *st, gc_report *rep, es_err *err)
+{
+    if (!st->spool_remote || st->gc_grace_s <= 0)
+        return 0;
+    vec names = VEC_INIT(spool_name);
+    orphan_ctx oc = {es_now() - st->gc_grace_s, &names, err};
+    int rc = spool_remote_each(st, old_spool_object, &oc, err);
+    if (rc == 0 && names.n > 0)
+        rc = keep_named(st, &names, err);
+    for (size_t i = 0; rc == 0 && i < names.n; i++) {
+        const char *name = VEC_AT(&names, spool_name, i).s;
+        if (name[0]) {
+            spool_remove(st, name);
+            rep->spool_objects_removed++;
+        }
+    }
+    vec_free(&names);
+    return rc;
+}
+
 int store_gc(es_store *st, json_t **out, es_err *err)
 {
     gc_report rep = {0};
@@ -275,17 +345,20 @@ int store_gc(es_store *st, json_t **out, es_err *err)
     if (rc == 0)
         rc = compact(st, &rep, err);
     pthread_rwlock_unlock(&st->gc_lock);
+    if (rc == 0)
+        rc = orphan_spool_objects(st, &rep, err);
     pthread_mutex_unlock(&st->gc_mu);
     if (rc < 0)
         return -1;
-    *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "chunks_freed",
+    *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "chunks_freed",
                      (json_int_t)rep.chunks_freed, "bytes_freed",
                      (json_int_t)rep.bytes_freed, "tensors_freed",
                      (json_int_t)rep.tensors_freed, "packs_dropped",
                      (json_int_t)rep.packs_dropped, "packs_compacted",
                      (json_int_t)rep.packs_compacted, "bytes_moved",
                      (json_int_t)rep.bytes_moved, "jobs_pruned",
-                     (json_int_t)rep.jobs_pruned);
+                     (json_int_t)rep.jobs_pruned, "spool_objects_removed",
+                     (json_int_t)rep.spool_objects_removed);
     return 0;
 }
 

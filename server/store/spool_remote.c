@@ -15,7 +15,8 @@
  * object goes with it (spool_remove).
  *
  * Objects left behind by a replica that died between the copy and the
- * record are not yet collected (no row names them; README "Scaling out").
+ * record are named by no row: GC removes them once older than the grace
+ * time (gc.c, spool_remote_each).
  */
 #include "store_internal.h"
 
@@ -210,4 +211,25 @@ void spool_remove(es_store *st, const char *name)
 int spool_remote_check(es_store *st, es_err *err)
 {
     return s3_head_bucket(st->spool_remote->cli, err);
+}
+
+typedef struct each_ctx {
+    size_t skip; /* strlen of the "PREFIX/spool/" part of keys */
+    int (*fn)(void *ctx, const char *name, int64_t mtime);
+    void *ctx;
+} each_ctx;
+
+static int each_object(void *arg, const s3_object *o)
+{
+    each_ctx *c = arg;
+    return c->fn(c->ctx, o->key + c->skip, o->mtime);
+}
+
+int spool_remote_each(es_store *st,
+                      int (*fn)(void *ctx, const char *name, int64_t mtime),
+                      void *ctx, es_err *err)
+{
+    spool_remote *r = st->spool_remote;
+    each_ctx c = {strlen(r->prefix), fn, ctx};
+    return s3_list(r->cli, r->prefix, each_object, &c, err);
 }

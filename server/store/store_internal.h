@@ -123,6 +123,11 @@ int spool_remote_put(es_store *st, const char *name, uint64_t size,
 /* Writes the bucket's copy of `name` as the local spool file. */
 int spool_remote_fetch(es_store *st, const char *name, uint64_t size,
                        es_err *err);
+/* Calls fn with the name and LastModified of every spool object in the
+ * bucket; fn returning non-zero stops the walk with that value. */
+int spool_remote_each(es_store *st,
+                      int (*fn)(void *ctx, const char *name, int64_t mtime),
+                      void *ctx, es_err *err);
 /* 0 if the bucket answers (HEAD bucket), else -1 + why: for /readyz. */
 int spool_remote_check(es_store *st, es_err *err);
 /* Bytes [off, off+len) of the bucket's copy; 404 once it is gone. */
@@ -165,12 +170,14 @@ enum {
     INGEST_OK = 0,
     INGEST_FAILED = -1,
     INGEST_RETRY = -2,
-    INGEST_STOPPED = -3
+    INGEST_STOPPED = -3,
+    INGEST_LOST = -4 /* the job's lease ran out: its result is not ours */
 };
 /* Compresses one spooled file version into chunks and commits its
- * manifest.  progress receives decoded bytes done as it goes. */
-int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
-                _Atomic int64_t *progress, es_err *err);
+ * manifest, if the job is still running as claim number `attempt`
+ * (meta.h: job_owned).  progress receives decoded bytes done as it goes. */
+int ingest_file(es_store *st, int64_t job_id, int64_t attempt,
+                int64_t file_id, _Atomic int64_t *progress, es_err *err);
 
 /* ---- reader.c ---------------------------------------------------------- */
 int reader_init(es_store *st, es_err *err);

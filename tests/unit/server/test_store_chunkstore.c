@@ -4,7 +4,9 @@
  * open) and what a chunk store that keeps failing (fault_chunkstore.h)
  * does to a job: after its retries the file is marked failed with the
  * reason, and it stays downloadable from its spool (on the S3 chunk store
- * too when ELVES_TEST_S3 names a bucket).
+ * too when ELVES_TEST_S3 names a bucket); with a grace time GC leaves
+ * young containers; on S3, GC removes the spool objects no row names once
+ * older than the grace time, and only those.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include "chunk_walk.h"
 #include "chunkstore.h"
 #include "fault_chunkstore.h"
+#include "s3.h"
 #include "store_test_util.h"
 
 static void test_put_get_iterate_drop(void **state)
@@ -116,19 +119,26 @@ static void test_bit_flip_detected(void **state)
  * program again against a real Ceph RGW). */
 static const char *chunk_store;
 
+/* One worker on chunk store cs (NULL: the local packs) through fc. */
+static store_config faulty_config(const char *dir, const char *cs,
+                                  fc_state *fc)
+{
+    return (store_config){.data_dir = dir,
+                          .workers = 1,
+                          .chunk_store = cs,
+                          .s3_access_key = getenv("ELVES_S3_ACCESS_KEY"),
+                          .s3_secret_key = getenv("ELVES_S3_SECRET_KEY"),
+                          .wrap_chunks = fc_wrap,
+                          .wrap_ctx = fc};
+}
+
 static void test_failed_job_served_from_spool(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir("failjob");
     fc_state fc;
     fc_init(&fc);
-    store_config cfg = {.data_dir = dir,
-                        .workers = 1,
-                        .chunk_store = chunk_store,
-                        .s3_access_key = getenv("ELVES_S3_ACCESS_KEY"),
-                        .s3_secret_key = getenv("ELVES_S3_SECRET_KEY"),
-                        .wrap_chunks = fc_wrap,
-                        .wrap_ctx = &fc};
+    store_config cfg = faulty_config(dir, chunk_store, &fc);
     es_store *st = tu_open_config(&cfg);
     es_err err;
     json_t *j = NULL;
@@ -237,6 +247,94 @@ static void test_grace_keeps_young_containers(void **state)
     free(dir);
 }
 
+/* ELVES_TEST_S3 with a prefix of this test's own. */
+static char *own_prefix_url(const char *tag)
+{
+    const char *q = strchr(chunk_store, '?');
+    assert_non_null(q);
+    char *url = malloc(strlen(chunk_store) + 64);
+    sprintf(url, "%.*s-%s-%d%s", (int)(q - chunk_store), chunk_store, tag,
+            (int)getpid(), q);
+    return url;
+}
+
+static int object_exists(s3_client *c, const char *key)
+{
+    es_err err;
+    uint8_t b;
+    if (s3_get_range(c, key, 0, 1, &b, &err) == 0)
+        return 1;
+    assert_int_equal(err.status, 404);
+    return 0;
+}
+
+static int count_object(void *ctx, const s3_object *o)
+{
+    (void)o;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* A replica that dies between copying an upload into the bucket and
+ * recording it leaves a spool object no row names.  GC removes such an
+ * object once it is older than the grace time; it keeps a young one (an
+ * upload on its way to its record) and one a file version names. */
+static void test_orphan_spool_objects(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir("orphan"), *url = own_prefix_url("orphan");
+    fc_state fc;
+    fc_init(&fc);
+    store_config cfg = faulty_config(dir, url, &fc);
+    cfg.gc_grace_s = 2;
+    es_store *st = tu_open_config(&cfg);
+    es_err err;
+    s3_config sc;
+    s3_client *cli;
+    assert_int_equal(s3_url_parse(&sc, url, &err), 0);
+    assert_int_equal(s3_config_set_keys(&sc, cfg.s3_access_key,
+                                        cfg.s3_secret_key, &err),
+                     0);
+    assert_int_equal(s3_client_new(&cli, &sc, &err), 0);
+    char old_key[600], young_key[600];
+    snprintf(old_key, sizeof old_key, "%s/spool/orphan-old", sc.prefix);
+    snprintf(young_key, sizeof young_key, "%s/spool/orphan-young", sc.prefix);
+    assert_int_equal(s3_put_object(cli, old_key, "lost", 4, &err), 0);
+
+    /* a file version whose job fails keeps its spool object, named */
+    tu_make_repo(st, "org/o", NULL);
+    fc_fail(&fc, FC_PUT, 1, FC_LASTING, 500, "pack write: injected");
+    const char *text = "bytes kept in the spool\n";
+    json_t *j = tu_upload_bytes(st, "org/o", "kept.txt", text, strlen(text),
+                                &err);
+    assert_non_null(j);
+    json_decref(j);
+    store_wait_idle(st);
+
+    sleep(3); /* past the grace time */
+    assert_int_equal(s3_put_object(cli, young_key, "new", 3, &err), 0);
+    json_t *rep = NULL;
+    assert_int_equal(store_gc(st, &rep, &err), 0);
+    assert_int_equal(tu_json_int(rep, "spool_objects_removed"), 1);
+    json_decref(rep);
+    assert_false(object_exists(cli, old_key));
+    assert_true(object_exists(cli, young_key));
+    char spool_prefix[600];
+    snprintf(spool_prefix, sizeof spool_prefix, "%s/spool/", sc.prefix);
+    int n = 0;
+    assert_int_equal(s3_list(cli, spool_prefix, count_object, &n, &err), 0);
+    assert_int_equal(n, 2); /* the young orphan and the failed file's */
+
+    s3_delete_object(cli, young_key, &err);
+    s3_client_free(cli);
+    s3_config_free(&sc);
+    store_close(st);
+    fc_destroy(&fc);
+    tu_rm_rf(dir);
+    free(dir);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +346,7 @@ int main(void)
     const struct CMUnitTest on_s3[] = {
         cmocka_unit_test(test_failed_job_served_from_spool),
         cmocka_unit_test(test_grace_keeps_young_containers),
+        cmocka_unit_test(test_orphan_spool_objects),
     };
     int rc = cmocka_run_group_tests_name("fs", tests, NULL, NULL);
     chunk_store = getenv("ELVES_TEST_S3");
