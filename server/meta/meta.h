@@ -26,7 +26,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 4
+#define META_OPS_VERSION 5
 
 typedef struct meta_ops meta_ops;
 
@@ -365,6 +365,13 @@ struct meta_ops {
                       const char *error, int64_t progress, int64_t now,
                       es_err *err);
     int (*job_attempts)(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
+    /* Fencing: 1 if the job is running as claim number `attempt` (its
+     * attempts count when claimed), 0 if its lease ran out and it was
+     * requeued or claimed again since (by this or another process).  A
+     * write transaction that records a job's result checks this first, so
+     * a worker that lost its lease cannot overwrite its successor's. */
+    int (*job_owned)(meta_tx *tx, int64_t job_id, int64_t attempt,
+                     es_err *err);
     /* Jobs queued or running. */
     int (*job_pending)(meta_tx *tx, int64_t *n, es_err *err);
     int (*job_get)(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
@@ -864,6 +871,12 @@ static inline int meta_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
 {
     return tx->ops->job_finish(tx, job_id, file_id, job_state, file_state,
                                error, progress, now, err);
+}
+
+static inline int meta_job_owned(meta_tx *tx, int64_t job_id,
+                                 int64_t attempt, es_err *err)
+{
+    return tx->ops->job_owned(tx, job_id, attempt, err);
 }
 
 static inline int meta_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n,

@@ -78,9 +78,11 @@ typedef struct seg_rec {
 typedef struct ingest {
     es_store *st;
     int64_t job_id, file_id;
+    int64_t attempt; /* the claim this run is (meta.h: job_owned) */
     _Atomic int64_t *progress;
     es_err *err;
     int stopped;
+    int lost; /* the lease ran out and the job is another claim's now */
     int backend_failed; /* the chunk store or the database failed: err says how */
 
     /* the file row */
@@ -187,9 +189,26 @@ static int find_twin(ingest *in, int64_t *twin)
     return tx_end(in, tx, rc < 0 ? -1 : 0);
 }
 
+/* Fencing: a worker whose lease ran out (a pause longer than the lease)
+ * while another process took the job over commits nothing. */
+static int check_owned(ingest *in, meta_tx *tx)
+{
+    int owned = meta_job_owned(tx, in->job_id, in->attempt, in->err);
+    if (owned == 0) {
+        in->lost = 1;
+        return es_errf(in->err, 409,
+                       "lease lost: claim %lld of the job is no longer the "
+                       "running one",
+                       (long long)in->attempt);
+    }
+    return owned < 0 ? -1 : 0;
+}
+
 /* Returns 1 if the twin was gone (nothing done), 0 when linked. */
 static int link_twin_tx(ingest *in, meta_tx *tx, int64_t twin)
 {
+    if (check_owned(in, tx) < 0)
+        return -1;
     int rc = meta_file_link_twin(tx, in->file_id, twin, in->err);
     if (rc <= 0)
         return rc < 0 ? -1 : 1;
@@ -781,7 +800,8 @@ static int mark_stored(ingest *in, meta_tx *tx)
 
 static int commit_tx(ingest *in, meta_tx *tx)
 {
-    if (mark_stored(in, tx) < 0 || insert_chunks(in, tx) < 0)
+    if (check_owned(in, tx) < 0 || mark_stored(in, tx) < 0 ||
+        insert_chunks(in, tx) < 0)
         return -1;
     for (size_t i = 0; i < in->segs->count; i++)
         if (insert_segment(in, tx, i) < 0)
@@ -830,13 +850,14 @@ static void remove_spool(ingest *in)
     spool_remove(in->st, in->spool);
 }
 
-int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
-                _Atomic int64_t *progress, es_err *err)
+int ingest_file(es_store *st, int64_t job_id, int64_t attempt,
+                int64_t file_id, _Atomic int64_t *progress, es_err *err)
 {
     ingest in;
     memset(&in, 0, sizeof in);
     in.st = st;
     in.job_id = job_id;
+    in.attempt = attempt;
     in.file_id = file_id;
     in.progress = progress;
     in.err = err;
@@ -858,6 +879,8 @@ int ingest_file(es_store *st, int64_t job_id, int64_t file_id,
     }
     if (in.stopped)
         return INGEST_STOPPED;
+    if (in.lost)
+        return INGEST_LOST;
     /* A chunk store that could not take or sync the bytes (5xx), or a
      * database that could not begin or commit, may be back soon: the job
      * is worth another attempt, which re-encodes from the spool (jobs.c

@@ -77,8 +77,10 @@ int jobs_requeue_running(es_store *st, es_err *err)
     return requeue_expired(st, st->shared ? es_now() : INT64_MAX, err);
 }
 
-/* 1 and the job if one was claimed, 0 if the queue is empty. */
-static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
+/* 1 and the job if one was claimed, 0 if the queue is empty.  *attempt:
+ * which claim of the job this is, its fencing token (meta.h: job_owned). */
+static int claim(es_store *st, int64_t *job_id, int64_t *attempt,
+                 int64_t *file_id, es_err *err)
 {
     meta_tx *tx;
     if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
@@ -86,6 +88,8 @@ static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
     int64_t now = es_now();
     int rc =
         meta_job_claim(tx, now, now + st->job_lease_s, job_id, file_id, err);
+    if (rc > 0 && meta_job_attempts(tx, *job_id, attempt, err) < 0)
+        rc = -1;
     if (rc <= 0) {
         meta_rollback(tx);
         return rc;
@@ -93,25 +97,45 @@ static int claim(es_store *st, int64_t *job_id, int64_t *file_id, es_err *err)
     return meta_commit(tx, err) < 0 ? -1 : 1;
 }
 
-/* Records how a job that did not commit its own result ended. */
-static void finish(es_store *st, int64_t job_id, int64_t file_id,
-                   const char *job_state, const char *file_state,
-                   const char *error, int64_t progress)
+/* Records how a job that did not commit its own result ended, unless its
+ * lease ran out and it is another claim's now (then that claim records
+ * it).  0 recorded or not ours, -1 + err the database failed. */
+static int finish_tx(meta_tx *tx, int64_t job_id, int64_t attempt,
+                     int64_t file_id, const char *job_state,
+                     const char *file_state, const char *error,
+                     int64_t progress, es_err *err)
+{
+    int owned = meta_job_owned(tx, job_id, attempt, err);
+    if (owned <= 0) {
+        if (owned == 0)
+            fprintf(stderr,
+                    "elvesd: job %lld: lease lost, claim %lld ends "
+                    "unrecorded (another claim runs it)\n",
+                    (long long)job_id, (long long)attempt);
+        return owned;
+    }
+    return meta_job_finish(tx, job_id, file_id, job_state, file_state, error,
+                           progress, es_now(), err);
+}
+
+static void finish(es_store *st, int64_t job_id, int64_t attempt,
+                   int64_t file_id, const char *job_state,
+                   const char *file_state, const char *error, int64_t progress)
 {
     /* A database that failed the job's own commit may be back in a
-     * moment: a job whose end is not recorded stays "running" until the
-     * next start requeues it. */
+     * moment: a job whose end is not recorded stays "running" until its
+     * lease runs out or the next start requeues it. */
     es_err err;
-    for (int attempt = 0; attempt < FINISH_TRIES; attempt++) {
-        if (attempt > 0) {
-            struct timespec pause = {0, FINISH_WAIT_MS * 1000000L << attempt};
+    for (int try = 0; try < FINISH_TRIES; try++) {
+        if (try > 0) {
+            struct timespec pause = {0, FINISH_WAIT_MS * 1000000L << try};
             nanosleep(&pause, NULL);
         }
         meta_tx *tx;
         if (meta_begin(st->meta, META_WRITE, &tx, &err) == 0 &&
             meta_end(tx,
-                     meta_job_finish(tx, job_id, file_id, job_state, file_state,
-                                     error, progress, es_now(), &err),
+                     finish_tx(tx, job_id, attempt, file_id, job_state,
+                               file_state, error, progress, &err),
                      &err) == 0)
             return;
         fprintf(stderr, "elvesd: job %lld: cannot record its end: %s\n",
@@ -164,14 +188,14 @@ static void retry_wait(jobs_pool *p, int64_t attempts)
 }
 
 static void run_job(es_store *st, job_slot *slot, int64_t job_id,
-                    int64_t file_id)
+                    int64_t attempt, int64_t file_id)
 {
     es_err err = {0, ""};
     if (!file_id) {
-        finish(st, job_id, 0, "failed", "failed", "file deleted", 0);
+        finish(st, job_id, attempt, 0, "failed", "failed", "file deleted", 0);
         return;
     }
-    int rc = ingest_file(st, job_id, file_id, &slot->progress, &err);
+    int rc = ingest_file(st, job_id, attempt, file_id, &slot->progress, &err);
     int64_t progress = atomic_load(&slot->progress);
     int64_t attempts = rc == INGEST_RETRY ? job_attempts(st, job_id) : 0;
     if (rc == INGEST_RETRY && attempts >= MAX_ATTEMPTS) {
@@ -186,15 +210,19 @@ static void run_job(es_store *st, job_slot *slot, int64_t job_id,
         fprintf(stderr, "elvesd: job %lld: attempt %lld failed, retrying: %s\n",
                 (long long)job_id, (long long)attempts, err.msg);
         retry_wait(st->jobs, attempts);
-        finish(st, job_id, file_id, "queued", "spooled", NULL, 0);
+        finish(st, job_id, attempt, file_id, "queued", "spooled", NULL, 0);
+        break;
+    case INGEST_LOST: /* the claim that runs it now records its end */
+        fprintf(stderr, "elvesd: job %lld: %s\n", (long long)job_id, err.msg);
         break;
     case INGEST_STOPPED:
-        finish(st, job_id, file_id, "queued", "spooled", NULL, 0);
+        finish(st, job_id, attempt, file_id, "queued", "spooled", NULL, 0);
         break;
     default:
         fprintf(stderr, "elvesd: job %lld failed: %s\n", (long long)job_id,
                 err.msg);
-        finish(st, job_id, file_id, "failed", "failed", err.msg, progress);
+        finish(st, job_id, attempt, file_id, "failed", "failed", err.msg,
+               progress);
         break;
     }
 }
@@ -217,9 +245,9 @@ static void worker_gc(es_store *st)
 static int worker_pass(jobs_pool *p, job_slot *slot)
 {
     es_store *st = p->st;
-    int64_t job_id = 0, file_id = 0;
+    int64_t job_id = 0, attempt = 0, file_id = 0;
     es_err err;
-    int rc = claim(st, &job_id, &file_id, &err);
+    int rc = claim(st, &job_id, &attempt, &file_id, &err);
     if (rc < 0) {
         fprintf(stderr, "elvesd: claiming a job: %s\n", err.msg);
         return -1;
@@ -230,7 +258,7 @@ static int worker_pass(jobs_pool *p, job_slot *slot)
         atomic_store(&slot->progress, 0);
         pthread_mutex_unlock(&p->mu);
         metrics_worker_busy(1);
-        run_job(st, slot, job_id, file_id);
+        run_job(st, slot, job_id, attempt, file_id);
         metrics_worker_busy(-1);
         pthread_mutex_lock(&p->mu);
         slot->job_id = 0;

@@ -220,6 +220,7 @@ static const meta_ops pg_ops = {
     .job_renew = pg_job_renew,
     .job_finish = pg_job_finish,
     .job_attempts = pg_job_attempts,
+    .job_owned = pg_job_owned,
     .job_pending = pg_job_pending,
     .job_get = pg_job_get,
     .chunk_get = pg_chunk_get,

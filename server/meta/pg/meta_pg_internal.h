@@ -186,6 +186,7 @@ int pg_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
                   const char *error, int64_t progress, int64_t now,
                   es_err *err);
 int pg_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err);
+int pg_job_owned(meta_tx *tx, int64_t job_id, int64_t attempt, es_err *err);
 int pg_job_pending(meta_tx *tx, int64_t *n, es_err *err);
 int pg_job_get(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
 int pg_job_done(meta_tx *tx, int64_t job_id, int64_t now, es_err *err);

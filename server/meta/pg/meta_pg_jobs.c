@@ -100,6 +100,17 @@ int pg_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err)
                   PG_P(PG_I(job_id)), n, err);
 }
 
+int pg_job_owned(meta_tx *tx, int64_t job_id, int64_t attempt, es_err *err)
+{
+    int64_t n = 0;
+    if (pg_i64(tx,
+               "SELECT count(*) FROM jobs WHERE id = $1 AND state = "
+               "'running' AND attempts = $2",
+               PG_P(PG_I(job_id), PG_I(attempt)), &n, err) < 0)
+        return -1;
+    return n > 0;
+}
+
 int pg_job_pending(meta_tx *tx, int64_t *n, es_err *err)
 {
     return pg_ran(pg_i64(

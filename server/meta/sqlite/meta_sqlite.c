@@ -303,6 +303,7 @@ static const meta_ops sq_ops = {
     .job_renew = sq_job_renew,
     .job_finish = sq_job_finish,
     .job_attempts = sq_job_attempts,
+    .job_owned = sq_job_owned,
     .job_pending = sq_job_pending,
     .job_get = sq_job_get,
     .chunk_get = sq_chunk_get,

@@ -121,6 +121,22 @@ int sq_job_attempts(meta_tx *tx, int64_t job_id, int64_t *n, es_err *err)
     return rc;
 }
 
+int sq_job_owned(meta_tx *tx, int64_t job_id, int64_t attempt, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "SELECT 1 FROM jobs WHERE id = ? AND state = "
+                              "'running' AND attempts = ?",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, job_id);
+    db_bind_i64(s, 2, attempt);
+    int rc = db_step_row(d, s, err);
+    sqlite3_reset(s);
+    return rc;
+}
+
 int sq_job_pending(meta_tx *tx, int64_t *n, es_err *err)
 {
     return db_query_i64(sq_db(tx),

@@ -52,6 +52,10 @@ typedef struct fc_state {
     fault_points fp;
     int del_removes; /* set before the store opens */
     vec gone;        /* with del_removes: the chunk_locs deleted */
+    /* called (then forgotten) at the next sync, on the syncing thread:
+     * for what happens while a job's chunks are made durable */
+    void (*on_sync)(void *ctx);
+    void *on_sync_ctx;
 } fc_state;
 
 static const char *const fc_op_names[FC_NOPS] = {
@@ -198,6 +202,10 @@ FC_FN int fc_sync(void *be, es_err *err)
     fc_state *fc = be;
     if (fc_enter(fc, FC_SYNC, err) < 0)
         return -1;
+    void (*hook)(void *) = fc->on_sync;
+    fc->on_sync = NULL;
+    if (hook)
+        hook(fc->on_sync_ctx);
     return fc->inner.ops->sync(fc->inner.be, err);
 }
 

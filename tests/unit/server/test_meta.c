@@ -3,7 +3,7 @@
  * always and on PostgreSQL too when ELVES_TEST_DATABASE is set
  * (tests/tools/with-pg.sh): repositories, refs, commits and tree entries,
  * file versions, 409 for a name taken, the job queue with leases
- * (claim, renew, requeue), reference counts kept by triggers and the
+ * (claim, renew, requeue, fencing of a claim whose lease ran out), reference counts kept by triggers and the
  * dead_since grace of GC, a GC on one handle interleaved with a dedup
  * against a dead tensor on another, the schema figures; on PostgreSQL also that
  * concurrent claims never hand out one job twice and that a transaction
@@ -221,6 +221,17 @@ static void test_jobs_leases(void **state)
     int64_t attempts = 0;
     OK(1, meta_job_attempts(tx, j2, &attempts, &err));
     assert_int_equal(attempts, 1);
+    /* fencing: claim 1 of j2 lost its lease; a late result is refused */
+    OK(0, meta_job_owned(tx, j2, 1, &err));
+    commit(tx);
+
+    tx = begin(f->m, META_WRITE);
+    do /* SQLite requeued j1 too: its claim comes first */
+        OK(1, meta_job_claim(tx, 160, 220, &job, &fid, &err));
+    while (job != j2);
+    OK(1, meta_job_owned(tx, j2, 2, &err)); /* the second claim's now */
+    OK(0, meta_job_owned(tx, j2, 1, &err));
+    OK(0, meta_job_owned(tx, j2 + 1000, 1, &err)); /* no such job */
     commit(tx);
 
     /* a job that ended is no longer its worker's to renew */

@@ -15,7 +15,10 @@
  *   compaction  a failed read or put of a moved chunk, sync or drop: a
  *               later GC completes the compaction;
  *   downloads   a failed fetch is an error, never wrong bytes, and a
- *               "gone" chunk is looked up again.
+ *               "gone" chunk is looked up again;
+ *   leases      a job whose lease ran out while it compressed (requeued
+ *               as another replica would) commits nothing: the next
+ *               claim stores the file.
  *
  * After every fault, every file still in the store reads back through a
  * reader with the SHA-256 it was uploaded with, and the reference counts
@@ -374,6 +377,38 @@ static void test_ingest_lasting_sync_outage(void **state)
 {
     (void)state;
     lasting_outage(FC_SYNC);
+}
+
+/* The job's lease runs out while its chunks are synced (a pause longer
+ * than the lease): the job is requeued, as the keeper of any replica does.
+ * The worker must not commit a result that is no longer its own (fencing,
+ * meta.h: job_owned); the next claim compresses the file again and stores
+ * it.  Without the fence the first run would mark the job done at claim 1
+ * over the requeue. */
+static void requeue_running(void *dir)
+{
+    tdb *db = tdb_open(dir);
+    tdb_exec(db, "UPDATE jobs SET state = 'queued', lease_until = NULL "
+                 "WHERE state = 'running'");
+    tdb_close(db);
+}
+
+static void test_lease_lost_commits_nothing(void **state)
+{
+    (void)state;
+    scene s;
+    scene_open(&s, T_Y);
+    s.fc.on_sync_ctx = s.dir;
+    s.fc.on_sync = requeue_running;
+    tfile *t = &s.files[2];
+    int64_t job = tu_upload(s.st, REPO, t->path, t->data, t->len);
+    t->live = 1;
+    store_wait_idle(s.st);
+    assert_null(s.fc.on_sync); /* it ran */
+    expect_job(s.st, job, "done");
+    assert_int_equal(job_column(s.dir, job, "attempts"), 2);
+    expect_all(s.st, s.dir, s.files, 3);
+    scene_close(&s);
 }
 
 /* Two workers, four uploads at once, and the second put and the second
@@ -768,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_ingest_lasting_put_outage),
         cmocka_unit_test(test_ingest_lasting_sync_outage),
         cmocka_unit_test(test_ingest_concurrent),
+        cmocka_unit_test(test_lease_lost_commits_nothing),
         cmocka_unit_test(test_read_faults),
         cmocka_unit_test(test_gc_faults),
         cmocka_unit_test(test_gc_rows_before_bytes),
