@@ -878,3 +878,76 @@ int s3_multipart_abort(s3_client *c, const char *key, const char *upload_id,
     upload_query(q, sizeof q, 0, upload_id);
     return delete_request(c, key, q, err);
 }
+
+/* The ListMultipartUploads query: parameters in SigV4's sorted order.
+ * -1 if the markers make it too long. */
+static int uploads_query(char q[QUERY_MAX], const char *prefix,
+                         const char *key_marker, const char *id_marker)
+{
+    char pre[1024], km[1024], im[1024];
+    uri_encode(prefix, pre, sizeof pre);
+    uri_encode(key_marker, km, sizeof km);
+    uri_encode(id_marker, im, sizeof im);
+    int n = *key_marker
+                ? snprintf(q, QUERY_MAX,
+                           "key-marker=%s&prefix=%s&upload-id-marker=%s"
+                           "&uploads=",
+                           km, pre, im)
+                : snprintf(q, QUERY_MAX, "prefix=%s&uploads=", pre);
+    return n < QUERY_MAX ? 0 : -1;
+}
+
+/* Reports the <Upload>s of one page; key_marker and id_marker get the next
+ * page's markers (key_marker "" when this was the last). */
+static int uploads_page(const s3_req *r, int (*fn)(void *, const s3_upload *),
+                        void *ctx, char *key_marker, char *id_marker,
+                        size_t cap, es_err *err)
+{
+    const char *p = r->text ? r->text : "", *end = p + r->text_len;
+    if (!xml_find(p, end, "ListMultipartUploadsResult", &p, &(size_t){0}))
+        return es_errf(err, 500,
+                       "S3 list uploads: no ListMultipartUploadsResult");
+    const char *in, *next;
+    size_t n;
+    while ((next = xml_find(p, end, "Upload", &in, &n)) != NULL) {
+        char key[1024], id[512];
+        if (xml_text(in, in + n, "Key", key, sizeof key) < 0 ||
+            xml_text(in, in + n, "UploadId", id, sizeof id) < 0)
+            return es_errf(err, 500,
+                           "S3 list uploads: an Upload without Key/UploadId");
+        s3_upload u = {key, id};
+        int rc = fn(ctx, &u);
+        if (rc != 0)
+            return rc;
+        p = next;
+    }
+    char trunc[8] = "";
+    xml_text(r->text, end, "IsTruncated", trunc, sizeof trunc);
+    key_marker[0] = id_marker[0] = '\0';
+    if (strcmp(trunc, "true") == 0 &&
+        (xml_text(r->text, end, "NextKeyMarker", key_marker, cap) < 0 ||
+         xml_text(r->text, end, "NextUploadIdMarker", id_marker, cap) < 0 ||
+         !*key_marker))
+        return es_errf(err, 500, "S3 list uploads: truncated without markers");
+    return 0;
+}
+
+int s3_multipart_list(s3_client *c, const char *prefix,
+                      int (*fn)(void *ctx, const s3_upload *u), void *ctx,
+                      es_err *err)
+{
+    char key_marker[1024] = "", id_marker[1024] = "";
+    int rc = 0;
+    do {
+        char q[QUERY_MAX];
+        if (uploads_query(q, prefix, key_marker, id_marker) < 0)
+            return es_errf(err, 500, "S3 list uploads: markers too long");
+        s3_req r = {.method = "GET", .query = q};
+        rc = request(c, &r, err);
+        if (rc == 0)
+            rc = uploads_page(&r, fn, ctx, key_marker, id_marker,
+                              sizeof key_marker, err);
+        req_free(&r);
+    } while (rc == 0 && *key_marker);
+    return rc;
+}

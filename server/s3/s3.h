@@ -145,4 +145,18 @@ int s3_multipart_complete(s3_client *c, const char *key,
 int s3_multipart_abort(s3_client *c, const char *key, const char *upload_id,
                        es_err *err);
 
+/* One multipart upload in progress; the strings point into the client's
+ * buffer and are valid only during the callback. */
+typedef struct s3_upload {
+    const char *key;
+    const char *upload_id;
+} s3_upload;
+
+/* ListMultipartUploads of the keys under prefix (uploads created and
+ * neither completed nor aborted), following the key and upload-id
+ * markers; fn returning non-zero stops the walk with that value. */
+int s3_multipart_list(s3_client *c, const char *prefix,
+                      int (*fn)(void *ctx, const s3_upload *u), void *ctx,
+                      es_err *err);
+
 #endif /* ELVESD_S3_H */
