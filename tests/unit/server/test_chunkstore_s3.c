@@ -28,6 +28,7 @@
 #include "chunk_walk.h"
 #include "chunkstore.h"
 #include "s3.h"
+#include "s3_test_util.h"
 #include "store_test_util.h"
 
 /* ---- the backend under test -------------------------------------------------
@@ -35,32 +36,6 @@
 
 static int use_s3; /* the group running */
 static char *fs_dir;
-static int prefix_seq;
-
-/* The S3 settings of the environment, with a prefix of their own so every
- * test starts from an empty "folder" of the bucket. */
-static void s3_env_config(s3_config *c, const char *endpoint)
-{
-    es_err err;
-    const char *url = getenv("ELVES_TEST_S3");
-    if (s3_url_parse(c, url, &err) != 0)
-        fail_msg("ELVES_TEST_S3: %s", err.msg);
-    char prefix[256];
-    snprintf(prefix, sizeof prefix, "%s/%d-%d", c->prefix, (int)getpid(),
-             ++prefix_seq);
-    free(c->prefix);
-    c->prefix = strdup(prefix);
-    if (endpoint) {
-        free(c->endpoint);
-        c->endpoint = strdup(endpoint);
-    }
-    assert_int_equal(s3_config_set_keys(c, getenv("ELVES_S3_ACCESS_KEY"),
-                                        getenv("ELVES_S3_SECRET_KEY"), &err),
-                     0);
-    c->backoff_ms = 20;
-    c->connect_timeout_ms = 2000;
-}
-
 static void open_cs(chunkstore *cs, uint64_t pack_max, uint64_t part_size)
 {
     es_err err;
@@ -270,8 +245,7 @@ static void test_store_gc_compaction(void **state)
     store_config cfg = {.data_dir = dir, .workers = 1, .compact_below = 0.9};
     if (use_s3) {
         s3_env_config(&c, NULL);
-        snprintf(url, sizeof url, "s3://%s/%s?endpoint=%s&region=%s", c.bucket,
-                 c.prefix, c.endpoint, c.region);
+        s3_store_url(&c, url, sizeof url);
         cfg.chunk_store = url;
         cfg.s3_access_key = c.access_key;
         cfg.s3_secret_key = c.secret_key;
@@ -450,71 +424,8 @@ static void test_open_errors(void **state)
     chunkstore_close(&cs);
 }
 
-/* ---- faults through the proxy ----------------------------------------------
+/* ---- faults through the proxy (s3_test_util.h) --------------------------
  */
-
-typedef struct proxy {
-    pid_t pid;
-    int port;
-    char faults[4200];
-} proxy;
-
-static void proxy_start(proxy *p, const char *dir, int port)
-{
-    char port_file[4200], port_arg[16];
-    snprintf(port_file, sizeof port_file, "%s/port", dir);
-    snprintf(p->faults, sizeof p->faults, "%s/faults", dir);
-    snprintf(port_arg, sizeof port_arg, "%d", port);
-    unlink(port_file);
-    p->pid = fork();
-    if (p->pid == 0) {
-        execlp("python3", "python3",
-               ELVES_SOURCE_DIR "/tests/tools/s3-fault-proxy.py",
-               getenv("ELVES_TEST_S3_ENDPOINT"), port_arg, port_file,
-               p->faults, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        FILE *f = fopen(port_file, "r");
-        if (f) {
-            int ok = fscanf(f, "%d", &p->port) == 1;
-            fclose(f);
-            if (ok)
-                return;
-        }
-        usleep(50000);
-    }
-    fail_msg("the fault proxy did not start");
-}
-
-static void proxy_stop(proxy *p)
-{
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, NULL, 0);
-}
-
-static void proxy_arm(proxy *p, const char *rules)
-{
-    FILE *f = fopen(p->faults, "w");
-    fputs(rules, f);
-    fclose(f);
-}
-
-/* Counts left in the fault file ("PUT 0\n..." once all were used). */
-static int proxy_left(proxy *p)
-{
-    FILE *f = fopen(p->faults, "r");
-    char m[16], t[64];
-    int n, left = 0;
-    while (f && fscanf(f, "%15s %d", m, &n) == 2) {
-        left += n;
-        if (fgetc(f) == ' ' && fscanf(f, "%63s", t) != 1)
-            break;
-    }
-    if (f)
-        fclose(f);
-    return left;
-}
 
 static void test_faults_retried_then_gone(void **state)
 {
@@ -522,10 +433,8 @@ static void test_faults_retried_then_gone(void **state)
     char *dir = tu_tmpdir("s3proxy");
     proxy px;
     proxy_start(&px, dir, 0);
-    char ep[64];
-    snprintf(ep, sizeof ep, "http://127.0.0.1:%d", px.port);
     s3_config c;
-    s3_env_config(&c, ep);
+    s3_env_config(&c, px.endpoint);
     chunkstore cs;
     es_err err;
     assert_int_equal(chunkstore_s3_open(&cs, &c, 0, S3_PART_MIN, &err), 0);
