@@ -1,8 +1,9 @@
 /*
  * spool.c - uploads: the HTTP layer streams a body into a spool file under
- * data/spool/ while its SHA-256 is computed; committing fsyncs and renames
- * the file, then records the file version, its commit and its compression
- * job in one transaction.
+ * data/spool/ while its SHA-256 is computed (and, with an S3 chunk store,
+ * into the bucket too: spool_remote.c); committing fsyncs and renames the
+ * file, finishes its copy in the bucket, then records the file version, its
+ * commit and its compression job in one transaction.
  *
  * Crash safety: a spool file is named by a row only after its bytes and its
  * name are on disk, so an acknowledged upload survives kill -9 and power
@@ -22,14 +23,17 @@
 struct store_spool {
     es_store *st;
     int fd;
-    char name[80]; /* "tmp-<hex>" while writing */
-    int remote;    /* the bucket has a copy (spool_remote.c) */
+    char name[80];  /* "tmp-<hex>" while writing */
+    char final[80]; /* "<hex>.spool", its name once sealed */
+    int remote;     /* the bucket has a copy (spool_remote.c) */
+    spool_stream *stream; /* the copy being streamed, or NULL */
     uint64_t size;
     elves_sha256_ctx *sha;
 };
 
 static void spool_free(store_spool *sp, int remove_file)
 {
+    spool_remote_cancel(sp->stream);
     if (sp->fd >= 0)
         close(sp->fd);
     if (remove_file && sp->remote) {
@@ -58,6 +62,7 @@ int store_spool_begin(es_store *st, store_spool **out, es_err *err)
         return -1;
     }
     snprintf(sp->name, sizeof sp->name, "tmp-%s", hex);
+    snprintf(sp->final, sizeof sp->final, "%s.spool", hex);
     if (elves_sha256_new(&sp->sha) != 0) {
         free(sp);
         return es_errf(err, 500, "out of memory");
@@ -92,6 +97,9 @@ int store_spool_write(store_spool *sp, const void *data, size_t len,
     if (elves_sha256_update(sp->sha, data, len) != 0)
         return es_errf(err, 500, "sha256 update failed");
     sp->size += len;
+    if (sp->st->spool_remote)
+        return spool_remote_feed(sp->st, &sp->stream, sp->name, sp->final,
+                                 sp->size, err);
     return 0;
 }
 
@@ -112,14 +120,14 @@ static int sha_matches(const char *want, const char *got)
 }
 
 /* fsync the data, give it its final name, fsync the directory; with an S3
- * chunk store, copy it into the bucket (spool_remote.c). */
+ * chunk store, finish its copy in the bucket (spool_remote.c). */
 static int spool_persist(store_spool *sp, char final_name[80], es_err *err)
 {
     if (fsync(sp->fd) < 0)
         return es_errf(err, 500, "spool fsync: %s", strerror(errno));
     close(sp->fd);
     sp->fd = -1;
-    snprintf(final_name, 80, "%s.spool", sp->name + 4);
+    snprintf(final_name, 80, "%s", sp->final);
     char from[4096], to[4096];
     store_spool_path(sp->st, sp->name, from, sizeof from);
     store_spool_path(sp->st, final_name, to, sizeof to);
@@ -135,8 +143,10 @@ static int spool_persist(store_spool *sp, char final_name[80], es_err *err)
     close(dfd);
     if (!sp->st->spool_remote)
         return 0;
-    sp->remote = 1; /* a failed copy may have left parts: remove them too */
-    return spool_remote_put(sp->st, final_name, sp->size, err);
+    sp->remote = 1; /* a copy may be there: remove it with the file */
+    spool_stream *s = sp->stream;
+    sp->stream = NULL; /* consumed by the seal in every case */
+    return spool_remote_seal(sp->st, s, final_name, sp->size, err);
 }
 
 typedef struct upload {
@@ -203,6 +213,11 @@ void spool_release(store_spool *sp, int remove_file)
 {
     if (sp)
         spool_free(sp, remove_file);
+}
+
+uint64_t spool_streamed(store_spool *sp)
+{
+    return spool_remote_streamed(sp->stream);
 }
 
 static int record_upload(es_store *st, upload *u, es_err *err)

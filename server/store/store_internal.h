@@ -117,9 +117,26 @@ int release_if_dead(meta_tx *tx, int64_t file_id, name_list *dead,
 int spool_remote_open(es_store *st, const char *url, const char *access_key,
                       const char *secret_key, es_err *err);
 void spool_remote_close(es_store *st);
-/* Copies the sealed spool file `name` into the bucket: 503 on failure. */
-int spool_remote_put(es_store *st, const char *name, uint64_t size,
-                     es_err *err);
+/* One upload's copy into the bucket while its body arrives. */
+typedef struct spool_stream spool_stream;
+/* The spool file tmp_name (whose object will be final_name) has grown to
+ * size bytes.  Once it is larger than one part, *stream (NULL until then)
+ * is started: a thread that sends every full part as a multipart part.
+ * Waits while the bucket lags more than a few parts behind (backpressure).
+ * 503 once the copy has failed (its multipart upload already aborted). */
+int spool_remote_feed(es_store *st, spool_stream **stream,
+                      const char *tmp_name, const char *final_name,
+                      uint64_t size, es_err *err);
+/* The copy of the sealed spool file `name` (size bytes) into the bucket:
+ * the rest of stream (last part, complete) or, if none was started, one
+ * PUT.  Frees stream.  503 on failure, the multipart upload aborted. */
+int spool_remote_seal(es_store *st, spool_stream *stream, const char *name,
+                      uint64_t size, es_err *err);
+/* Drops a stream no seal will come for (NULL: nothing): its thread aborts
+ * the multipart upload after the part in flight, then frees it. */
+void spool_remote_cancel(spool_stream *stream);
+/* Bytes of parts the bucket has acknowledged so far (tests). */
+uint64_t spool_remote_streamed(spool_stream *stream);
 /* Writes the bucket's copy of `name` as the local spool file. */
 int spool_remote_fetch(es_store *st, const char *name, uint64_t size,
                        es_err *err);
@@ -143,6 +160,9 @@ int spool_seal(store_spool *sp, char sha_hex[65], uint64_t *size,
                char final_name[80], es_err *err);
 /* Frees sp; remove_file: also unlink its file (not sealed, or unused). */
 void spool_release(store_spool *sp, int remove_file);
+/* Bytes of sp the object store has acknowledged before its seal (0 when
+ * nothing is streamed: a local spool, or a body of one part so far). */
+uint64_t spool_streamed(store_spool *sp);
 /* Inside a transaction: the file row (state spooled) of a sealed spool
  * file and its compression job; repo/path only label the job. */
 int spool_record_file(meta_tx *tx, const char *repo, const char *path,
