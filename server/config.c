@@ -535,11 +535,15 @@ void config_usage(FILE *f, const char *argv0)
 {
     fprintf(f,
             "usage: %s [flags]\n"
+            "       %s token create --name NAME [--write] [--data DIR] "
+            "[--database URL]\n"
+            "       %s migrate --to-database URL --to-chunk-store URL "
+            "[flags naming the source]\n"
             "elvesd: model-hub storage server (compressed, deduplicated, "
             "byte-range downloads)\n\n"
             "Every flag can also be set by the environment variable shown; "
             "a flag wins.\n\n",
-            argv0);
+            argv0, argv0, argv0);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const opt_def *o = &options[i];
         char left[64];

@@ -1,6 +1,8 @@
 /*
  * main.c - elvesd entry point: reads the configuration, opens the store,
- * serves HTTP until SIGTERM/SIGINT, then shuts down in order.
+ * serves HTTP until SIGTERM/SIGINT, then shuts down in order.  The
+ * subcommands `elvesd token` (api/auth.c) and `elvesd migrate`
+ * (store/store_migrate.c) run instead of the server.
  *
  * Shutdown: stop accepting connections, give requests in flight
  * --shutdown-grace seconds (a second signal cuts it short), close the
@@ -123,6 +125,114 @@ static void drain(http_server *srv, const sigset_t *set, unsigned grace_s)
         log_msg(LOG_LVL_WARN, "closing %u request(s) still in flight", left);
 }
 
+/* "1.2 GB" */
+static void human(char *out, size_t cap, int64_t n)
+{
+    static const char *units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1000 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1000;
+        u++;
+    }
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void migrate_print(FILE *f, const store_migrate_report *r)
+{
+    char logical[32], stored[32], moved[32];
+    human(logical, sizeof logical, r->logical_bytes);
+    human(stored, sizeof stored, r->chunk_bytes);
+    human(moved, sizeof moved, r->bytes_new);
+    fprintf(f,
+            "migrate: %lld repos, %lld file versions (%lld stored, %lld "
+            "spooled, %lld failed), %lld chunks (%s logical, %s stored), "
+            "%lld tokens copied in %.1f s (this run: %lld new rows, %lld "
+            "new chunks of %s, %lld spool files); %lld/%lld verified by "
+            "SHA-256 in %.1f s\n",
+            (long long)r->repos, (long long)r->files,
+            (long long)r->files_stored, (long long)r->files_spooled,
+            (long long)r->files_failed, (long long)r->chunks, logical, stored,
+            (long long)r->tokens, r->copy_s, (long long)r->rows_new,
+            (long long)r->chunks_new, moved, (long long)r->spools_new,
+            (long long)r->verified, (long long)r->verifiable, r->verify_s);
+}
+
+static int migrate_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: elvesd migrate --to-database postgres://... "
+            "--to-chunk-store s3://BUCKET/PREFIX?endpoint=URL [flags]\n"
+            "copies the single-node store of --data DIR (or ELVES_DATA, or "
+            "the config file) into PostgreSQL + S3 and reads every file "
+            "back; safe to run again after an interruption.  S3 keys: "
+            "--s3-access-key/--s3-secret-key or ELVES_S3_ACCESS_KEY/"
+            "ELVES_S3_SECRET_KEY.\n");
+    return 2;
+}
+
+/* The --to-* flags are migrate's own; every other flag names the source
+ * as it would for the server (config.h). */
+static int take_flag(char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return 0;
+    if (argv[*i][n] == '=')
+        *out = argv[*i] + n + 1;
+    else if (argv[*i][n] == '\0' && argv[*i + 1])
+        *out = argv[++*i];
+    else
+        return 0;
+    return 1;
+}
+
+static int migrate_command(int argc, char **argv)
+{
+    const char *to_db = NULL, *to_cs = NULL;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), err[512];
+    int n = 0;
+    if (!rest)
+        return 1;
+    rest[n++] = argv[0];
+    for (int i = 1; i < argc; i++)
+        if (!take_flag(argv, &i, "--to-database", &to_db) &&
+            !take_flag(argv, &i, "--to-chunk-store", &to_cs))
+            rest[n++] = argv[i];
+    elvesd_config cfg;
+    config_action a = config_parse(&cfg, n, rest, env_lookup, err, sizeof err);
+    free(rest);
+    if (a == CONFIG_ERROR)
+        fprintf(stderr, "elvesd migrate: %s\n", err);
+    if (a != CONFIG_RUN || !to_db || !to_cs)
+        return a == CONFIG_HELP ? (migrate_usage(stdout), 0)
+                                : migrate_usage(stderr);
+    if (cfg.database[0] || cfg.chunk_store[0]) {
+        fprintf(stderr, "elvesd migrate: the source is already on %s: "
+                "migrate copies a single-node store (--data DIR, SQLite and "
+                "pack files) into PostgreSQL + S3\n",
+                cfg.database[0] ? "PostgreSQL (--database/ELVES_DATABASE)"
+                                : "S3 (--chunk-store/ELVES_CHUNK_STORE)");
+        return 2;
+    }
+    log_init(cfg.log_format == CONFIG_LOG_JSON);
+    store_migrate_config mc = {.data_dir = cfg.data_dir,
+                               .to_database = to_db,
+                               .to_chunk_store = to_cs,
+                               .s3_access_key = cfg.s3_access_key,
+                               .s3_secret_key = cfg.s3_secret_key};
+    store_migrate_report r;
+    es_err e = {0};
+    int rc = store_migrate(&mc, &r, &e);
+    if (rc == 0 || r.verifiable > 0) /* what was copied, and read back */
+        migrate_print(rc == 0 ? stdout : stderr, &r);
+    if (rc < 0) {
+        fprintf(stderr, "elvesd migrate: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     elvesd_config cfg;
@@ -132,6 +242,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "token") == 0)
         return auth_token_command(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+        return migrate_command(argc - 1, argv + 1);
     switch (config_parse(&cfg, argc, argv, env_lookup, err, sizeof err)) {
     case CONFIG_HELP:
         config_usage(stdout, argv[0]);

@@ -1057,4 +1057,88 @@ static inline int meta_figures_get(meta_tx *tx, int64_t repo_id,
     return tx->ops->figures(tx, repo_id, out, err);
 }
 
+/* ---- copying a whole database (elvesd migrate) -------------------------
+ * meta_copy.c copies every row of a single-node database (SQLite) into a
+ * PostgreSQL one, the one file that knows both backends at once.  Tables
+ * go in foreign-key order, ids kept; a row already in the target is
+ * skipped if it is the row the copy would write, and refused (409) if it
+ * is not, so a copy can be run again after an interruption and never
+ * merges two stores.  Reference counts (chunks, tensors, packs) are the
+ * target's triggers' to count: counted rows go in at zero, the rows that
+ * reference them after.  Chunk rows are the caller's to feed in, as it
+ * moves their bytes to the target's chunk store (new locations):
+ * meta_copy_chunks_next then meta_copy_chunks_add, between the two row
+ * stages.  Ids are kept, so meta_copy_finish moves the target's id
+ * sequences past every id the source ever used. */
+
+typedef struct meta_copy meta_copy;
+
+/* What the source holds. */
+typedef struct meta_copy_summary {
+    int64_t repos, tokens;
+    int64_t files;         /* file versions */
+    int64_t files_stored;  /* state stored */
+    int64_t files_spooled; /* spooled or compressing: not yet compressed */
+    int64_t files_failed;
+    int64_t logical_bytes; /* sizes of the file versions */
+    int64_t chunks, chunk_bytes; /* chunk rows and their encoded bytes */
+} meta_copy_summary;
+
+typedef enum meta_copy_stage {
+    META_COPY_BEFORE_CHUNKS, /* repos ... files, jobs, tokens, tensors */
+    META_COPY_AFTER_CHUNKS   /* the rows that name chunks and tensors */
+} meta_copy_stage;
+
+/* A source chunk row; c.container/offset say where it lives now, and the
+ * caller replaces them with where it put the bytes before adding it. */
+typedef struct meta_copy_chunk {
+    int64_t id;
+    meta_chunk_new c;
+} meta_copy_chunk;
+
+/* Checks that src (SQLite) can be copied into dst (PostgreSQL): both on
+ * the same schema version (409), every source table known to the copy
+ * (500), and dst holding nothing but what an earlier copy of src wrote:
+ * no table with more rows than the source's, no repository the source
+ * lacks or holds under another id (409).  Neither is closed by free. */
+int meta_copy_open(meta_copy **out, meta *src, meta *dst, es_err *err);
+void meta_copy_free(meta_copy *c);
+
+int meta_copy_summary_get(meta_copy *c, meta_copy_summary *out, es_err *err);
+/* 1 if the target holds no repository yet, 0 if it does. */
+int meta_copy_target_empty(meta_copy *c, es_err *err);
+
+/* Calls fn for every source file version in id order (spooled_only: those
+ * with a spool file that the target does not hold yet); fn returning
+ * non-zero stops the walk and is returned.  No transaction is open while
+ * fn runs. */
+int meta_copy_file_each(meta_copy *c, int spooled_only,
+                        int (*fn)(void *ctx, const meta_file *f), void *ctx,
+                        es_err *err);
+
+/* Copies the rows of one stage; *copied receives how many rows were new
+ * to the target.  One target transaction per table. */
+int meta_copy_rows(meta_copy *c, meta_copy_stage stage, int64_t *copied,
+                   es_err *err);
+
+/* The source chunks with ids after `after` (at most cap of them, in id
+ * order) that the target lacks: into out, *n of them.  *last receives the
+ * highest id looked at, *present how many of them the target had already
+ * (with the same length and checksum; 409 if not).  Returns 1, or 0 once
+ * there is no chunk after `after`. */
+int meta_copy_chunks_next(meta_copy *c, int64_t after, meta_copy_chunk *out,
+                          size_t cap, size_t *n, int64_t *last,
+                          int64_t *present, es_err *err);
+/* Records chunks whose bytes are in the target's chunk store (synced) at
+ * their new locations, in one transaction, unreferenced until the second
+ * stage's rows arrive. */
+int meta_copy_chunks_add(meta_copy *c, const meta_copy_chunk *rows, size_t n,
+                         es_err *err);
+
+/* After both stages: moves the target's id sequences past the source's
+ * ids (deleted ones too: AUTOINCREMENT never reuses one), then checks
+ * that every table holds as many rows as the source's and that the
+ * reference counts add up to the source's (500 if not). */
+int meta_copy_finish(meta_copy *c, es_err *err);
+
 #endif /* ELVESD_META_H */

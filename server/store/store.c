@@ -144,8 +144,9 @@ int store_open(es_store **out, const store_config *cfg, es_err *err)
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&st->gc_mu, NULL);
     if (apply_config(st, cfg, err) < 0 || open_parts(st, cfg, err) < 0 ||
-        recover(st, err) < 0 || reader_init(st, err) < 0 ||
-        jobs_start(st, err) < 0) {
+        (!cfg->no_workers && recover(st, err) < 0) ||
+        reader_init(st, err) < 0 ||
+        (!cfg->no_workers && jobs_start(st, err) < 0)) {
         store_close(st);
         return -1;
     }

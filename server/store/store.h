@@ -55,6 +55,9 @@ typedef struct store_config {
     int (*wrap_meta)(struct meta **m, void *ctx, es_err *err);
     void *wrap_ctx;      /* given to wrap_chunks */
     void *wrap_meta_ctx; /* given to wrap_meta */
+    /* 1: open for reading only: no crash recovery, GC or compression
+     * workers (elvesd migrate reads back the store it just wrote). */
+    int no_workers;
 } store_config;
 
 /* Opens (creating if needed) the data directory and database, applies
@@ -201,5 +204,39 @@ typedef struct store_job_counts {
     int64_t queued, running, done, failed;
 } store_job_counts;
 int store_jobs_count(es_store *st, store_job_counts *out, es_err *err);
+
+/* ---- migration to PostgreSQL + S3 (store_migrate.c) ------------------- */
+
+/* elvesd migrate: a single-node store (SQLite and pack files in data_dir)
+ * copied into a PostgreSQL database and an S3 chunk store, for replicas
+ * (README "Scaling out"). */
+typedef struct store_migrate_config {
+    const char *data_dir;       /* the source: elves.db, packs/, spool/ */
+    const char *to_database;    /* postgres://... */
+    const char *to_chunk_store; /* s3://BUCKET/PREFIX?... */
+    const char *s3_access_key, *s3_secret_key;
+} store_migrate_config;
+
+typedef struct store_migrate_report {
+    int64_t repos, tokens;
+    int64_t files, files_stored, files_spooled, files_failed;
+    int64_t logical_bytes;          /* sizes of the file versions */
+    int64_t chunks, chunk_bytes;    /* the source's chunks */
+    int64_t chunks_new, bytes_new;  /* of them, uploaded by this run */
+    int64_t spools_new;             /* spool files uploaded by this run */
+    int64_t rows_new;               /* rows new to the target */
+    int64_t verified, verifiable;   /* file versions (failed ones are not) */
+    double copy_s, verify_s;
+} store_migrate_report;
+
+/* Copies metadata, chunks and spool files; then reads every file version
+ * back through the target (a store opened on it, as a replica would) and
+ * checks its SHA-256.  Safe to run again after an interruption: what the
+ * target holds already is checked, not copied again.  Refuses a data
+ * directory with no database (404) or one a running elvesd has open, and
+ * a target that holds other data (409).  A mismatch fails (500) after
+ * every file was read; *out is filled as far as the run got. */
+int store_migrate(const store_migrate_config *cfg, store_migrate_report *out,
+                  es_err *err);
 
 #endif /* ELVESD_STORE_H */

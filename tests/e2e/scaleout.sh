@@ -20,7 +20,11 @@
 #     file that is then stored byte-exact;
 #   - delete + GC on one replica leaves the other's files byte-exact;
 #   - GC on one replica racing an ingest on the other that dedups against
-#     the tensors being collected: every file byte-exact, no dangling row.
+#     the tensors being collected: every file byte-exact, no dangling row;
+#   - `elvesd migrate` copies a single-node store (repos, an HF commit, a
+#     spooled upload, a token) into its own database and bucket prefix,
+#     completes a cut copy on a second run, and one replica on the copy
+#     serves every file byte-exact.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init scaleout 600
@@ -49,6 +53,78 @@ export ELVES_S3_ACCESS_KEY ELVES_S3_SECRET_KEY
 EP=$ELVES_TEST_S3_ENDPOINT
 CS="s3://elves-test/scaleout?endpoint=$EP&region=us-east-1&path_style=1"
 FLAGS=(--database "$PGURL" --chunk-store "$CS" --job-lease 6 --gc-grace 1)
+
+# ---- elvesd migrate: a single-node store into PostgreSQL + S3 -----------------
+# Made on a plain --data dir: a native repo (one upload stored, one left
+# spooled by killing the server right after its 201), a Hub repo with an
+# inline file committed through the commit API, a token.  Copied into a
+# database and a bucket prefix of its own on the engines above, twice (the
+# second time after the rows of the last stage and half the chunks were taken
+# out, as a cut run leaves them: only those chunks go up again), then served
+# by one replica on the copy.  (A run over a complete copy copying nothing:
+# unit.test_meta_copy.postgres.)
+MD=$T/single MDB=${PGURL%/*}/migrated
+MCS="s3://elves-test/migrated?endpoint=$EP&region=us-east-1&path_style=1"
+psql "$PGURL" -XAtq -c 'CREATE DATABASE migrated' || fail "create database migrated"
+MTOK=$("$ELVESD" token create --data "$MD" --name migrated --write) || fail "token create"
+MA=(-H "Authorization: Bearer $MTOK")
+start_server "$MD"
+M1=$DATA/human-facemesh.safetensors M2=$DATA/human-antispoof.safetensors
+[ "$(req POST "$BASE/api/repos/create" "${MA[@]}" --data '{"name":"org/native"}')" = 200 ] &&
+  [ "$(req POST "$BASE/api/repos/create" "${MA[@]}" --data '{"name":"hub/model","private":true}')" = 200 ] ||
+  fail "repos: $(cat "$T/body")"
+J1=$(upload org/native w/one.safetensors "$M1" "${MA[@]}")
+echo '{"model_type":"bert"}' >"$T/m-config.json"
+printf '{"key":"header","value":{"summary":"cfg"}}\n{"key":"file","value":{"content":"%s","path":"config.json","encoding":"base64"}}\n' \
+  "$(base64 -w0 "$T/m-config.json")" >"$T/m.ndjson"
+[ "$(req POST "$BASE/api/models/hub/model/commit/main" "${MA[@]}" --data-binary "@$T/m.ndjson")" = 200 ] || fail "hub commit: $(cat "$T/body")"
+J2=$(upload hub/model w/two.safetensors "$M2" "${MA[@]}")
+wait_job "$J1" 60; wait_job "$J2" 60
+MBIG=$(gen_file BF16 12M 3)
+s=$(req PUT "$BASE/api/v1/repos/org/native/files/w/spooled.safetensors" -T "$MBIG" "${MA[@]}")
+kill_server # right after the 201: its job has not stored it yet
+[ "$s" = 201 ] || fail "upload to leave spooled: $s"
+mig() { "$ELVESD" migrate --data "$MD" --to-database "$MDB" --to-chunk-store "$MCS" "$@"; }
+mig >"$T/mig1.out" 2>"$T/mig1.err" || fail "migrate: $(cat "$T/mig1.err")"
+cat "$T/mig1.out"
+grep -qE '^migrate: 2 repos, 4 file versions .* 1 tokens .*; 4/4 verified by SHA-256' "$T/mig1.out" || fail "migrate report: $(cat "$T/mig1.out")"
+grep -q "(3 stored, 1 spooled, 0 failed)" "$T/mig1.out" || fail "the upload was not left spooled: $(cat "$T/mig1.out")"
+pass
+# a cut run: the manifests and half the chunks missing from the target
+mq() { psql "$MDB" -XAtq -c "$1"; }
+cut=$(mq "SELECT count(*) FROM chunks WHERE id > (SELECT max(id) / 2 FROM chunks)")
+mq "DELETE FROM file_blocks; DELETE FROM file_segments; DELETE FROM tensor_blocks;
+    DELETE FROM chunks WHERE id > (SELECT max(id) / 2 FROM chunks)" || fail "cut"
+mig >"$T/mig2.out" 2>"$T/mig2.err" || fail "second migrate: $(cat "$T/mig2.err")"
+cat "$T/mig2.out"
+grep -qE " $cut new chunks .*; 4/4 verified" "$T/mig2.out" || fail "second run did not upload just the $cut cut chunks: $(cat "$T/mig2.out")"
+[ "$(mq "SELECT count(*) FROM chunks c WHERE refcount <> (SELECT count(*) FROM file_blocks b WHERE b.chunk_id = c.id)")" = 0 ] || fail "chunk refcounts off after the re-runs"
+pass
+# refused: a missing store, a store in use, a target holding another's data
+"$ELVESD" migrate --data "$T/nothing" --to-database "$MDB" --to-chunk-store "$MCS" 2>"$T/mig4.err" && fail "migrate of a missing store"
+grep -q 'no store in' "$T/mig4.err" || fail "missing store: $(cat "$T/mig4.err")"
+"$ELVESD" token create --data "$T/other" --name other >/dev/null || fail "token create (other)"
+exec 9<"$T/other/elves.db" # as a running elvesd holds it
+"$ELVESD" migrate --data "$T/other" --to-database "$MDB" --to-chunk-store "$MCS" 2>"$T/mig5.err" && fail "migrate of a store in use"
+grep -q 'is open in process' "$T/mig5.err" || fail "store in use: $(cat "$T/mig5.err")"
+exec 9<&-
+"$ELVESD" migrate --data "$T/other" --to-database "$MDB" --to-chunk-store "$MCS" 2>"$T/mig5.err" && fail "migrate into another store's database"
+grep -q 'holds other data' "$T/mig5.err" || fail "other data: $(cat "$T/mig5.err")"
+pass
+# one replica on the copy serves every file byte-exact and takes the token
+start_server "$T/mig-replica" --database "$MDB" --chunk-store "$MCS"
+for f in "org/native w/one.safetensors $M1" "org/native w/spooled.safetensors $MBIG" \
+         "hub/model w/two.safetensors $M2" "hub/model config.json $T/m-config.json"; do
+  read -r repo path src <<<"$f"
+  s=$("${CURL[@]}" -o "$T/m.bin" -w '%{http_code}' "${MA[@]}" "$BASE/api/v1/repos/$repo/files/$path")
+  [ "$s" = 200 ] && [ "$(sha "$T/m.bin")" = "$(sha "$src")" ] || fail "migrated $repo/$path: $s"
+done
+[ "$(req GET "$BASE/api/whoami-v2" "${MA[@]}")" = 200 ] || fail "migrated token: $(cat "$T/body")"
+upload org/native w/new.safetensors "$M2" "${MA[@]}" >/dev/null # ids past the copied ones
+stop_server
+nstarts=0 # the replicas below count their logs from 1
+pass
+echo "migrate: store made, copied twice, served in $(echo "$(date +%s.%N) - $t2" | bc) s"
 
 # ---- refused at start, with one clear line -----------------------------------
 refused() { # what pattern flags...
