@@ -469,3 +469,14 @@ int spool_remote_each(es_store *st,
     each_ctx c = {strlen(r->prefix), fn, ctx};
     return s3_list(r->cli, r->prefix, each_object, &c, err);
 }
+
+int spool_remote_put(es_store *st, const char *name, uint64_t size,
+                     es_err *err)
+{
+    spool_stream *s = NULL;
+    if (spool_remote_feed(st, &s, name, name, size, err) < 0) {
+        spool_remote_cancel(s);
+        return -1;
+    }
+    return spool_remote_seal(st, s, name, size, err);
+}

@@ -132,6 +132,10 @@ int spool_remote_feed(es_store *st, spool_stream **stream,
  * PUT.  Frees stream.  503 on failure, the multipart upload aborted. */
 int spool_remote_seal(es_store *st, spool_stream *stream, const char *name,
                       uint64_t size, es_err *err);
+/* Copies the sealed spool file `name` (size bytes) into the bucket, as an
+ * upload's stream and seal would (elvesd migrate).  503 on failure. */
+int spool_remote_put(es_store *st, const char *name, uint64_t size,
+                     es_err *err);
 /* Drops a stream no seal will come for (NULL: nothing): its thread aborts
  * the multipart upload after the part in flight, then frees it. */
 void spool_remote_cancel(spool_stream *stream);
