@@ -490,8 +490,7 @@ int meta_copy_summary_get(meta_copy *c, meta_copy_summary *out, es_err *err)
         "SELECT count(*) FROM tokens",
         "SELECT count(*) FROM files",
         "SELECT count(*) FROM files WHERE state = 'stored'",
-        "SELECT count(*) FROM files WHERE state IN ('spooled', "
-        "'compressing')",
+        "SELECT count(*) FROM files WHERE state IN ('spooled', 'compressing')",
         "SELECT count(*) FROM files WHERE state = 'failed'",
         "SELECT coalesce(sum(size), 0) FROM files",
         "SELECT count(*) FROM chunks",
