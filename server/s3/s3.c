@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "s3_xml.h"
 
 #define DEFAULT_TRIES 4
 #define DEFAULT_BACKOFF_MS 100
@@ -70,107 +71,6 @@ static int etag_is(const char *etag, const char *hex)
         n -= 2;
     }
     return n == strlen(hex) && strncasecmp(e, hex, n) == 0;
-}
-
-/* ---- XML, as much as S3 answers need --------------------------------------
- * Elements are found by name; text is entity-decoded.  Attributes are
- * skipped, CDATA is not used by S3. */
-
-/* Decodes the entities of in[0..n) into out (cap); -1 if it does not fit
- * or an entity is unknown. */
-static int xml_decode(const char *in, size_t n, char *out, size_t cap)
-{
-    static const struct {
-        const char *name;
-        char c;
-    } ents[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'},
-                {"quot;", '"'}, {"apos;", '\''}};
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = in[i];
-        if (c == '&') {
-            size_t k = 0, left = n - i - 1;
-            for (; k < sizeof ents / sizeof ents[0]; k++) {
-                size_t el = strlen(ents[k].name);
-                if (left >= el && memcmp(in + i + 1, ents[k].name, el) == 0) {
-                    c = ents[k].c;
-                    i += el;
-                    break;
-                }
-            }
-            if (k == sizeof ents / sizeof ents[0]) {
-                /* &#NN; / &#xNN; (ASCII only: S3 keys here are ASCII) */
-                char *end;
-                int hex = left > 1 && in[i + 2] == 'x';
-                long v = left > 1 && in[i + 1] == '#'
-                             ? strtol(in + i + 2 + hex, &end, hex ? 16 : 10)
-                             : -1;
-                if (v <= 0 || v > 127 || end >= in + n || *end != ';')
-                    return -1;
-                c = (char)v;
-                i = (size_t)(end - in);
-            }
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = c;
-    }
-    if (cap == 0)
-        return -1;
-    out[o] = '\0';
-    return 0;
-}
-
-/* Finds the element <tag> in [p, end): *in and *in_len get its content.
- * Returns the position after its end tag, or NULL if there is none. */
-static const char *xml_find(const char *p, const char *end, const char *tag,
-                            const char **in, size_t *in_len)
-{
-    size_t tl = strlen(tag);
-    while (p < end) {
-        const char *lt = memchr(p, '<', (size_t)(end - p));
-        if (!lt || (size_t)(end - lt) < tl + 2)
-            return NULL;
-        p = lt + 1;
-        if (memcmp(p, tag, tl) != 0 ||
-            (p[tl] != '>' && p[tl] != ' ' && p[tl] != '/'))
-            continue;
-        const char *gt = memchr(p, '>', (size_t)(end - p));
-        if (!gt)
-            return NULL;
-        if (gt[-1] == '/') { /* <tag/> */
-            *in = gt;
-            *in_len = 0;
-            return gt + 1;
-        }
-        const char *c = gt + 1;
-        for (const char *q = c; q < end;) {
-            const char *lt2 = memchr(q, '<', (size_t)(end - q));
-            if (!lt2 || (size_t)(end - lt2) < tl + 3)
-                return NULL;
-            if (lt2[1] == '/' && memcmp(lt2 + 2, tag, tl) == 0 &&
-                lt2[2 + tl] == '>') {
-                *in = c;
-                *in_len = (size_t)(lt2 - c);
-                return lt2 + tl + 3;
-            }
-            q = lt2 + 1;
-        }
-        return NULL;
-    }
-    return NULL;
-}
-
-/* The decoded text of the first <tag> in [p, end) into out; -1 if absent
- * or too long. */
-static int xml_text(const char *p, const char *end, const char *tag,
-                    char *out, size_t cap)
-{
-    const char *in;
-    size_t n;
-    if (!xml_find(p, end, tag, &in, &n))
-        return -1;
-    return xml_decode(in, n, out, cap);
 }
 
 /* ---- one request ----------------------------------------------------------
@@ -437,7 +337,7 @@ static int perform(s3_client *c, s3_req *r, es_err *err)
     if (r->status >= 500 || r->status == 429) {
         char code[64] = "";
         if (r->text)
-            xml_text(r->text, r->text + r->text_len, "Code", code,
+            s3_xml_text(r->text, r->text + r->text_len, "Code", code,
                      sizeof code);
         return es_errf(err, 503, "S3 kept failing: %s %s answered %ld%s%s "
                        "%u times", r->method, what(r), r->status,
@@ -452,8 +352,8 @@ static int answer_err(const s3_client *c, const s3_req *r, es_err *err)
     char code[64] = "", msg[128] = "";
     if (r->text) {
         const char *end = r->text + r->text_len;
-        xml_text(r->text, end, "Code", code, sizeof code);
-        xml_text(r->text, end, "Message", msg, sizeof msg);
+        s3_xml_text(r->text, end, "Code", code, sizeof code);
+        s3_xml_text(r->text, end, "Message", msg, sizeof msg);
     }
     if (r->status == 404)
         return es_errf(err, 404, "S3: %s: %s in bucket %s",
@@ -657,55 +557,6 @@ int s3_get_range(s3_client *c, const char *key, uint64_t off, size_t len,
     return rc;
 }
 
-/* "2026-12-03T20:01:02.000Z" as unix seconds; 0 if it is not that. */
-static int64_t iso8601_seconds(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL)
-        return 0;
-    time_t t = timegm(&tm);
-    return t < 0 ? 0 : (int64_t)t;
-}
-
-/* Reports the <Contents> of one page; *token gets the next page's
- * continuation token ("" when this was the last). */
-static int list_page(const s3_req *r, int (*fn)(void *, const s3_object *),
-                     void *ctx, char *token, size_t tcap, es_err *err)
-{
-    const char *p = r->text ? r->text : "", *end = p + r->text_len;
-    if (!xml_find(p, end, "ListBucketResult", &p, &(size_t){0}))
-        return es_errf(err, 500, "S3 list: no ListBucketResult in answer");
-    const char *in;
-    size_t n;
-    const char *next;
-    while ((next = xml_find(p, end, "Contents", &in, &n)) != NULL) {
-        char key[1024], size[32], modified[64] = "";
-        char *e;
-        if (xml_text(in, in + n, "Key", key, sizeof key) < 0 ||
-            xml_text(in, in + n, "Size", size, sizeof size) < 0)
-            return es_errf(err, 500, "S3 list: a Contents without Key/Size");
-        unsigned long long sz = strtoull(size, &e, 10);
-        if (e == size || *e != '\0')
-            return es_errf(err, 500, "S3 list: bad Size '%s'", size);
-        xml_text(in, in + n, "LastModified", modified, sizeof modified);
-        s3_object o = {key, sz, iso8601_seconds(modified)};
-        int rc = fn(ctx, &o);
-        if (rc != 0)
-            return rc;
-        p = next;
-    }
-    char trunc[8] = "";
-    xml_text(r->text, end, "IsTruncated", trunc, sizeof trunc);
-    token[0] = '\0';
-    if (strcmp(trunc, "true") == 0 &&
-        (xml_text(r->text, end, "NextContinuationToken", token, tcap) < 0 ||
-         !*token))
-        return es_errf(err, 500, "S3 list: truncated without a token");
-    return 0;
-}
-
 int s3_list(s3_client *c, const char *prefix,
             int (*fn)(void *ctx, const s3_object *o), void *ctx,
             es_err *err)
@@ -718,7 +569,8 @@ int s3_list(s3_client *c, const char *prefix,
         s3_req r = {.method = "GET", .query = q};
         rc = request(c, &r, err);
         if (rc == 0)
-            rc = list_page(&r, fn, ctx, token, sizeof token, err);
+            rc = s3_xml_list_page(r.text ? r.text : "", r.text_len, fn, ctx,
+                                   token, sizeof token, err);
         req_free(&r);
     } while (rc == 0 && *token);
     return rc;
@@ -747,7 +599,7 @@ int s3_multipart_create(s3_client *c, const char *key, char **upload_id,
     s3_req r = {.method = "POST", .key = key, .query = "uploads="};
     int rc = request(c, &r, err);
     char id[512];
-    if (rc == 0 && (!r.text || xml_text(r.text, r.text + r.text_len,
+    if (rc == 0 && (!r.text || s3_xml_text(r.text, r.text + r.text_len,
                                         "UploadId", id, sizeof id) < 0 ||
                     !*id))
         rc = es_errf(err, 500, "S3 multipart create %s: no UploadId", key);
@@ -854,11 +706,11 @@ int s3_multipart_complete(s3_client *c, const char *key,
     const char *in;
     size_t len;
     /* S3 may answer 200 and put the failure in the body */
-    if (rc == 0 && xml_find(t, end, "Error", &in, &len)) {
+    if (rc == 0 && s3_xml_find(t, end, "Error", &in, &len)) {
         r.status = 500;
         rc = answer_err(c, &r, err);
     }
-    if (rc == 0 && xml_text(t, end, "ETag", got, sizeof got) < 0)
+    if (rc == 0 && s3_xml_text(t, end, "ETag", got, sizeof got) < 0)
         rc = es_errf(err, 500, "S3 complete %s: no ETag in the answer", key);
     /* Ceph RGW 16 answers <ETag></ETag>: the object's HEAD has it */
     if (rc == 0 && !*got)
@@ -897,41 +749,6 @@ static int uploads_query(char q[QUERY_MAX], const char *prefix,
     return n < QUERY_MAX ? 0 : -1;
 }
 
-/* Reports the <Upload>s of one page; key_marker and id_marker get the next
- * page's markers (key_marker "" when this was the last). */
-static int uploads_page(const s3_req *r, int (*fn)(void *, const s3_upload *),
-                        void *ctx, char *key_marker, char *id_marker,
-                        size_t cap, es_err *err)
-{
-    const char *p = r->text ? r->text : "", *end = p + r->text_len;
-    if (!xml_find(p, end, "ListMultipartUploadsResult", &p, &(size_t){0}))
-        return es_errf(err, 500,
-                       "S3 list uploads: no ListMultipartUploadsResult");
-    const char *in, *next;
-    size_t n;
-    while ((next = xml_find(p, end, "Upload", &in, &n)) != NULL) {
-        char key[1024], id[512];
-        if (xml_text(in, in + n, "Key", key, sizeof key) < 0 ||
-            xml_text(in, in + n, "UploadId", id, sizeof id) < 0)
-            return es_errf(err, 500,
-                           "S3 list uploads: an Upload without Key/UploadId");
-        s3_upload u = {key, id};
-        int rc = fn(ctx, &u);
-        if (rc != 0)
-            return rc;
-        p = next;
-    }
-    char trunc[8] = "";
-    xml_text(r->text, end, "IsTruncated", trunc, sizeof trunc);
-    key_marker[0] = id_marker[0] = '\0';
-    if (strcmp(trunc, "true") == 0 &&
-        (xml_text(r->text, end, "NextKeyMarker", key_marker, cap) < 0 ||
-         xml_text(r->text, end, "NextUploadIdMarker", id_marker, cap) < 0 ||
-         !*key_marker))
-        return es_errf(err, 500, "S3 list uploads: truncated without markers");
-    return 0;
-}
-
 int s3_multipart_list(s3_client *c, const char *prefix,
                       int (*fn)(void *ctx, const s3_upload *u), void *ctx,
                       es_err *err)
@@ -945,8 +762,9 @@ int s3_multipart_list(s3_client *c, const char *prefix,
         s3_req r = {.method = "GET", .query = q};
         rc = request(c, &r, err);
         if (rc == 0)
-            rc = uploads_page(&r, fn, ctx, key_marker, id_marker,
-                              sizeof key_marker, err);
+            rc = s3_xml_uploads_page(r.text ? r.text : "", r.text_len, fn,
+                                     ctx, key_marker, id_marker,
+                                     sizeof key_marker, err);
         req_free(&r);
     } while (rc == 0 && *key_marker);
     return rc;
