@@ -5,7 +5,8 @@
 # for the monitor).  The mon and the S3 endpoint get free ports, so several
 # can run at once.  Creates user "elves" (access key / secret below) and the
 # bucket "elves-test", prints the endpoint URL on stdout and writes
-# DIR/env (shell assignments: ELVES_TEST_S3, ELVES_S3_ACCESS_KEY,
+# DIR/env (shell assignments: ELVES_TEST_S3, ELVES_TEST_S3_VHOST (the same
+# bucket addressed virtual-hosted style), ELVES_S3_ACCESS_KEY,
 # ELVES_S3_SECRET_KEY, ELVES_TEST_S3_ENDPOINT).  rgw-down.sh DIR stops it.
 # Needs the Debian packages radosgw ceph-mon ceph-osd ceph-common.
 set -euo pipefail
@@ -61,6 +62,9 @@ mon cluster log file = $D/log/cluster.log
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw data = $D/rgw
+# virtual-hosted requests: Host BUCKET.localhost (curl resolves *.localhost
+# to loopback); path-style ones to 127.0.0.1 work as before
+rgw dns name = localhost
 EOC
 C=(-c "$D/ceph.conf")
 fail() { echo "rgw-up: $*; logs in $D/log" >&2; exit 1; }
@@ -90,6 +94,7 @@ code=$(curl -s -o "$D/log/mkbucket.out" -w '%{http_code}' -X PUT --user "$ACCESS
 cat >"$D/env" <<EOV
 ELVES_TEST_S3='s3://$BUCKET/t?endpoint=$EP&region=$REGION&path_style=1'
 ELVES_TEST_S3_ENDPOINT=$EP
+ELVES_TEST_S3_VHOST='s3://$BUCKET/vh?endpoint=http://localhost:$RGW_PORT&region=$REGION&path_style=0'
 ELVES_S3_ACCESS_KEY=$ACCESS
 ELVES_S3_SECRET_KEY=$SECRET
 EOV
