@@ -54,8 +54,8 @@ S3T_FN void s3_env_config(s3_config *c, const char *endpoint)
 /* The s3:// URL of c's bucket and prefix, as store_config.chunk_store. */
 S3T_FN void s3_store_url(const s3_config *c, char *url, size_t cap)
 {
-    snprintf(url, cap, "s3://%s/%s?endpoint=%s&region=%s", c->bucket,
-             c->prefix, c->endpoint, c->region);
+    snprintf(url, cap, "s3://%s/%s?endpoint=%s&region=%s&path_style=%d",
+             c->bucket, c->prefix, c->endpoint, c->region, c->path_style);
 }
 
 /* ---- the fault proxy --------------------------------------------------------

@@ -22,7 +22,7 @@
 #include "chunk_walk.h"
 #include "chunkstore.h"
 #include "fault_chunkstore.h"
-#include "s3.h"
+#include "s3_test_util.h"
 #include "store_test_util.h"
 
 static void test_put_get_iterate_drop(void **state)
@@ -247,17 +247,6 @@ static void test_grace_keeps_young_containers(void **state)
     free(dir);
 }
 
-/* ELVES_TEST_S3 with a prefix of this test's own. */
-static char *own_prefix_url(const char *tag)
-{
-    const char *q = strchr(chunk_store, '?');
-    assert_non_null(q);
-    char *url = malloc(strlen(chunk_store) + 64);
-    sprintf(url, "%.*s-%s-%d%s", (int)(q - chunk_store), chunk_store, tag,
-            (int)getpid(), q);
-    return url;
-}
-
 static int object_exists(s3_client *c, const char *key)
 {
     es_err err;
@@ -282,19 +271,17 @@ static int count_object(void *ctx, const s3_object *o)
 static void test_orphan_spool_objects(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir("orphan"), *url = own_prefix_url("orphan");
+    char *dir = tu_tmpdir("orphan"), url[2048];
+    s3_config sc;
+    s3_env_config(&sc, NULL); /* a prefix of this test's own */
+    s3_store_url(&sc, url, sizeof url);
     fc_state fc;
     fc_init(&fc);
     store_config cfg = faulty_config(dir, url, &fc);
     cfg.gc_grace_s = 2;
     es_store *st = tu_open_config(&cfg);
     es_err err;
-    s3_config sc;
     s3_client *cli;
-    assert_int_equal(s3_url_parse(&sc, url, &err), 0);
-    assert_int_equal(s3_config_set_keys(&sc, cfg.s3_access_key,
-                                        cfg.s3_secret_key, &err),
-                     0);
     assert_int_equal(s3_client_new(&cli, &sc, &err), 0);
     char old_key[600], young_key[600];
     snprintf(old_key, sizeof old_key, "%s/spool/orphan-old", sc.prefix);
@@ -332,7 +319,6 @@ static void test_orphan_spool_objects(void **state)
     fc_destroy(&fc);
     tu_rm_rf(dir);
     free(dir);
-    free(url);
 }
 
 int main(void)
