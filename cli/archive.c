@@ -196,9 +196,10 @@ int cli_decode_slices(const elves_container *c, uint64_t first, uint64_t last,
         rc = src->mem
                  ? elves_decode_range_mem(buf->data, c->blocks, c->nblocks,
                                           from, to, src->mem, src->mem_len,
-                                          threads, err)
+                                          src->base, threads, err)
                  : elves_decode_range(buf->data, c->blocks, c->nblocks, from,
-                                      to, src->fetch, src->ctx, threads, err);
+                                      to, src->fetch, src->ctx, src->base,
+                                      threads, err);
         if (rc != ELVES_OK)
             return rc;
         if (sink(sink_ctx, from, buf->data, len) != 0)

@@ -40,7 +40,7 @@ static int mem_write(void *ctx, const uint8_t *data, size_t len)
 /* The encoded container's blocks, read where they lie. */
 static cli_blocks mem_blocks(const membuf *m)
 {
-    return (cli_blocks){NULL, NULL, m->data, m->len};
+    return (cli_blocks){NULL, NULL, m->data, m->len, NULL};
 }
 
 /* Sizes the sink for a container of about `want` bytes and touches every
@@ -365,7 +365,7 @@ static int check_straddling(verify_state *v, uint64_t off)
     elves_error err = {0};
     int rc =
         elves_decode_range_mem(dec, v->c->blocks, v->c->nblocks, off, off + 3,
-                               v->enc->data, v->enc->len, 1, &err);
+                               v->enc->data, v->enc->len, NULL, 1, &err);
     if (rc != ELVES_OK) {
         v->failed = 1;
         return cli_fail_lib(v->path, rc, &err);

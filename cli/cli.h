@@ -174,6 +174,7 @@ typedef struct cli_blocks {
     void *ctx;
     const uint8_t *mem;
     uint64_t mem_len;
+    const elves_base_src *base; /* XOR blocks' base tensors, or NULL */
 } cli_blocks;
 
 /*
@@ -186,6 +187,29 @@ int cli_decode_slices(const elves_container *c, uint64_t first, uint64_t last,
                       cli_slicebuf *buf, cli_slice_fn sink, void *sink_ctx,
                       elves_error *err);
 void cli_slicebuf_free(cli_slicebuf *buf);
+
+/* ---- the base of delta coding (--base) ---------------------------------- */
+
+/* A base checkpoint: mapped, or decoded into memory when it is a container
+ * (which must not be delta-coded itself), with its SHA-256 and a source of
+ * its tensors (src.file_sha256 points at sha256). */
+typedef struct cli_base {
+    const char *path;
+    cli_map map;
+    uint8_t *decoded;
+    const uint8_t *data;
+    size_t len;
+    uint8_t sha256[32];
+    elves_base_file *bf;
+    elves_base_src src;
+} cli_base;
+
+/* Each prints its own error and returns non-zero on failure. */
+int cli_base_open(cli_base *b, const char *path, unsigned threads);
+void cli_base_close(cli_base *b);
+/* A decoder's check: a container with delta-coded tensors needs a base (b
+ * NULL: none given), and the one whose SHA-256 it recorded. */
+int cli_base_check(const cli_archive *a, const cli_base *b);
 
 /* ---- text tables -------------------------------------------------------- */
 

@@ -25,22 +25,29 @@ static const char usage[] =
     "options:\n"
     "  -r, --range RANGE   the bytes to write (required)\n"
     "  -t, --threads N     decoder threads (default: all CPUs; 0 = all)\n"
+    "      --base BASE     the base a delta-coded container was compressed\n"
+    "                      against (elves compress --base)\n"
     "  -h, --help          this help\n";
 
 typedef struct cat_args {
     const char *range;
     unsigned threads;
     const char *in;
+    const char *base;
 } cat_args;
+
+enum { OPT_BASE = 256 };
 
 static int parse_args(cat_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"range", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'},
+        {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     a->range = NULL;
+    a->base = NULL;
     a->threads = cli_nproc();
     optind = 0;
     int c;
@@ -48,6 +55,8 @@ static int parse_args(cat_args *a, int argc, char **argv)
            -1) {
         if (c == 'r')
             a->range = optarg;
+        else if (c == OPT_BASE)
+            a->base = optarg;
         else if (c == 't') {
             if (cli_parse_threads(&a->threads, "cat", optarg) != 0)
                 return CLI_EXIT_USAGE;
@@ -147,15 +156,22 @@ int cmd_cat(int argc, char **argv)
     if (rc >= 0)
         return rc;
     cli_archive a;
+    cli_base base, *b = ca.base ? &base : NULL;
     if (cli_archive_open(&a, ca.in) != 0)
         return CLI_EXIT_FAIL;
+    if (b && cli_base_open(b, ca.base, ca.threads) != 0) {
+        cli_archive_close(&a);
+        return CLI_EXIT_FAIL;
+    }
     uint64_t first = 0, last = 0;
-    rc = resolve_range(&first, &last, ca.range, a.c->file_size);
+    rc = cli_base_check(&a, b);
+    if (rc == 0)
+        rc = resolve_range(&first, &last, ca.range, a.c->file_size);
     if (rc == 0) {
         cli_slicebuf buf = {0};
         stdout_sink s = {0};
         elves_error err = {0};
-        cli_blocks src = {cli_archive_fetch, &a, NULL, 0};
+        cli_blocks src = {cli_archive_fetch, &a, NULL, 0, b ? &b->src : NULL};
         int lrc = cli_decode_slices(a.c, first, last, &src, ca.threads, &buf,
                                     to_stdout, &s, &err);
         cli_slicebuf_free(&buf);
@@ -164,6 +180,8 @@ int cmd_cat(int argc, char **argv)
         else if (lrc != ELVES_OK)
             rc = cli_fail_lib(ca.in, lrc, &err);
     }
+    if (b)
+        cli_base_close(b);
     cli_archive_close(&a);
     return rc;
 }

@@ -20,6 +20,12 @@ static const char usage[] =
     "  -t, --threads N        encoder threads (default: all CPUs; 0 = all)\n"
     "  -b, --block-size BYTES decoded bytes per block (default 1M; K/M "
     "suffixes)\n"
+    "      --base BASE        delta-code IN against the checkpoint it was\n"
+    "                         fine-tuned from (safetensors, GGUF or a\n"
+    "                         container of one): each tensor of BASE with\n"
+    "                         the same name, dtype and size is XORed with\n"
+    "                         IN's, block by block where that is smaller.\n"
+    "                         Decoding then needs the same BASE.\n"
     "  -q, --quiet            no summary line\n"
     "  -h, --help             this help\n";
 
@@ -28,7 +34,10 @@ typedef struct compress_args {
     int quiet;
     const char *in;
     const char *out;
+    const char *base; /* --base, or NULL */
 } compress_args;
+
+enum { OPT_BASE = 256 };
 
 /* Returns -1 to continue, else the exit status. */
 static int parse_args(compress_args *a, int argc, char **argv)
@@ -38,12 +47,14 @@ static int parse_args(compress_args *a, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"block-size", required_argument, NULL, 'b'},
         {"quiet", no_argument, NULL, 'q'},
+        {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     elves_encode_opts init = ELVES_ENCODE_OPTS_INIT;
     a->opts = init;
     a->opts.threads = cli_nproc();
     a->quiet = 0;
+    a->base = NULL;
     optind = 0;
     int c;
     while ((c = cli_getopt(argc, argv, "m:t:b:qh", longopts, "compress",
@@ -61,6 +72,9 @@ static int parse_args(compress_args *a, int argc, char **argv)
             break;
         case 'q':
             a->quiet = 1;
+            break;
+        case OPT_BASE:
+            a->base = optarg;
             break;
         case CLI_OPT_HELP:
             return 0;
@@ -148,16 +162,19 @@ static void print_summary(const compress_args *a, const elves_container *info,
                           uint64_t in_size, uint64_t out_size, double secs)
 {
     size_t dedup = 0;
+    char delta[64] = "";
     for (size_t i = 0; i < info->nsegments; i++)
         dedup += info->segments[i].dedup_of >= 0;
+    if (a->base)
+        snprintf(delta, sizeof delta, ", %zu delta-coded", info->ndelta);
     fprintf(stderr,
             "%s -> %s: %llu -> %llu bytes (%.3fx), %s, %s, %zu segments "
-            "(%zu deduplicated), %.3f s, %.1f MB/s\n",
+            "(%zu deduplicated%s), %.3f s, %.1f MB/s\n",
             a->in, a->out, (unsigned long long)in_size,
             (unsigned long long)out_size,
             out_size ? (double)in_size / (double)out_size : 0.0,
             cli_format_name(info->format), cli_mode_name(info->mode),
-            info->nsegments, dedup, secs, cli_mbps(in_size, secs));
+            info->nsegments, dedup, delta, secs, cli_mbps(in_size, secs));
 }
 
 static int compress_file(const compress_args *a, const cli_map *in)
@@ -198,9 +215,19 @@ int cmd_compress(int argc, char **argv)
     if (rc >= 0)
         return rc;
     cli_map in;
-    if (cli_map_open(&in, a.in) != 0)
+    cli_base base;
+    if (a.base && cli_base_open(&base, a.base, a.opts.threads) != 0)
         return CLI_EXIT_FAIL;
+    if (a.base)
+        a.opts.base = &base.src;
+    if (cli_map_open(&in, a.in) != 0) {
+        if (a.base)
+            cli_base_close(&base);
+        return CLI_EXIT_FAIL;
+    }
     rc = compress_file(&a, &in);
     cli_map_close(&in);
+    if (a.base)
+        cli_base_close(&base);
     return rc;
 }

@@ -16,6 +16,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -t, --threads N   decoder threads (default: all CPUs; 0 = all)\n"
+    "      --base BASE   the base a delta-coded container was compressed\n"
+    "                    against (elves compress --base)\n"
     "  -q, --quiet       no summary line\n"
     "  -h, --help        this help\n";
 
@@ -24,17 +26,24 @@ typedef struct decompress_args {
     int quiet;
     const char *in;
     const char *out;
+    const char *base;
+    cli_base *b; /* opened --base, or NULL */
 } decompress_args;
+
+enum { OPT_BASE = 256 };
 
 static int parse_args(decompress_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     a->threads = cli_nproc();
     a->quiet = 0;
+    a->base = NULL;
+    a->b = NULL;
     optind = 0;
     int c;
     while ((c = cli_getopt(argc, argv, "t:qh", longopts, "decompress",
@@ -44,6 +53,8 @@ static int parse_args(decompress_args *a, int argc, char **argv)
                 return CLI_EXIT_USAGE;
         } else if (c == 'q') {
             a->quiet = 1;
+        } else if (c == OPT_BASE) {
+            a->base = optarg;
         } else {
             return c == CLI_OPT_HELP ? 0 : CLI_EXIT_USAGE;
         }
@@ -106,7 +117,8 @@ static int decode_all(const decompress_args *da, cli_archive *a,
     int rc = ELVES_OK;
     elves_error err = {0};
     cli_slicebuf buf = {0};
-    cli_blocks src = {cli_archive_fetch, a, NULL, 0};
+    cli_blocks src = {cli_archive_fetch, a, NULL, 0,
+                      da->b ? &da->b->src : NULL};
     cli_progress_start(&s.progress, "decompress", c->file_size);
     if (c->file_size > 0)
         rc = cli_decode_slices(c, 0, c->file_size - 1, &src, da->threads, &buf,
@@ -131,8 +143,20 @@ int cmd_decompress(int argc, char **argv)
     if (rc >= 0)
         return rc;
     cli_archive a;
+    cli_base base;
     if (cli_archive_open(&a, da.in) != 0)
         return CLI_EXIT_FAIL;
+    if (da.base && cli_base_open(&base, da.base, da.threads) != 0) {
+        cli_archive_close(&a);
+        return CLI_EXIT_FAIL;
+    }
+    da.b = da.base ? &base : NULL;
+    if (cli_base_check(&a, da.b) != 0) {
+        if (da.b)
+            cli_base_close(da.b);
+        cli_archive_close(&a);
+        return CLI_EXIT_FAIL;
+    }
     cli_outfile out;
     double t0 = cli_now();
     rc = cli_out_open(&out, da.out);
@@ -149,6 +173,8 @@ int cmd_decompress(int argc, char **argv)
                 "%.1f MB/s\n",
                 da.in, da.out, (unsigned long long)a.c->file_size, secs,
                 cli_mbps(a.c->file_size, secs));
+    if (da.b)
+        cli_base_close(da.b);
     cli_archive_close(&a);
     return rc;
 }

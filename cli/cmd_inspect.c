@@ -261,6 +261,31 @@ static void sum_container(container_totals *t, const elves_container *c)
     }
 }
 
+/* Delta coding of one segment: how many of its blocks are XOR blocks and
+ * their bytes, read from the block headers. */
+typedef struct seg_delta {
+    size_t xor_blocks;
+    uint64_t xor_bytes;
+} seg_delta;
+
+static void count_xor(seg_delta *d, const cli_archive *ar, size_t i)
+{
+    const elves_container_segment *cs = &ar->c->segments[i];
+    uint8_t h[ELVES_BLOCK_HEADER_SIZE];
+
+    memset(d, 0, sizeof *d);
+    if (!cs->has_base)
+        return;
+    for (size_t k = 0; k < cs->nblocks; k++) {
+        const elves_block_ref *r = &ar->c->blocks[cs->first_block + k];
+        if (cli_pread_full(ar->fd, h, sizeof h, r->loc) == 0 &&
+            h[1] == ELVES_CODEC_XOR) {
+            d->xor_blocks++;
+            d->xor_bytes += r->enc_len;
+        }
+    }
+}
+
 /* Original bytes coded in segment i's blocks: its own, plus those of the
  * members of its unit. */
 static uint64_t unit_raw(const elves_container *c, size_t i)
@@ -272,10 +297,13 @@ static uint64_t unit_raw(const elves_container *c, size_t i)
     return n;
 }
 
-static json_t *container_segment_json(const elves_container *c, size_t i)
+static json_t *container_segment_json(const cli_archive *ar, size_t i)
 {
+    const elves_container *c = ar->c;
     const elves_container_segment *cs = &c->segments[i];
     json_t *o = segment_json(&cs->seg);
+    char fp[33];
+    seg_delta d;
     json_object_set_new(o, "codec", json_string(elves_codec_name(cs->codec)));
     json_object_set_new(o, "blocks", json_integer((json_int_t)cs->nblocks));
     json_object_set_new(o, "stored",
@@ -288,11 +316,17 @@ static json_t *container_segment_json(const elves_container *c, size_t i)
     json_object_set_new(o, "unit_of",
                         cs->group_of >= 0 ? json_integer(cs->group_of)
                                           : json_null());
+    count_xor(&d, ar, i);
+    elves_fp128_hex(fp, &cs->base);
+    json_object_set_new(o, "base", cs->has_base ? json_string(fp) : json_null());
+    json_object_set_new(o, "xor_blocks",
+                        json_integer((json_int_t)d.xor_blocks));
     return o;
 }
 
-static json_t *container_json(const inspect_args *a, const elves_container *c)
+static json_t *container_json(const inspect_args *a, const cli_archive *ar)
 {
+    const elves_container *c = ar->c;
     container_totals t;
     sum_container(&t, c);
     char sha[65];
@@ -315,6 +349,12 @@ static json_t *container_json(const inspect_args *a, const elves_container *c)
                         json_integer((json_int_t)t.dedup_segments));
     json_object_set_new(doc, "dedup_bytes",
                         json_integer((json_int_t)t.dedup_bytes));
+    char base_sha[65];
+    elves_hex(base_sha, c->base_sha256, 32);
+    json_object_set_new(doc, "delta_segments",
+                        json_integer((json_int_t)c->ndelta));
+    json_object_set_new(doc, "base_sha256",
+                        c->has_base_sha ? json_string(base_sha) : json_null());
     json_t *codecs = json_object();
     for (int k = 0; k < ELVES_CODEC_COUNT; k++) {
         if (!t.codec_segments[k])
@@ -330,16 +370,17 @@ static json_t *container_json(const inspect_args *a, const elves_container *c)
     json_object_set_new(doc, "codecs", codecs);
     json_t *arr = json_array();
     for (size_t i = 0; i < c->nsegments; i++)
-        json_array_append_new(arr, container_segment_json(c, i));
+        json_array_append_new(arr, container_segment_json(ar, i));
     json_object_set_new(doc, "segments", arr);
     return doc;
 }
 
-static void container_segments_text(const elves_container *c)
+static void container_segments_text(const cli_archive *ar)
 {
+    const elves_container *c = ar->c;
     static const char *const hdr[] = {"#",     "name",   "dtype",
                                       "codec", "raw",    "stored",
-                                      "ratio", "blocks", "dedup"};
+                                      "ratio", "blocks", "ref"};
     cli_table *t = cli_table_new("rlllrrrrl", hdr);
     for (size_t i = 0; i < c->nsegments; i++) {
         const elves_container_segment *cs = &c->segments[i];
@@ -361,7 +402,14 @@ static void container_segments_text(const elves_container *c)
             cli_table_cell(t, "= #%d", cs->dedup_of);
         else if (cs->group_of >= 0)
             cli_table_cell(t, "in #%d", cs->group_of);
-        else
+        else if (cs->has_base) {
+            char fp[33];
+            seg_delta d;
+            count_xor(&d, ar, i);
+            elves_fp128_hex(fp, &cs->base);
+            cli_table_cell(t, "xor %zu/%zu vs %.12s", d.xor_blocks, cs->nblocks,
+                           fp);
+        } else
             cli_table_cell(t, "%s", "");
     }
     cli_table_print(t, stdout);
@@ -387,8 +435,9 @@ static void container_codecs_text(const container_totals *tot)
     cli_table_free(t);
 }
 
-static void container_text(const inspect_args *a, const elves_container *c)
+static void container_text(const inspect_args *a, const cli_archive *ar)
 {
+    const elves_container *c = ar->c;
     container_totals t;
     sum_container(&t, c);
     char sha[65];
@@ -399,7 +448,15 @@ static void container_text(const inspect_args *a, const elves_container *c)
            (unsigned long long)c->file_size, sha);
     printf("mode:      %s, block size %u, %zu blocks\n\n",
            cli_mode_name(c->mode), c->block_size, c->nblocks);
-    container_segments_text(c);
+    if (c->ndelta) {
+        char base[65] = "not recorded";
+        if (c->has_base_sha)
+            elves_hex(base, c->base_sha256, 32);
+        printf("base:      %zu tensors delta-coded against the base with "
+               "sha256 %s\n\n",
+               c->ndelta, base);
+    }
+    container_segments_text(ar);
     printf("\n");
     container_codecs_text(&t);
     printf("\ntotal:     %llu bytes -> %llu stored in blocks + %llu of "
@@ -410,6 +467,24 @@ static void container_text(const inspect_args *a, const elves_container *c)
            ratio(c->file_size, c->container_size));
     printf("dedup:     %zu segments, %llu bytes stored once\n",
            t.dedup_segments, (unsigned long long)t.dedup_bytes);
+    if (c->ndelta) {
+        size_t xb = 0, nb = 0;
+        uint64_t xbytes = 0, raw = 0;
+        for (size_t i = 0; i < c->nsegments; i++) {
+            seg_delta d;
+            count_xor(&d, ar, i);
+            xb += d.xor_blocks;
+            xbytes += d.xor_bytes;
+            if (c->segments[i].has_base) {
+                nb += c->segments[i].nblocks;
+                raw += c->segments[i].seg.length;
+            }
+        }
+        printf("delta:     %zu segments (%llu bytes), %zu of their %zu blocks "
+               "XOR-coded in %llu bytes\n",
+               c->ndelta, (unsigned long long)raw, xb, nb,
+               (unsigned long long)xbytes);
+    }
 }
 
 static int inspect_container(const inspect_args *a)
@@ -419,9 +494,9 @@ static int inspect_container(const inspect_args *a)
         return CLI_EXIT_FAIL;
     int rc = 0;
     if (a->json)
-        rc = print_json(container_json(a, ar.c));
+        rc = print_json(container_json(a, &ar));
     else
-        container_text(a, ar.c);
+        container_text(a, &ar);
     cli_archive_close(&ar);
     return rc;
 }

@@ -1,7 +1,9 @@
 /*
  * block.c - the block format: the 20-byte header (see elves.h), the XXH3-64
  * checksum of the decoded bytes, dispatch to the codecs and the fallbacks
- * taken when a codec does not apply to the data or does not pay.
+ * taken when a codec does not apply to the data or does not pay, and the
+ * XOR blocks of delta coding: their base reference, the base bytes read
+ * through the caller's callback, the choice between XOR and alone.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -52,7 +54,7 @@ es_stream_ctx *es_thread_ctx(void)
 }
 
 static const char *const codec_names[ELVES_CODEC_COUNT] = {
-    "raw", "zstd", "float", "elf", "dict"};
+    "raw", "zstd", "float", "elf", "dict", "xor"};
 
 const char *elves_codec_name(elves_codec c)
 {
@@ -200,14 +202,111 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *src, size_t raw_len, elves_dtype dt,
                        elves_codec codec, elves_error *err)
 {
+    return elves_block_encode_delta(out, dst, dst_cap, src, raw_len, dt, codec,
+                                    NULL, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Delta blocks                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The base reference in front of an XOR payload: fingerprint, offset. */
+#define XOR_REF_LEN 24u
+
+/* An XOR block accepted without also coding the block alone when it is
+ * this small a fraction of the raw bytes: a block alone does not get
+ * there unless it is nearly constant, and coding it too would double the
+ * encode time of the rows a fine-tune barely touched. */
+#define XOR_SURE_DIV 16u
+
+/* Codes the XOR payload (reference + planes) into dst[0..cap); 0 with the
+ * payload length, or ES_NOFIT. */
+static int xor_payload(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                       size_t cap, const uint8_t *src, size_t raw_len,
+                       elves_dtype dt, const elves_delta *d)
+{
+    size_t enc = 0;
+    int rc;
+    if (cap <= XOR_REF_LEN)
+        return ES_NOFIT;
+    memcpy(dst, d->fp.b, 16);
+    es_store64(dst + 16, d->offset);
+    rc = es_xor_encode(sc, &enc, dst + XOR_REF_LEN, cap - XOR_REF_LEN, src,
+                       d->base, raw_len, dt);
+    if (rc == 0)
+        *out = XOR_REF_LEN + enc;
+    return rc;
+}
+
+static int encode_delta_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                            size_t dst_cap, const uint8_t *src, size_t raw_len,
+                            elves_dtype dt, elves_codec codec,
+                            const elves_delta *d, elves_error *err)
+{
+    uint8_t *alone;
+    size_t enc = 0, alone_len = 0;
+    int rc = check_encode_args(out, dst, dst_cap, src, raw_len, dt, codec, err);
+    if (rc)
+        return rc;
+    if (!d->base && raw_len)
+        return es_fail(err, ELVES_E_INVALID, "delta encode: no base bytes");
+    rc = raw_len ? xor_payload(sc, &enc, dst + ELVES_BLOCK_HEADER_SIZE,
+                               raw_len - 1, src, raw_len, dt, d)
+                 : ES_NOFIT;
+    if (rc < 0)
+        return es_fail(err, rc, "delta encode (%s): %s", elves_dtype_name(dt),
+                       elves_strerror(rc));
+    if (rc == 0 && enc <= raw_len / XOR_SURE_DIV) {
+        header_write(dst, ELVES_CODEC_XOR, dt, 0, (uint32_t)raw_len,
+                     (uint32_t)enc, XXH3_64bits(src, raw_len));
+        *out = ELVES_BLOCK_HEADER_SIZE + enc;
+        return 0;
+    }
+    /* The block alone, beside the XOR payload (which stays in dst). */
+    alone = es_scratch(sc, ES_SCRATCH_DELTA, elves_block_bound(raw_len));
+    if (!alone)
+        return es_fail(err, ELVES_E_NOMEM, "delta encode: out of memory");
+    rc = es_block_encode_ctx(sc, &alone_len, alone, elves_block_bound(raw_len),
+                             src, raw_len, dt, codec, err);
+    if (rc)
+        return rc;
+    if (enc && ELVES_BLOCK_HEADER_SIZE + enc < alone_len) {
+        header_write(dst, ELVES_CODEC_XOR, dt, 0, (uint32_t)raw_len,
+                     (uint32_t)enc, XXH3_64bits(src, raw_len));
+        *out = ELVES_BLOCK_HEADER_SIZE + enc;
+    } else {
+        memcpy(dst, alone, alone_len);
+        *out = alone_len;
+    }
+    return 0;
+}
+
+int es_block_encode_delta_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                              size_t dst_cap, const uint8_t *src,
+                              size_t raw_len, elves_dtype dt,
+                              elves_codec codec, const elves_delta *d,
+                              elves_error *err)
+{
+    if (!d)
+        return es_block_encode_ctx(sc, out, dst, dst_cap, src, raw_len, dt,
+                                   codec, err);
+    return encode_delta_ctx(sc, out, dst, dst_cap, src, raw_len, dt, codec, d,
+                            err);
+}
+
+int elves_block_encode_delta(size_t *out, uint8_t *dst, size_t dst_cap,
+                             const uint8_t *src, size_t raw_len,
+                             elves_dtype dt, elves_codec codec,
+                             const elves_delta *delta, elves_error *err)
+{
     es_stream_ctx local, *sc = es_thread_ctx();
     int rc;
     if (!sc) {
         es_stream_ctx_init(&local);
         sc = &local;
     }
-    rc = es_block_encode_ctx(sc, out, dst, dst_cap, src, raw_len, dt, codec,
-                             err);
+    rc = es_block_encode_delta_ctx(sc, out, dst, dst_cap, src, raw_len, dt,
+                                   codec, delta, err);
     if (sc == &local)
         es_stream_ctx_free(&local);
     else
@@ -258,6 +357,8 @@ int elves_block_info_read(elves_block_info *out, const uint8_t *block,
         return ELVES_E_CORRUPT;
     if (bi.enc_len > len - ELVES_BLOCK_HEADER_SIZE)
         return ELVES_E_CORRUPT;
+    if (bi.codec == ELVES_CODEC_XOR && bi.enc_len <= XOR_REF_LEN)
+        return ELVES_E_CORRUPT;
     *out = bi;
     return 0;
 }
@@ -284,9 +385,54 @@ static int decode_with(es_stream_ctx *sc, const elves_block_info *bi,
     }
 }
 
+int elves_block_base(elves_fp128 *fp, uint64_t *offset, const uint8_t *block,
+                     size_t len)
+{
+    elves_block_info bi;
+    int rc = elves_block_info_read(&bi, block, len);
+    if (rc)
+        return rc;
+    if (bi.codec != ELVES_CODEC_XOR)
+        return 0;
+    if (fp)
+        memcpy(fp->b, block + ELVES_BLOCK_HEADER_SIZE, 16);
+    if (offset)
+        *offset = es_load64(block + ELVES_BLOCK_HEADER_SIZE + 16);
+    return 1;
+}
+
+/* An XOR block: the base bytes into dst, then the planes XORed in. */
+static int decode_xor(es_stream_ctx *sc, const elves_block_info *bi,
+                      uint8_t *dst, const uint8_t *payload,
+                      const elves_base_src *base, elves_error *err)
+{
+    elves_fp128 fp;
+    char hex[33];
+    uint64_t off = es_load64(payload + 16);
+    int rc;
+
+    memcpy(fp.b, payload, 16);
+    if (!base || !base->read || base->read(base->ctx, &fp, off, bi->raw_len,
+                                           dst) != 0) {
+        elves_fp128_hex(hex, &fp);
+        return es_fail(err, ELVES_E_BASE,
+                       "block decode (xor): base tensor %s (bytes %llu+%u) "
+                       "not available%s",
+                       hex, (unsigned long long)off, (unsigned)bi->raw_len,
+                       base ? "" : ": no base given");
+    }
+    rc = es_xor_decode(sc, dst, bi->raw_len, payload + XOR_REF_LEN,
+                       bi->enc_len - XOR_REF_LEN, bi->dtype);
+    if (rc)
+        return es_fail(err, rc, "block decode (xor): %s",
+                       rc == ELVES_E_CORRUPT ? "damaged payload"
+                                             : elves_strerror(rc));
+    return 0;
+}
+
 int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
                         size_t dst_cap, const uint8_t *block, size_t len,
-                        elves_error *err)
+                        const elves_base_src *base, elves_error *err)
 {
     elves_block_info bi;
     int rc;
@@ -299,15 +445,27 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
         return es_fail(err, ELVES_E_SMALL,
                        "block decode: destination holds %zu bytes, %u needed",
                        dst_cap, (unsigned)bi.raw_len);
-    rc = decode_with(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE);
-    if (rc)
-        return es_fail(
-            err, rc, "block decode (%s): %s", elves_codec_name(bi.codec),
-            rc == ELVES_E_CORRUPT ? "damaged payload" : elves_strerror(rc));
+    if (bi.codec == ELVES_CODEC_XOR) {
+        rc = decode_xor(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE, base,
+                        err);
+        if (rc)
+            return rc;
+    } else {
+        rc = decode_with(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE);
+        if (rc)
+            return es_fail(err, rc, "block decode (%s): %s",
+                           elves_codec_name(bi.codec),
+                           rc == ELVES_E_CORRUPT ? "damaged payload"
+                                                 : elves_strerror(rc));
+    }
     if (XXH3_64bits(dst, bi.raw_len) != bi.checksum)
         return es_fail(err, ELVES_E_CORRUPT,
-                       "block decode (%s): checksum mismatch",
-                       elves_codec_name(bi.codec));
+                       "block decode (%s): checksum mismatch%s",
+                       elves_codec_name(bi.codec),
+                       bi.codec == ELVES_CODEC_XOR
+                           ? " (a base other than the one it was coded "
+                             "against?)"
+                           : "");
     *out = bi.raw_len;
     return 0;
 }
@@ -315,13 +473,20 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
 int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *block, size_t len, elves_error *err)
 {
+    return elves_block_decode_base(out, dst, dst_cap, block, len, NULL, err);
+}
+
+int elves_block_decode_base(size_t *out, uint8_t *dst, size_t dst_cap,
+                            const uint8_t *block, size_t len,
+                            const elves_base_src *base, elves_error *err)
+{
     es_stream_ctx local, *sc = es_thread_ctx();
     int rc;
     if (!sc) {
         es_stream_ctx_init(&local);
         sc = &local;
     }
-    rc = es_block_decode_ctx(sc, out, dst, dst_cap, block, len, err);
+    rc = es_block_decode_ctx(sc, out, dst, dst_cap, block, len, base, err);
     if (sc == &local)
         es_stream_ctx_free(&local);
     else

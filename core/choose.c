@@ -332,3 +332,22 @@ double elves_elf_entropy_bound(const uint8_t *data, size_t len)
                8 +
            8.0 * (double)outliers + (double)(len % 4);
 }
+
+double elves_xor_entropy_bound(const uint8_t *a, const uint8_t *b, size_t len,
+                               elves_dtype dt)
+{
+    unsigned bits = elves_dtype_bits(dt);
+    unsigned w = bits == 16 || bits == 32 || bits == 64 ? bits / 8 : 1;
+    uint64_t hist[8][256];
+    size_t m = len / w;
+    double total = 0;
+
+    if (!a || !b)
+        return 0;
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < m * w; i++)
+        hist[i % w][a[i] ^ b[i]]++;
+    for (unsigned k = 0; k < w; k++)
+        total += hist_bits(hist[k], 256, m);
+    return total / 8 + (double)(len % w);
+}

@@ -215,8 +215,8 @@ static uint8_t *planes_alloc(es_stream_ctx *sc, uint8_t **p, unsigned esz,
     return buf;
 }
 
-static void split(uint8_t *const *p, const uint8_t *src, size_t n,
-                  elves_dtype dt)
+void es_float_split(uint8_t *const *p, const uint8_t *src, size_t n,
+                    elves_dtype dt)
 {
     switch (dt) {
     case ELVES_DT_BF16:
@@ -234,8 +234,8 @@ static void split(uint8_t *const *p, const uint8_t *src, size_t n,
     }
 }
 
-static void merge(uint8_t *dst, const uint8_t *const *p, size_t n,
-                  elves_dtype dt)
+void es_float_merge(uint8_t *dst, const uint8_t *const *p, size_t n,
+                    elves_dtype dt)
 {
     switch (dt) {
     case ELVES_DT_BF16:
@@ -265,7 +265,7 @@ int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
     buf = planes_alloc(sc, p, esz, n);
     if (!buf)
         return ELVES_E_NOMEM;
-    split(p, src, n, dt);
+    es_float_split(p, src, n, dt);
     for (unsigned k = 0; k < esz && rc == 0; k++)
         rc = es_stream_put(sc, dst, cap, &pos, p[k], n,
                            k == 0 ? ES_ENTROPY_SPLIT : ES_ENTROPY);
@@ -292,7 +292,7 @@ int es_float_decode(es_stream_ctx *sc, uint8_t *dst, size_t len,
     for (unsigned k = 0; k < esz && rc == 0; k++)
         rc = es_stream_view(sc, &view[k], p[k], n, src, slen, &pos);
     if (rc == 0)
-        merge(dst, view, n, dt);
+        es_float_merge(dst, view, n, dt);
     if (rc == 0)
         rc = es_bytes_get(dst + n * esz, len % esz, src, slen, &pos);
     if (rc == 0 && pos != slen)

@@ -52,6 +52,26 @@ int es_float_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
 int es_float_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
                     const uint8_t *src, size_t len, elves_dtype dt);
 
+/* The FLOAT codec's planes (element size of them, n elements each):
+ * exponent first, see codec_float.c. */
+void es_float_split(uint8_t *const *p, const uint8_t *src, size_t n,
+                    elves_dtype dt);
+void es_float_merge(uint8_t *dst, const uint8_t *const *p, size_t n,
+                    elves_dtype dt);
+
+/* The XOR codec's payload after the base reference (codec_xor.c): src ^
+ * base coded in planes.  The decoder is given the base bytes in dst and
+ * XORs the decoded planes into them. */
+int es_xor_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+                  const uint8_t *src, const uint8_t *base, size_t n,
+                  elves_dtype dt);
+int es_xor_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
+                  const uint8_t *src, size_t len, elves_dtype dt);
+/* Planes the XOR codec splits a dtype into (1, 2, 4 or 8). */
+unsigned es_xor_planes(elves_dtype dt);
+/* dst[i] ^= src[i]. */
+void es_xor_into(uint8_t *dst, const uint8_t *src, size_t n);
+
 /* ELF also writes what the decoder will return into decoded[0..n), so the
  * block checksum covers the lossy result; ELVES_E_BOUND if any value would
  * be off by more than 2^-24. */
@@ -81,8 +101,15 @@ int es_codec_encode(es_stream_ctx *sc, elves_codec c, size_t *out, uint8_t *dst,
 int es_block_encode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
                         size_t dst_cap, const uint8_t *src, size_t raw_len,
                         elves_dtype dt, elves_codec codec, elves_error *err);
+/* elves_block_encode_delta with caller-owned contexts; d == NULL is
+ * es_block_encode_ctx. */
+int es_block_encode_delta_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+                              size_t dst_cap, const uint8_t *src,
+                              size_t raw_len, elves_dtype dt,
+                              elves_codec codec, const elves_delta *d,
+                              elves_error *err);
 int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
                         size_t dst_cap, const uint8_t *block, size_t len,
-                        elves_error *err);
+                        const elves_base_src *base, elves_error *err);
 
 #endif /* ELVES_CODECS_H */

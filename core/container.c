@@ -31,7 +31,8 @@
  *     12  u32 flags = 0
  *     16  u64 file_size            original file size
  *     24  u8  sha256[32]           of the decoded file
- *     56  u8  format, u8 mode, u16 reserved = 0
+ *     56  u8  format, u8 mode, u16 flags (bit 0: a base table follows
+ *                                  the name pool)
  *     60  u32 block_size           decoded bytes per block
  *     64  u64 nsegments
  *     72  u64 nstored              blocks stored in the container
@@ -54,6 +55,11 @@
  *      8  u32 raw_len
  *     12  u32 enc_len              whole block, header included
  *   name pool, names_len bytes
+ *   base table, when header flag bit 0 is set (delta coding):
+ *      0  u8  base_sha256[32]      of the base file, all zero if unknown
+ *     32  u64 ndelta
+ *     40  ndelta records, 24 bytes each, by increasing segment:
+ *           u64 segment, u8 fingerprint[16] of its base tensor
  *   u64 XXH3-64 of every index byte before it
  *
  * Open accepts an index only if all of this holds (anything else is
@@ -70,7 +76,8 @@
  *     deduplicated); together the owners take every stored block exactly
  *     once;
  *   - a deduplicated segment points at an earlier owner TENSOR segment with
- *     the same dtype, shape, length, codec and blocks, in no unit.
+ *     the same dtype, shape, length, codec and blocks, in no unit;
+ *   - a base table names owner TENSOR segments only, each once.
  * Readers from before units refuse the member flag, so an old binary
  * reports such a container as inconsistent rather than misreading it.
  * Every block in the map therefore decodes to a known slice of the file.
@@ -101,6 +108,9 @@
 #define NO_DEDUP 0xFFFFFFFFu
 #define SEG_HAS_NAME 1u
 #define SEG_IN_GROUP 2u
+#define IDX_HAS_BASES 1u
+#define BASE_HEAD_LEN 40u
+#define BASE_REC_LEN 24u
 
 /* ------------------------------------------------------------------------ */
 /* Reading the index                                                        */
@@ -116,8 +126,9 @@ typedef struct idx_reader {
     const uint8_t *idx; /* the whole index */
     uint64_t idx_len;
     uint64_t idx_off;
-    uint64_t nsegments, nstored, names_len;
-    const uint8_t *segrecs, *blkrecs, *names;
+    uint64_t nsegments, nstored, names_len, ndelta;
+    int has_bases;
+    const uint8_t *segrecs, *blkrecs, *names, *bases;
     stored_block *stored;
     uint64_t *seg_first; /* per segment: first stored block */
     elves_container *c;
@@ -155,7 +166,8 @@ static int read_header(idx_reader *r, elves_error *err)
     c->format = (elves_format)h[56];
     c->mode = (elves_mode)h[57];
     c->block_size = es_load32(h + 60);
-    if (es_load32(h + 12) != 0 || es_load16(h + 58) != 0 ||
+    r->has_bases = es_load16(h + 58) == IDX_HAS_BASES;
+    if (es_load32(h + 12) != 0 || (es_load16(h + 58) & ~IDX_HAS_BASES) ||
         h[56] > ELVES_FMT_GGUF || h[57] > ELVES_MODE_ELF ||
         c->block_size == 0 || c->block_size > ELVES_MAX_BLOCK_SIZE)
         return es_fail(err, ELVES_E_CORRUPT, "container: bad index header");
@@ -165,20 +177,70 @@ static int read_header(idx_reader *r, elves_error *err)
     return ELVES_OK;
 }
 
-/* The three tables and the pool must fill the index exactly. */
+/* The tables and the pool must fill the index exactly. */
 static int check_table_sizes(idx_reader *r, elves_error *err)
 {
-    uint64_t rest = r->idx_len - IDX_HEADER_LEN - IDX_HASH_LEN;
+    uint64_t rest = r->idx_len - IDX_HEADER_LEN - IDX_HASH_LEN, used;
 
     if (r->nsegments > rest / SEG_REC_LEN || r->nstored > rest / BLK_REC_LEN ||
-        r->names_len > rest ||
-        r->nsegments * SEG_REC_LEN + r->nstored * BLK_REC_LEN + r->names_len !=
-            rest)
-        return es_fail(err, ELVES_E_CORRUPT,
-                       "container: index tables do not add up to its length");
+        r->names_len > rest)
+        goto bad;
+    used = r->nsegments * SEG_REC_LEN + r->nstored * BLK_REC_LEN + r->names_len;
+    if (used > rest)
+        goto bad;
     r->segrecs = r->idx + IDX_HEADER_LEN;
     r->blkrecs = r->segrecs + r->nsegments * SEG_REC_LEN;
     r->names = r->blkrecs + r->nstored * BLK_REC_LEN;
+    r->bases = r->names + r->names_len;
+    if (r->has_bases) {
+        if (rest - used < BASE_HEAD_LEN)
+            goto bad;
+        r->ndelta = es_load64(r->bases + 32);
+        used += BASE_HEAD_LEN;
+        if (r->ndelta > (rest - used) / BASE_REC_LEN)
+            goto bad;
+        used += r->ndelta * BASE_REC_LEN;
+    }
+    if (used == rest)
+        return ELVES_OK;
+bad:
+    return es_fail(err, ELVES_E_CORRUPT,
+                   "container: index tables do not add up to its length");
+}
+
+/* The base table: each entry an owner TENSOR segment, in increasing
+ * order. */
+static int read_bases(idx_reader *r, elves_error *err)
+{
+    elves_container *c = r->c;
+    static const uint8_t zero[32];
+    uint64_t prev = 0;
+
+    if (!r->has_bases)
+        return ELVES_OK;
+    memcpy(c->base_sha256, r->bases, 32);
+    c->has_base_sha = memcmp(r->bases, zero, 32) != 0;
+    for (uint64_t k = 0; k < r->ndelta; k++) {
+        const uint8_t *p = r->bases + BASE_HEAD_LEN + k * BASE_REC_LEN;
+        uint64_t i = es_load64(p);
+        elves_container_segment *cs;
+        if (i >= r->nsegments || (k && i <= prev))
+            return es_fail(err, ELVES_E_CORRUPT,
+                           "container: base table entry %llu is inconsistent",
+                           (unsigned long long)k);
+        cs = &c->segments[i];
+        if (cs->seg.kind != ELVES_SEG_TENSOR || cs->dedup_of != -1 ||
+            cs->group_of != -1 ||
+            (i + 1 < r->nsegments && c->segments[i + 1].group_of == (int)i))
+            return es_fail(err, ELVES_E_CORRUPT,
+                           "container: base table names segment %llu, which "
+                           "owns no tensor blocks of its own",
+                           (unsigned long long)i);
+        cs->has_base = 1;
+        memcpy(cs->base.b, p + 8, 16);
+        prev = i;
+    }
+    c->ndelta = (size_t)r->ndelta;
     return ELVES_OK;
 }
 
@@ -462,6 +524,8 @@ static int parse_plain(elves_container **out, const uint8_t *idx,
     if (!rc)
         rc = read_segments(&r, err);
     if (!rc)
+        rc = read_bases(&r, err);
+    if (!rc)
         rc = build_block_map(&r, err);
     free(r.stored);
     free(r.seg_first);
@@ -583,6 +647,8 @@ typedef struct seg_out {
     uint32_t dedup_of;
     int member; /* coded in the unit of the segment before it */
     int lossy;  /* some block decodes to other bytes than the input */
+    int has_base; /* coded against base tensor base_fp */
+    elves_fp128 base_fp;
 } seg_out;
 
 /*
@@ -615,6 +681,7 @@ typedef struct builder {
     size_t cur;       /* segment being encoded (a unit's first) */
     const elves_segment *cur_seg; /* the byte range being encoded */
     int hash_only;    /* re-encoding a dedup'd lossy tensor to hash it */
+    size_t ndelta;    /* owner segments coded against a base */
     int rc;           /* why the sink stopped */
     elves_error err;
 } builder;
@@ -701,8 +768,9 @@ static int encode_one(builder *b, size_t i, const elves_segment *s,
         o->first = b->nstored;
         o->dedup_of = NO_DEDUP;
     }
-    int rc = elves_encode_segment(&o->codec, b->data + s->offset, s->length, s,
-                                  &b->opts, block_sink, b, err);
+    int rc = elves_encode_segment_delta(
+        &o->codec, b->data + s->offset, s->length, s,
+        o->has_base ? &o->base_fp : NULL, &b->opts, block_sink, b, err);
     if (rc == ELVES_E_CALLBACK && b->rc) {
         rc = b->rc;
         if (err)
@@ -750,6 +818,21 @@ static int encode_group(builder *b, const elves_unit *u, elves_error *err)
     return rc;
 }
 
+/* Delta coding: the base tensor of segment i, if the base source has
+ * one of the same dtype and length. */
+static void match_base(builder *b, size_t i, const elves_segment *s)
+{
+    const elves_base_src *base = b->opts.base;
+    seg_out *o = &b->out[i];
+
+    if (!base || !base->match || !base->read ||
+        s->kind != ELVES_SEG_TENSOR || s->dtype == ELVES_DT_OPAQUE ||
+        !s->length)
+        return;
+    o->has_base = base->match(base->ctx, s, &o->base_fp) == 1;
+    b->ndelta += o->has_base;
+}
+
 static int compress_segments(builder *b, elves_error *err)
 {
     es_fp_table t;
@@ -770,6 +853,8 @@ static int compress_segments(builder *b, elves_error *err)
         }
         if (s->kind == ELVES_SEG_TENSOR && s->length)
             j = es_fp_table_find_or_add(&t, b->segs, b->data, i);
+        if (j == SIZE_MAX)
+            match_base(b, i, s);
         rc = j == SIZE_MAX ? encode_one(b, i, s, err) : dedup_one(b, i, j, err);
     }
     elves_units_free(units);
@@ -812,11 +897,31 @@ static void put_header(uint8_t *h, const builder *b, const uint8_t sha[32],
     memcpy(h + 24, sha, 32);
     h[56] = (uint8_t)b->segs->format;
     h[57] = (uint8_t)b->opts.mode;
-    es_store16(h + 58, 0);
+    es_store16(h + 58, b->ndelta ? IDX_HAS_BASES : 0);
     es_store32(h + 60, b->opts.block_size);
     es_store64(h + 64, b->segs->count);
     es_store64(h + 72, b->nstored);
     es_store64(h + 80, names_len);
+}
+
+/* The base table: the base file's hash, then each owner segment coded
+ * against a base (dedup'd copies share their owner's blocks). */
+static void put_bases(uint8_t *p, const builder *b)
+{
+    size_t k = 0;
+
+    memset(p, 0, 32);
+    if (b->opts.base && b->opts.base->file_sha256)
+        memcpy(p, b->opts.base->file_sha256, 32);
+    es_store64(p + 32, b->ndelta);
+    for (size_t i = 0; i < b->segs->count; i++) {
+        const seg_out *o = &b->out[i];
+        if (!o->has_base || o->dedup_of != NO_DEDUP || o->member)
+            continue;
+        uint8_t *r = p + BASE_HEAD_LEN + k++ * BASE_REC_LEN;
+        es_store64(r, i);
+        memcpy(r + 8, o->base_fp.b, 16);
+    }
 }
 
 /* Builds the version 1 index (hash field left zero) in *out. */
@@ -831,8 +936,11 @@ static int build_plain(uint8_t **out, size_t *out_len, const builder *b,
             names_len += strlen(segs->items[i].name);
     if (names_len > UINT32_MAX || segs->count >= NO_DEDUP)
         return es_fail(err, ELVES_E_INVALID, "container: too many names");
+    size_t bases_len =
+        b->ndelta ? BASE_HEAD_LEN + b->ndelta * BASE_REC_LEN : 0;
     size_t idx_len = IDX_HEADER_LEN + segs->count * SEG_REC_LEN +
-                     b->nstored * BLK_REC_LEN + names_len + IDX_HASH_LEN;
+                     b->nstored * BLK_REC_LEN + names_len + bases_len +
+                     IDX_HASH_LEN;
     uint8_t *buf = calloc(1, idx_len + FOOTER_LEN);
     if (!buf)
         return es_fail(err, ELVES_E_NOMEM, "container: no memory for index");
@@ -853,6 +961,8 @@ static int build_plain(uint8_t **out, size_t *out_len, const builder *b,
         es_store32(blkp + i * BLK_REC_LEN + 8, b->stored[i].raw_len);
         es_store32(blkp + i * BLK_REC_LEN + 12, b->stored[i].enc_len);
     }
+    if (b->ndelta)
+        put_bases(names + names_len, b);
     *out = buf;
     *out_len = idx_len;
     return ELVES_OK;

@@ -49,7 +49,9 @@ typedef enum elves_status {
     ELVES_E_UNSUPPORTED = -6, /* valid but not supported (version, codec) */
     ELVES_E_BOUND = -7,       /* a lossy codec exceeded its error bound */
     ELVES_E_CALLBACK = -8,    /* a caller's callback returned non-zero */
-    ELVES_E_SMALL = -9        /* output buffer too small */
+    ELVES_E_SMALL = -9,       /* output buffer too small */
+    ELVES_E_BASE = -10        /* a delta block's base tensor is not
+                                 available from the base source given */
 } elves_status;
 
 #define ELVES_ERROR_MSG_MAX 256
@@ -253,10 +255,13 @@ typedef enum elves_codec {
                               streams (F16, BF16, F32, F64) */
     ELVES_CODEC_ELF = 3,   /* ELF exponent-less F32 (lossy, |err| <= 2^-24) */
     ELVES_CODEC_DICT = 4,  /* value table + narrow indices, entropy-coded */
+    ELVES_CODEC_XOR = 5,   /* delta: XOR against the same bytes of a base
+                              tensor, planes entropy-coded with context
+                              (see "Delta coding" below) */
     ELVES_CODEC_COUNT
 } elves_codec;
 
-/* "raw", "zstd", "float", "elf", "dict". */
+/* "raw", "zstd", "float", "elf", "dict", "xor". */
 const char *elves_codec_name(elves_codec c);
 
 typedef enum elves_mode {
@@ -318,10 +323,108 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
  * Decodes one block into dst (dst_cap >= raw_len from its header) and checks
  * the checksum.  Never reads outside block[0..len) nor writes outside
  * dst[0..dst_cap): hostile input gives ELVES_E_CORRUPT, never a crash.
- * *out receives raw_len.
+ * *out receives raw_len.  An XOR (delta) block needs its base: it is
+ * ELVES_E_BASE here, use elves_block_decode_base.
  */
 int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
                        const uint8_t *block, size_t len, elves_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Delta coding against a base model                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A fine-tuned tensor differs from its base tensor in few bits, so an XOR
+ * block codes src ^ base (bit patterns, lossless for every dtype) instead
+ * of src.  The XOR is split into the FLOAT codec's planes for float dtypes
+ * (exponent, sign and top mantissa, lower mantissa bytes; one plane of
+ * bytes for other dtypes) and each plane below the first is coded as two
+ * streams: the elements whose planes above are all zero, and the others.
+ * Payload of an XOR block:
+ *   16 bytes  fingerprint of the base tensor (elves_tensor_fingerprint)
+ *   u64       offset in the base tensor of the block's first byte
+ *   u8        number of planes (1, 2, 4 or 8; must match the dtype)
+ *   the first plane's stream, then for each further plane the stream of
+ *   its context-0 elements and the stream of the others (stream.h), then
+ *   the raw_len % element-size tail bytes of the XOR as they are.
+ * Decoding reads the base bytes through a caller's callback, so the block
+ * checksum (of the decoded bytes, as for every block) catches a wrong base.
+ */
+
+/* Reads the decoded bytes [offset, offset + len) of the base tensor whose
+ * fingerprint is fp into out.  Called on any of the call's threads at
+ * once, so it must be thread-safe.  Non-zero: that base is not available
+ * (the call fails with ELVES_E_BASE). */
+typedef int (*elves_base_read_fn)(void *ctx, const elves_fp128 *fp,
+                                  uint64_t offset, uint32_t len,
+                                  uint8_t *out);
+
+/* Finds the base tensor a segment of the file being encoded is coded
+ * against: 1 and *fp when there is one (same dtype and byte length), 0
+ * when the segment is coded alone. */
+typedef int (*elves_base_match_fn)(void *ctx, const elves_segment *seg,
+                                   elves_fp128 *fp);
+
+/* Where base tensors come from: a base file in memory
+ * (elves_base_file_src), or the caller's store. */
+typedef struct elves_base_src {
+    elves_base_read_fn read;
+    elves_base_match_fn match; /* encoders of whole files only; may be NULL */
+    void *ctx;
+    /* elves_container_compress: the base file's SHA-256, recorded in the
+     * index so a decoder can tell a wrong base at once; NULL: none. */
+    const uint8_t *file_sha256;
+} elves_base_src;
+
+/* One block's base: the fingerprint of the base tensor, the block's
+ * offset in it and the raw_len base bytes there. */
+typedef struct elves_delta {
+    elves_fp128 fp;
+    uint64_t offset;
+    const uint8_t *base;
+} elves_delta;
+
+/*
+ * elves_block_encode with a base: writes an XOR block when it is smaller
+ * than the block `codec` gives alone, else that block (a per-block choice:
+ * rows a fine-tune left alone code as near-zero XOR, rows it rewrote may
+ * be cheaper alone).  delta == NULL is elves_block_encode.  The XOR block
+ * is lossless whatever the mode, so an ELF bound holds for either choice.
+ */
+int elves_block_encode_delta(size_t *out, uint8_t *dst, size_t dst_cap,
+                             const uint8_t *src, size_t raw_len,
+                             elves_dtype dt, elves_codec codec,
+                             const elves_delta *delta, elves_error *err);
+
+/* elves_block_decode for any block: an XOR block reads its base bytes
+ * from base (NULL: ELVES_E_BASE). */
+int elves_block_decode_base(size_t *out, uint8_t *dst, size_t dst_cap,
+                            const uint8_t *block, size_t len,
+                            const elves_base_src *base, elves_error *err);
+
+/* The base an XOR block needs: 1 with *fp and *offset set, 0 for a block
+ * of another codec, or a negative status for a malformed block. */
+int elves_block_base(elves_fp128 *fp, uint64_t *offset, const uint8_t *block,
+                     size_t len);
+
+/* Order-0 entropy in bytes of the byte planes of a ^ b (byte k of every
+ * element in plane k, element size from dt; one plane for dtypes that are
+ * not 2, 4 or 8 bytes): the yardstick delta coding is measured against. */
+double elves_xor_entropy_bound(const uint8_t *a, const uint8_t *b, size_t len,
+                               elves_dtype dt);
+
+/* A base checkpoint held in memory (safetensors or GGUF) as a source of
+ * base tensors: each tensor fingerprinted once; match finds the tensor of
+ * the same name, dtype and byte length, read finds a tensor by
+ * fingerprint.  The data must outlive it. */
+typedef struct elves_base_file elves_base_file;
+int elves_base_file_open(elves_base_file **out, const uint8_t *data,
+                         size_t len, elves_error *err);
+/* Fills *out with read/match over bf; file_sha256 is left NULL. */
+void elves_base_file_src(elves_base_src *out, const elves_base_file *bf);
+/* Tensors in the base file. */
+size_t elves_base_file_tensors(const elves_base_file *bf);
+void elves_base_file_free(elves_base_file *bf);
 
 /* Picks the codec for a whole tensor: tries the candidates that apply to the
  * dtype and mode on a sample of the data (a few spread slices, at most about
@@ -359,11 +462,14 @@ typedef struct elves_encode_opts {
      * wrong one is only caught when the container is decoded and checked.
      * NULL: the encoder computes it. */
     const uint8_t *sha256;
+    /* Delta coding: where base tensors are read (and, for whole files,
+     * matched to segments); NULL: every segment is coded alone. */
+    const elves_base_src *base;
 } elves_encode_opts;
 
 #define ELVES_ENCODE_OPTS_INIT                                                 \
     {                                                                          \
-        ELVES_MODE_LOSSLESS, 1, 0, NULL                                        \
+        ELVES_MODE_LOSSLESS, 1, 0, NULL, NULL                                  \
     }
 
 /* Receives encoded blocks in order: index is the block number within the
@@ -386,12 +492,25 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
                          const elves_encode_opts *opts, elves_block_sink sink,
                          void *ctx, elves_error *err);
 
+/* elves_encode_segment against the base tensor base_fp, whose bytes are
+ * read block by block through opts->base (required): each block is the
+ * smaller of its XOR block and its block alone (elves_block_encode_delta).
+ * *codec_out is the standalone codec chosen for the tensor.  base_fp ==
+ * NULL is elves_encode_segment. */
+int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
+                               uint64_t len, const elves_segment *seg,
+                               const elves_fp128 *base_fp,
+                               const elves_encode_opts *opts,
+                               elves_block_sink sink, void *ctx,
+                               elves_error *err);
+
 /* One encoded block to decode, and where its output goes. */
 typedef struct elves_decode_job {
     const uint8_t *block;
     size_t block_len;
     uint8_t *dst;
     size_t dst_cap;
+    const elves_base_src *base; /* for an XOR block; NULL: none */
 } elves_decode_job;
 
 /* Decodes n independent blocks on up to `threads` threads.  Returns the
@@ -427,11 +546,13 @@ typedef int (*elves_fetch_fn)(void *ctx, const elves_block_ref *ref,
 /*
  * Writes bytes [first, last] of the original file to out (capacity
  * last-first+1), fetching and decoding only the blocks that cover them, on
- * up to `threads` threads.
+ * up to `threads` threads.  XOR blocks read the same bytes of their base
+ * tensor from `base` (may be NULL when the file has no delta blocks).
  */
 int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
                        uint64_t first, uint64_t last, elves_fetch_fn fetch,
-                       void *ctx, unsigned threads, elves_error *err);
+                       void *ctx, const elves_base_src *base, unsigned threads,
+                       elves_error *err);
 
 /*
  * elves_decode_range for blocks already in memory (a container read whole
@@ -442,7 +563,8 @@ int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
 int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
                            size_t n, uint64_t first, uint64_t last,
                            const uint8_t *mem, uint64_t mem_len,
-                           unsigned threads, elves_error *err);
+                           const elves_base_src *base, unsigned threads,
+                           elves_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Container: one self-describing file                                      */
@@ -457,8 +579,10 @@ int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
  *                      "ELVESEND"
  * The index records the original file's size and SHA-256, its format, the
  * encode mode, each segment (kind, dtype, shape, name, offset, length,
- * codec, block range) and each block's elves_block_ref (loc = offset in the
- * container).  Segments with the same fingerprint share blocks (tensor
+ * codec, block range), each block's elves_block_ref (loc = offset in the
+ * container) and, for a file delta-coded against a base (opts->base), the
+ * base tensor of each segment coded against one and the base file's
+ * SHA-256.  Segments with the same fingerprint share blocks (tensor
  * dedup inside the file); runs of small segments share the blocks of their
  * unit.
  */
@@ -475,6 +599,9 @@ typedef struct elves_container_segment {
                               the unit's first segment, whose blocks hold
                               this one's bytes too (first_block and nblocks
                               are its), or -1 */
+    int has_base;     /* an owner coded against a base tensor: its blocks
+                         are XOR blocks naming `base` or blocks alone */
+    elves_fp128 base; /* that tensor's fingerprint */
 } elves_container_segment;
 
 typedef struct elves_container {
@@ -490,6 +617,11 @@ typedef struct elves_container {
     size_t nblocks;
     elves_block_ref *blocks;
     uint64_t container_size;
+    /* Delta coding: segments coded against a base, and the base file's
+     * SHA-256 when the encoder was given one (has_base_sha). */
+    size_t ndelta;
+    int has_base_sha;
+    uint8_t base_sha256[32];
 } elves_container;
 
 /* Writes container bytes through a callback, in order. */
@@ -497,7 +629,9 @@ typedef int (*elves_write_fn)(void *ctx, const uint8_t *data, size_t len);
 
 /*
  * Compresses a whole file held in memory into a container, written through
- * `write` in one forward pass.  Fills *out_info (if not NULL) with the
+ * `write` in one forward pass.  With opts->base (match required), each
+ * tensor that is not grouped in a unit is coded against the base tensor
+ * match names, block by block the smaller of XOR and alone.  Fills *out_info (if not NULL) with the
  * container's index (free with elves_container_free).  For ELF mode the
  * recorded sha256 is that of the decoded (lossy) file.  In lossless mode
  * with opts->threads >= 2 and no opts->sha256, one of the threads hashes

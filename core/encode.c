@@ -218,6 +218,11 @@ typedef struct encode_batch {
     uint8_t *bufs;    /* one slot of `cap` bytes per task */
     size_t cap;
     size_t *sizes; /* encoded size per task */
+    /* Delta coding: the base tensor, where its bytes are read, and one
+     * block_size slot per task for them. */
+    const elves_fp128 *base_fp;
+    const elves_base_src *base;
+    uint8_t *base_bufs;
 } encode_batch;
 
 static uint32_t block_raw_len(uint64_t len, uint32_t block_size, size_t b)
@@ -233,9 +238,26 @@ static int encode_task(void *arg, size_t i, elves_error *err)
     size_t b = bt->first + i;
     uint64_t off = (uint64_t)b * bt->block_size;
     uint32_t n = block_raw_len(bt->len, bt->block_size, b);
+    elves_delta d;
 
-    return elves_block_encode(&bt->sizes[i], bt->bufs + i * bt->cap, bt->cap,
-                              bt->src + off, n, bt->dtype, bt->codec, err);
+    if (!bt->base_fp)
+        return elves_block_encode(&bt->sizes[i], bt->bufs + i * bt->cap,
+                                  bt->cap, bt->src + off, n, bt->dtype,
+                                  bt->codec, err);
+    uint8_t *base = bt->base_bufs + i * (size_t)bt->block_size;
+    d.fp = *bt->base_fp;
+    d.offset = off;
+    d.base = base;
+    if (bt->base->read(bt->base->ctx, &d.fp, off, n, base)) {
+        char hex[33];
+        elves_fp128_hex(hex, &d.fp);
+        return es_fail(err, ELVES_E_BASE,
+                       "encode: base tensor %s (bytes %llu+%u) not available",
+                       hex, (unsigned long long)off, (unsigned)n);
+    }
+    return elves_block_encode_delta(&bt->sizes[i], bt->bufs + i * bt->cap,
+                                    bt->cap, bt->src + off, n, bt->dtype,
+                                    bt->codec, &d, err);
 }
 
 /* The codec and the dtype blocks are coded as: chosen per tensor, ZSTD for
@@ -340,12 +362,14 @@ static int encode_alloc(encode_batch bt[2], unsigned threads, size_t nblocks,
     size_t sets = threads > 1 ? 2 : 1;
     size_t cap =
         elves_block_bound(block_raw_len(bt[0].len, bt[0].block_size, 0));
-    size_t sizes_off, total;
+    size_t sizes_off, base_off, total;
 
-    /* Block slots first, then the size array, aligned for size_t. */
+    /* Block slots first, then the size array, aligned for size_t, then
+     * the base slots of delta coding. */
     cap = (cap + 15) & ~(size_t)15;
     sizes_off = sets * per * cap;
-    total = sizes_off + sets * per * sizeof(size_t);
+    base_off = sizes_off + sets * per * sizeof(size_t);
+    total = base_off + (bt[0].base_fp ? sets * per * bt[0].block_size : 0);
     bt[0].per_batch = per;
     bt[0].cap = cap;
     *owned = sc == NULL;
@@ -354,10 +378,13 @@ static int encode_alloc(encode_batch bt[2], unsigned threads, size_t nblocks,
         return es_fail(err, ELVES_E_NOMEM, "encode: no memory for %zu blocks",
                        sets * per);
     bt[0].sizes = (size_t *)(void *)(bt[0].bufs + sizes_off);
+    bt[0].base_bufs = bt[0].base_fp ? bt[0].bufs + base_off : NULL;
     bt[1] = bt[0];
     if (sets == 2) {
         bt[1].bufs += per * cap;
         bt[1].sizes += per;
+        if (bt[1].base_bufs)
+            bt[1].base_bufs += per * bt[0].block_size;
     }
     return ELVES_OK;
 }
@@ -366,6 +393,17 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
                          uint64_t len, const elves_segment *seg,
                          const elves_encode_opts *opts, elves_block_sink sink,
                          void *ctx, elves_error *err)
+{
+    return elves_encode_segment_delta(codec_out, src, len, seg, NULL, opts,
+                                      sink, ctx, err);
+}
+
+int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
+                               uint64_t len, const elves_segment *seg,
+                               const elves_fp128 *base_fp,
+                               const elves_encode_opts *opts,
+                               elves_block_sink sink, void *ctx,
+                               elves_error *err)
 {
     elves_encode_opts o = ELVES_ENCODE_OPTS_INIT;
     encode_batch bt[2] = {{.src = src, .len = len}};
@@ -377,6 +415,11 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
     rc = check_encode_args(src, len, &o, sink, err);
     if (rc)
         return rc;
+    if (base_fp && (!o.base || !o.base->read))
+        return es_fail(err, ELVES_E_INVALID,
+                       "encode: a base tensor but no base source");
+    bt[0].base_fp = base_fp;
+    bt[0].base = o.base;
     bt[0].block_size = o.block_size ? o.block_size : ELVES_DEFAULT_BLOCK_SIZE;
     rc = pick_codec(&bt[0], seg, o.mode, err);
     if (rc)
@@ -419,8 +462,8 @@ static int decode_task(void *arg, size_t i, elves_error *err)
     const elves_decode_job *j = (const elves_decode_job *)arg + i;
     size_t got;
 
-    return elves_block_decode(&got, j->dst, j->dst_cap, j->block, j->block_len,
-                              err);
+    return elves_block_decode_base(&got, j->dst, j->dst_cap, j->block,
+                                   j->block_len, j->base, err);
 }
 
 int elves_decode_blocks(const elves_decode_job *jobs, size_t n,
@@ -526,6 +569,7 @@ typedef struct range_src {
     void *ctx;
     const uint8_t *mem;
     uint64_t mem_len;
+    const elves_base_src *base; /* for XOR blocks */
 } range_src;
 
 typedef struct range_dec {
@@ -677,6 +721,7 @@ static int range_prepare(range_dec *rd, range_set *set, size_t b0,
         elves_decode_job *j = &set->jobs[k - set->b0];
         j->block_len = rd->blocks[k].enc_len;
         j->dst_cap = rd->blocks[k].raw_len;
+        j->base = rd->src.base;
         rc = range_dst(rd, k, &j->dst, err);
         if (!rc)
             rc = range_fetch(rd, k, rd->src.mem ? NULL : set->enc + total,
@@ -772,8 +817,8 @@ static int range_serial(range_dec *rd, elves_error *err)
         if (!rc)
             rc = range_fetch(rd, k, set->enc, &j->block, err);
         if (!rc)
-            rc = elves_block_decode(&got, j->dst, j->dst_cap, j->block,
-                                    j->block_len, err);
+            rc = elves_block_decode_base(&got, j->dst, j->dst_cap, j->block,
+                                         j->block_len, rd->src.base, err);
         if (!rc)
             range_copy_edges(rd, set);
     }
@@ -851,17 +896,19 @@ static int decode_range(const range_src *src, uint8_t *out,
 
 int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
                        uint64_t first, uint64_t last, elves_fetch_fn fetch,
-                       void *ctx, unsigned threads, elves_error *err)
+                       void *ctx, const elves_base_src *base, unsigned threads,
+                       elves_error *err)
 {
-    range_src src = {fetch, ctx, NULL, 0};
+    range_src src = {fetch, ctx, NULL, 0, base};
     return decode_range(&src, out, blocks, n, first, last, threads, err);
 }
 
 int elves_decode_range_mem(uint8_t *out, const elves_block_ref *blocks,
                            size_t n, uint64_t first, uint64_t last,
                            const uint8_t *mem, uint64_t mem_len,
-                           unsigned threads, elves_error *err)
+                           const elves_base_src *base, unsigned threads,
+                           elves_error *err)
 {
-    range_src src = {NULL, NULL, mem, mem_len};
+    range_src src = {NULL, NULL, mem, mem_len, base};
     return decode_range(&src, out, blocks, n, first, last, threads, err);
 }

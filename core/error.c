@@ -18,6 +18,7 @@ const char *elves_strerror(int code)
     case ELVES_E_BOUND: return "error bound exceeded";
     case ELVES_E_CALLBACK: return "callback failed";
     case ELVES_E_SMALL: return "buffer too small";
+    case ELVES_E_BASE: return "base tensor not available";
     default: return "unknown error";
     }
 }

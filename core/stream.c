@@ -58,6 +58,7 @@ void es_stream_ctx_trim(es_stream_ctx *sc)
 {
     trim_slot(sc, ES_SCRATCH_CODEC, ES_SCRATCH_KEEP);
     trim_slot(sc, ES_SCRATCH_BLOCK, ES_SCRATCH_KEEP);
+    trim_slot(sc, ES_SCRATCH_DELTA, ES_SCRATCH_KEEP);
 }
 
 void es_stream_ctx_trim_segment(es_stream_ctx *sc)

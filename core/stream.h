@@ -37,16 +37,22 @@ typedef struct es_stream_ctx {
     struct ZSTD_CCtx_s *cctx[2];
     int cctx_level[2]; /* parameter set loaded; 0 = none yet */
     struct ZSTD_DCtx_s *dctx;
-    uint8_t *scratch[3];
-    size_t scratch_cap[3];
+    uint8_t *scratch[4];
+    size_t scratch_cap[4];
     int segment_busy; /* the segment slot is in use (a sink may nest) */
 } es_stream_ctx;
 
 /* Scratch slots: one for a codec's planes, one for the block layer, one
  * for the encoded blocks of a segment in flight (elves_encode_segment on
- * the calling thread; kept between segments, not trimmed per block). */
-enum { ES_SCRATCH_CODEC = 0, ES_SCRATCH_BLOCK = 1, ES_SCRATCH_SEGMENT = 2 };
-#define ES_SCRATCH_SLOTS 3
+ * the calling thread; kept between segments, not trimmed per block), one
+ * for the block a delta encode compares with (block.c). */
+enum {
+    ES_SCRATCH_CODEC = 0,
+    ES_SCRATCH_BLOCK = 1,
+    ES_SCRATCH_SEGMENT = 2,
+    ES_SCRATCH_DELTA = 3
+};
+#define ES_SCRATCH_SLOTS 4
 /* Scratch larger than this is released after each block, not kept. */
 #define ES_SCRATCH_KEEP ((size_t)4 << 20)
 /* The segment slot is kept up to this size (two batches of two default

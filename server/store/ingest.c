@@ -600,7 +600,7 @@ static int fetch_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
                            in->err) < 0)
             return -1;
         jobs[i] = (elves_decode_job){vb->enc[i], b->loc.length, vb->dec[i],
-                                     b->raw_len};
+                                     b->raw_len, NULL};
     }
     return 0;
 }

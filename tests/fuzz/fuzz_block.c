@@ -11,6 +11,11 @@
  * 3. Round trip: the input's first byte picks a dtype and a codec, the rest
  *    is data; it is encoded, decoded and compared (bit-exact, or within
  *    2^-24 for ELF blocks).  Any mismatch aborts.
+ * 4. Delta round trip: the same data coded against a base that differs
+ *    from it in a few bits (an XOR block, or alone when that is smaller),
+ *    decoded through the base and compared bit-exact.
+ * Decoding in 1 and 2 has a base source, so XOR payloads are reached too:
+ * it fills the base bytes from their offset.
  */
 #include <math.h>
 #include <stdint.h>
@@ -20,6 +25,36 @@
 #include "elves.h"
 
 #define MAX_DECODE ((size_t)8 << 20)
+
+/* Any fingerprint, any offset: bytes made from the offset. */
+static int made_up_base(void *ctx, const elves_fp128 *fp, uint64_t off,
+                        uint32_t len, uint8_t *out)
+{
+    (void)ctx;
+    (void)fp;
+    for (uint32_t i = 0; i < len; i++)
+        out[i] = (uint8_t)((off + i) * 31u >> 3);
+    return 0;
+}
+
+static const elves_base_src made_up = {made_up_base, NULL, NULL, NULL};
+
+/* One buffer as the base of a delta round trip. */
+typedef struct buf_base {
+    const uint8_t *p;
+    size_t len;
+} buf_base;
+
+static int read_buf_base(void *ctx, const elves_fp128 *fp, uint64_t off,
+                         uint32_t len, uint8_t *out)
+{
+    const buf_base *b = ctx;
+    (void)fp;
+    if (off > b->len || len > b->len - off)
+        abort(); /* the encoder recorded offset 0 and raw_len */
+    memcpy(out, b->p + off, len);
+    return 0;
+}
 
 static void hostile_decode(const uint8_t *data, size_t size)
 {
@@ -35,7 +70,8 @@ static void hostile_decode(const uint8_t *data, size_t size)
     out = malloc(cap ? cap : 1);
     if (!out)
         return;
-    if (elves_block_decode(&got, out, cap, data, size, NULL) == ELVES_OK &&
+    if (elves_block_decode_base(&got, out, cap, data, size, &made_up, NULL) ==
+            ELVES_OK &&
         got != cap)
         abort();
     free(out);
@@ -63,8 +99,9 @@ static void hostile_payload(const uint8_t *data, size_t size)
     memcpy(blk + 4, &raw, 4);
     memcpy(blk + 8, &enc, 4);
     memcpy(blk + ELVES_BLOCK_HEADER_SIZE, data + 6, enc);
-    if (elves_block_decode(&got, out, raw, blk, ELVES_BLOCK_HEADER_SIZE + enc,
-                           NULL) == ELVES_OK &&
+    if (elves_block_decode_base(&got, out, raw, blk,
+                                ELVES_BLOCK_HEADER_SIZE + enc, &made_up,
+                                NULL) == ELVES_OK &&
         got != raw)
         abort();
     free(blk);
@@ -113,13 +150,46 @@ static void roundtrip(const uint8_t *data, size_t size)
     free(out);
 }
 
+static void delta_roundtrip(const uint8_t *data, size_t size)
+{
+    elves_dtype dt = (elves_dtype)(data[0] % ELVES_DT_COUNT);
+    elves_codec codec =
+        (elves_codec)((data[0] / ELVES_DT_COUNT) % ELVES_CODEC_COUNT);
+    const uint8_t *src = data + 1;
+    size_t len = size - 1, cap = elves_block_bound(len), enc = 0, got = 0;
+    uint8_t *blk = malloc(cap), *out = malloc(len ? len : 1);
+    uint8_t *base = malloc(len ? len : 1);
+    elves_delta d = {{{0}}, 0, base};
+    buf_base bb = {base, len};
+    elves_base_src src_base = {read_buf_base, NULL, &bb, NULL};
+    if (!blk || !out || !base)
+        abort();
+    for (size_t i = 0; i < len; i++)
+        base[i] = src[i] ^ (i % 13 == 0 ? data[0] : 0);
+    if (elves_block_encode_delta(&enc, blk, cap, src, len, dt, codec, &d,
+                                 NULL) != ELVES_OK ||
+        elves_block_decode_base(&got, out, len, blk, enc, &src_base, NULL) !=
+            ELVES_OK ||
+        got != len)
+        abort();
+    if (blk[3] & ELVES_BLOCK_FLAG_LOSSY)
+        check_elf(src, out, len);
+    else if (len && memcmp(src, out, len) != 0)
+        abort();
+    free(blk);
+    free(out);
+    free(base);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     hostile_decode(data, size);
     hostile_payload(data, size);
-    if (size >= 1 && size - 1 <= ELVES_MAX_BLOCK_SIZE)
+    if (size >= 1 && size - 1 <= ELVES_MAX_BLOCK_SIZE) {
         roundtrip(data, size);
+        delta_roundtrip(data, size);
+    }
     return 0;
 }

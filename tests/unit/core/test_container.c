@@ -99,7 +99,7 @@ static uint8_t *decode_all(const elves_container *c, const th_buf *b,
     if (c->file_size == 0)
         return out;
     int rc = elves_decode_range(out, c->blocks, c->nblocks, 0, c->file_size - 1,
-                                th_fetch_fn, &f, threads, &err);
+                                th_fetch_fn, &f, NULL, threads, &err);
     if (rc)
         fprintf(stderr, "decode: %s\n", err.msg);
     assert_int_equal(rc, ELVES_OK);
@@ -235,7 +235,7 @@ static void test_empty_file(void **state)
     f.p = b.p;
     f.len = b.len;
     assert_int_equal(elves_decode_range(&byte, c->blocks, c->nblocks, 0, 0,
-                                        th_fetch_fn, &f, 1, NULL),
+                                        th_fetch_fn, &f, NULL, 1, NULL),
                      ELVES_E_RANGE);
     assert_int_equal(f.calls, 0);
     elves_container_free(c);
@@ -462,7 +462,7 @@ static int open_and_try(const uint8_t *p, size_t len, size_t tail_len)
         uint8_t *out = malloc(c->file_size ? c->file_size : 1);
         if (c->file_size && c->file_size < (1u << 26))
             (void)elves_decode_range(out, c->blocks, c->nblocks, 0,
-                                     c->file_size - 1, th_fetch_fn, &f, 1,
+                                     c->file_size - 1, th_fetch_fn, &f, NULL, 1,
                                      &err);
         free(out);
         elves_container_free(c);
@@ -577,7 +577,7 @@ static void test_corrupted_block(void **state)
             *p ^= bit;
             int rc = elves_decode_range(
                 out, c->blocks, c->nblocks, r->raw_offset,
-                r->raw_offset + r->raw_len - 1, th_fetch_fn, &f, 1, &err);
+                r->raw_offset + r->raw_len - 1, th_fetch_fn, &f, NULL, 1, &err);
             *p ^= bit;
             flips++;
             if (rc == ELVES_E_CORRUPT)
@@ -591,7 +591,7 @@ static void test_corrupted_block(void **state)
     assert_true(caught * 100 >= flips * 99);
     th_fetch f = {b.p, b.len, 0, NULL, 0};
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 0, flen - 1,
-                                        th_fetch_fn, &f, 2, &err),
+                                        th_fetch_fn, &f, NULL, 2, &err),
                      ELVES_OK);
     assert_memory_equal(out, file, flen);
     free(out);

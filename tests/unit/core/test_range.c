@@ -143,7 +143,7 @@ static void check_range_mem(const fixture *fx, uint64_t a, uint64_t z,
 
     out[n] = 0xC3;
     int rc = elves_decode_range_mem(out, c->blocks, c->nblocks, a, z, fx->box.p,
-                                    fx->box.len, threads, &err);
+                                    fx->box.len, NULL, threads, &err);
     if (rc)
         fail_msg("in memory, range %llu-%llu: %s", (unsigned long long)a,
                  (unsigned long long)z, err.msg);
@@ -168,7 +168,7 @@ static void check_range(const fixture *fx, uint64_t a, uint64_t z,
     out[n] = 0xA5;
     out[n + 1] = 0x5A;
     int rc = elves_decode_range(out, c->blocks, c->nblocks, a, z, th_fetch_fn,
-                                &f, threads, &err);
+                                &f, NULL, threads, &err);
     if (rc)
         fail_msg("range %llu-%llu: %s", (unsigned long long)a,
                  (unsigned long long)z, err.msg);
@@ -258,25 +258,25 @@ static void test_bad_ranges(void **state)
     elves_error err = {0, ""};
 
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 5, 4,
-                                        th_fetch_fn, &f, 1, &err),
+                                        th_fetch_fn, &f, NULL, 1, &err),
                      ELVES_E_RANGE);
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, fx->len,
-                                        fx->len, th_fetch_fn, &f, 1, &err),
+                                        fx->len, th_fetch_fn, &f, NULL, 1, &err),
                      ELVES_E_RANGE);
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, fx->len - 2,
-                                        fx->len, th_fetch_fn, &f, 1, &err),
+                                        fx->len, th_fetch_fn, &f, NULL, 1, &err),
                      ELVES_E_RANGE);
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 0,
-                                        UINT64_MAX, th_fetch_fn, &f, 1, &err),
+                                        UINT64_MAX, th_fetch_fn, &f, NULL, 1, &err),
                      ELVES_E_RANGE);
     assert_int_equal(
-        elves_decode_range(out, c->blocks, 0, 0, 0, th_fetch_fn, &f, 1, &err),
+        elves_decode_range(out, c->blocks, 0, 0, 0, th_fetch_fn, &f, NULL, 1, &err),
         ELVES_E_RANGE);
     assert_int_equal(elves_decode_range(NULL, c->blocks, c->nblocks, 0, 0,
-                                        th_fetch_fn, &f, 1, &err),
+                                        th_fetch_fn, &f, NULL, 1, &err),
                      ELVES_E_INVALID);
     assert_int_equal(
-        elves_decode_range(out, c->blocks, c->nblocks, 0, 0, NULL, &f, 1, &err),
+        elves_decode_range(out, c->blocks, c->nblocks, 0, 0, NULL, &f, NULL, 1, &err),
         ELVES_E_INVALID);
     assert_int_equal(f.calls, 0);
 }
@@ -295,7 +295,7 @@ static void test_fetch_failure_and_bad_map(void **state)
     th_fetch f = {fx->box.p, fx->box.len, 0, NULL, 0};
 
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 0, 63,
-                                        failing_fetch, NULL, 1, &err),
+                                        failing_fetch, NULL, NULL, 1, &err),
                      ELVES_E_CALLBACK);
     /* A map entry whose sizes disagree with the block it points at. */
     elves_block_ref *m = malloc(c->nblocks * sizeof *m);
@@ -303,7 +303,7 @@ static void test_fetch_failure_and_bad_map(void **state)
     m[1].loc = m[2].loc;
     m[1].enc_len = m[2].enc_len;
     int rc = elves_decode_range(out, m, c->nblocks, m[1].raw_offset,
-                                m[1].raw_offset, th_fetch_fn, &f, 1, &err);
+                                m[1].raw_offset, th_fetch_fn, &f, NULL, 1, &err);
     /* With equal sizes it would decode block 2's bytes (the caller's map is
      * trusted for where blocks are); with different sizes it must fail. */
     assert_int_equal(c->blocks[1].raw_len, c->blocks[2].raw_len);
@@ -311,18 +311,18 @@ static void test_fetch_failure_and_bad_map(void **state)
     m[1].raw_len -= 1;
     m[2].raw_offset -= 1;
     assert_int_equal(elves_decode_range(out, m, c->nblocks, m[1].raw_offset,
-                                        m[1].raw_offset, th_fetch_fn, &f, 1,
+                                        m[1].raw_offset, th_fetch_fn, &f, NULL, 1,
                                         &err),
                      ELVES_E_CORRUPT);
     memcpy(m, c->blocks, c->nblocks * sizeof *m);
     m[0].enc_len = 3; /* smaller than a block header */
     assert_int_equal(
-        elves_decode_range(out, m, c->nblocks, 0, 0, th_fetch_fn, &f, 1, &err),
+        elves_decode_range(out, m, c->nblocks, 0, 0, th_fetch_fn, &f, NULL, 1, &err),
         ELVES_E_CORRUPT);
     memcpy(m, c->blocks, c->nblocks * sizeof *m);
     m[0].raw_len = ELVES_MAX_BLOCK_SIZE + 1;
     assert_int_equal(
-        elves_decode_range(out, m, c->nblocks, 0, 0, th_fetch_fn, &f, 1, &err),
+        elves_decode_range(out, m, c->nblocks, 0, 0, th_fetch_fn, &f, NULL, 1, &err),
         ELVES_E_CORRUPT);
     free(m);
 }
@@ -343,32 +343,32 @@ static void test_mem_bad_map(void **state)
     /* The memory ends one byte before the last block does. */
     assert_int_equal(elves_decode_range_mem(out, c->blocks, c->nblocks,
                                             last->raw_offset, last->raw_offset,
-                                            fx->box.p, end - 1, 1, &err),
+                                            fx->box.p, end - 1, NULL, 1, &err),
                      ELVES_E_CORRUPT);
     assert_non_null(strstr(err.msg, "past the end"));
     /* A block placed past the end, and one whose end wraps around. */
     memcpy(m, c->blocks, c->nblocks * sizeof *m);
     m[0].loc = fx->box.len;
     assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0, fx->box.p,
-                                            fx->box.len, 2, &err),
+                                            fx->box.len, NULL, 2, &err),
                      ELVES_E_CORRUPT);
     m[0].loc = UINT64_MAX - 2;
     assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0, fx->box.p,
-                                            fx->box.len, 1, &err),
+                                            fx->box.len, NULL, 1, &err),
                      ELVES_E_CORRUPT);
     /* A block pointing at the next block's bytes. */
     memcpy(m, c->blocks, c->nblocks * sizeof *m);
     m[0].loc = m[1].loc;
     if (m[0].raw_len != m[1].raw_len || m[0].enc_len != m[1].enc_len)
         assert_int_equal(elves_decode_range_mem(out, m, c->nblocks, 0, 0,
-                                                fx->box.p, fx->box.len, 1,
+                                                fx->box.p, fx->box.len, NULL, 1,
                                                 &err),
                          ELVES_E_CORRUPT);
     assert_int_equal(elves_decode_range_mem(out, c->blocks, c->nblocks, 0, 0,
-                                            NULL, 0, 1, &err),
+                                            NULL, 0, NULL, 1, &err),
                      ELVES_E_INVALID);
     assert_int_equal(elves_decode_range_mem(NULL, c->blocks, c->nblocks, 0, 0,
-                                            fx->box.p, fx->box.len, 1, &err),
+                                            fx->box.p, fx->box.len, NULL, 1, &err),
                      ELVES_E_INVALID);
     /* The whole file, on 1 and 4 threads, with the exact memory. */
     check_range_mem(fx, 0, fx->len - 1, 1);
@@ -519,7 +519,7 @@ static void test_encode_segment_order_and_threads(void **state)
         memset(out, 0, N * 4);
         for (size_t i = 0; i < one.n; i++)
             jobs[i] = (elves_decode_job){one.blk[i], one.len[i], out + i * 1000,
-                                         one.raw_len[i]};
+                                         one.raw_len[i], NULL};
         assert_int_equal(elves_decode_blocks(jobs, one.n, t, NULL), ELVES_OK);
         assert_memory_equal(out, w, N * 4);
     }

@@ -166,7 +166,7 @@ static void check_ranges(const elves_container *c, const th_buf *b,
             elves_error err = {0, ""};
             assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks,
                                                 cuts[i], cuts[j], th_fetch_fn,
-                                                &f, 1, &err),
+                                                &f, NULL, 1, &err),
                              ELVES_OK);
             assert_memory_equal(out, want + cuts[i], cuts[j] - cuts[i] + 1);
         }
@@ -214,7 +214,7 @@ static void test_container_units(void **state)
     uint8_t *out = malloc(x->len);
     th_fetch f = {b.p, b.len, 0, NULL, 0};
     assert_int_equal(elves_decode_range(out, c->blocks, c->nblocks, 0,
-                                        x->len - 1, th_fetch_fn, &f, 1, NULL),
+                                        x->len - 1, th_fetch_fn, &f, NULL, 1, NULL),
                      ELVES_OK);
     for (size_t i = 1; i <= 4; i++) {
         const elves_segment *s = &c->segments[i].seg;
