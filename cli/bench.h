@@ -80,4 +80,35 @@ int bench_run_file(bench_file *r, const char *path, const bench_opts *o);
 /* Adds f's bytes and times into the running total t. */
 void bench_add(bench_file *t, const bench_file *f);
 
+/* elves bench --base: zstd -19 --long=27 of base + member is only run when
+ * the two together are at most this (it runs at about 2 MB/s). */
+#define BENCH_DELTA_Z19_MAX ((uint64_t)256 << 20)
+
+/* One member of a family against its base (lossless, one thread). */
+typedef struct bench_delta {
+    const char *path;
+    uint64_t bytes;
+    uint64_t alone;  /* container coded alone */
+    uint64_t delta;  /* container coded against the base */
+    size_t ndelta;   /* tensors coded against a base tensor */
+    uint64_t xor_raw;    /* their bytes */
+    uint64_t xor_stored; /* their stored bytes, delta-coded */
+    uint64_t xor_alone;  /* their stored bytes, alone */
+    double xor_bound;    /* order-0 bound of their XOR byte planes */
+    uint64_t z19_long;   /* zstd -19 --long=27 of base + member, minus that
+                            of the base: 0 when not run */
+    double enc_alone, enc_delta, dec_alone, dec_delta; /* best seconds */
+    bench_zstd z3;
+} bench_delta;
+
+/* Measures member `path` against base; prints and returns non-zero on
+ * failure (including a round trip that is not bit-exact).  Fills
+ * base->z19_long on first use.  base NULL: the base itself, coded alone
+ * (z19_long is then that of the file alone). */
+int bench_run_delta(bench_delta *r, const char *path, const cli_base *base,
+                    const bench_opts *o);
+/* Adds d into the family total t (a member with no delta container, the
+ * base, counts as stored alone). */
+void bench_delta_add(bench_delta *t, const bench_delta *d);
+
 #endif /* ELVES_CLI_BENCH_H */

@@ -164,6 +164,7 @@ typedef struct elves_run {
     elves_container **info; /* of the last encode */
     unsigned threads;       /* decode */
     cli_slicebuf *buf;
+    const elves_base_src *base; /* decode of a delta-coded container */
 } elves_run;
 
 static int encode_once(void *ctx, double *secs)
@@ -210,6 +211,7 @@ static int decode_once(void *ctx, double *secs)
     elves_error err = {0};
     double t0 = cli_now();
     cli_blocks src = mem_blocks(r->enc);
+    src.base = r->base;
     int rc = cli_decode_slices(c, 0, c->file_size - 1, &src, r->threads, r->buf,
                                ignore_slice, NULL, &err);
     *secs = cli_now() - t0;
@@ -219,13 +221,18 @@ static int decode_once(void *ctx, double *secs)
 /* Decodes the whole file from memory in slices under the timing rule (the
  * warm-up run sizes and touches the slice buffer). */
 static int time_decode(double *best, elves_container **c, membuf *enc,
-                       unsigned threads, cli_slicebuf *buf, const char *path)
+                       unsigned threads, cli_slicebuf *buf,
+                       const elves_base_src *base, const char *path)
 {
     *best = 0;
     if ((*c)->file_size == 0)
         return 0;
-    elves_run r = {
-        .path = path, .enc = enc, .info = c, .threads = threads, .buf = buf};
+    elves_run r = {.path = path,
+                   .enc = enc,
+                   .info = c,
+                   .threads = threads,
+                   .buf = buf,
+                   .base = base};
     return time_best(best, (*c)->file_size, decode_once, &r);
 }
 
@@ -423,7 +430,7 @@ static int verify_slice(void *ctx, uint64_t off, const uint8_t *dec, size_t len)
 
 static int verify(bench_file *r, const cli_map *m, const elves_container *c,
                   membuf *enc, unsigned threads, cli_slicebuf *buf,
-                  const char *path)
+                  const elves_base_src *base, const char *path)
 {
     if (c->file_size != m->len)
         return cli_fail(path, "container says %llu bytes, the file has %zu",
@@ -438,6 +445,7 @@ static int verify(bench_file *r, const cli_map *m, const elves_container *c,
                       .lossy = c->mode == ELVES_MODE_ELF};
     elves_error err = {0};
     cli_blocks src = mem_blocks(enc);
+    src.base = base;
     int rc = cli_decode_slices(c, 0, c->file_size - 1, &src, threads, buf,
                                verify_slice, &v, &err);
     if (rc == ELVES_E_CALLBACK && v.failed)
@@ -553,7 +561,7 @@ static int bench_mode(bench_file *r, bench_elves *e, elves_mode mode,
         eo.block_size = o->block_size;
         rc = time_encode(&e->enc[k], &enc, &info, m, &eo, r->path);
         if (rc == 0)
-            rc = time_decode(&e->dec[k], &info, &enc, nthreads[k], &buf,
+            rc = time_decode(&e->dec[k], &info, &enc, nthreads[k], &buf, NULL,
                              r->path);
         if (rc == 0 && k == 0 && mode == ELVES_MODE_LOSSLESS)
             rc = time_codec(&r->ll_codec_enc, m, info, &eo, r->path);
@@ -562,7 +570,7 @@ static int bench_mode(bench_file *r, bench_elves *e, elves_mode mode,
     }
     if (rc == 0) {
         e->stored = enc.len;
-        rc = verify(r, m, info, &enc, o->threads, &buf, r->path);
+        rc = verify(r, m, info, &enc, o->threads, &buf, NULL, r->path);
     }
     if (rc == 0 && mode == ELVES_MODE_LOSSLESS)
         lossless_bounds(r, m, info);
@@ -632,4 +640,169 @@ void bench_add(bench_file *t, const bench_file *f)
     t->f32_over_bound += f->f32_over_bound;
     if (f->max_abs_err > t->max_abs_err)
         t->max_abs_err = f->max_abs_err;
+}
+
+/* ---- delta coding against a base (elves bench --base) ------------------- */
+
+/* zstd -19 --long=27 of src[0..len), the way `zstd -19 --long=27` runs. */
+static int zstd_long19(uint64_t *out, const uint8_t *src, size_t len,
+                       const char *path)
+{
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    size_t cap = ZSTD_compressBound(len), n;
+    uint8_t *dst = malloc(cap ? cap : 1);
+    int rc = 0;
+
+    if (!cc || !dst) {
+        rc = cli_fail(path, "out of memory");
+        goto out;
+    }
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 19);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_enableLongDistanceMatching, 1);
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 27);
+    n = ZSTD_compress2(cc, dst, cap, src, len);
+    if (ZSTD_isError(n))
+        rc = zstd_fail(path, 19, n);
+    else
+        *out = n;
+out:
+    ZSTD_freeCCtx(cc);
+    free(dst);
+    return rc;
+}
+
+/* One container of m, timed (one thread) and checked bit-exact. */
+static int delta_side(double *enc_s, double *dec_s, uint64_t *stored,
+                      elves_container **info, const cli_map *m,
+                      const elves_base_src *base, const bench_opts *o,
+                      const char *path)
+{
+    elves_encode_opts eo = ELVES_ENCODE_OPTS_INIT;
+    membuf enc = {0};
+    cli_slicebuf buf = {0};
+    int rc;
+
+    eo.block_size = o->block_size;
+    eo.base = base;
+    rc = time_encode(enc_s, &enc, info, m, &eo, path);
+    if (rc == 0)
+        rc = time_decode(dec_s, info, &enc, 1, &buf, base, path);
+    if (rc == 0) {
+        bench_file scratch = {.path = path};
+        *stored = enc.len;
+        rc = verify(&scratch, m, *info, &enc, 1, &buf, base, path);
+    }
+    cli_slicebuf_free(&buf);
+    free(enc.data);
+    return rc;
+}
+
+/* The tensors coded against a base: raw, stored there and alone, and the
+ * order-0 bound of their XOR planes. */
+static int xor_bounds(bench_delta *r, const cli_map *m,
+                      const elves_container *delta,
+                      const elves_container *alone, const elves_base_src *base)
+{
+    uint8_t *b = NULL;
+    size_t cap = 0;
+
+    for (size_t i = 0; i < delta->nsegments; i++) {
+        const elves_container_segment *cs = &delta->segments[i];
+        size_t len = (size_t)cs->seg.length;
+        if (!cs->has_base)
+            continue;
+        if (len > cap) {
+            uint8_t *p = realloc(b, len);
+            if (!p) {
+                free(b);
+                return cli_fail(r->path, "out of memory");
+            }
+            b = p;
+            cap = len;
+        }
+        if (base->read(base->ctx, &cs->base, 0, (uint32_t)len, b) != 0) {
+            free(b);
+            return cli_fail(r->path, "base tensor vanished");
+        }
+        r->xor_raw += len;
+        r->xor_stored += cs->stored_bytes;
+        r->xor_alone += alone->segments[i].stored_bytes;
+        r->xor_bound += elves_xor_entropy_bound(m->data + cs->seg.offset, b,
+                                                len, cs->seg.dtype);
+    }
+    free(b);
+    return 0;
+}
+
+int bench_run_delta(bench_delta *r, const char *path, const cli_base *base,
+                    const bench_opts *o)
+{
+    elves_container *alone = NULL, *delta = NULL;
+    uint8_t *both = NULL;
+    cli_map m;
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    if (cli_map_open(&m, path) != 0)
+        return CLI_EXIT_FAIL;
+    r->bytes = m.len;
+    rc = bench_zstd_level(&r->z3, path, m.data, m.len, 3);
+    if (rc == 0)
+        rc = delta_side(&r->enc_alone, &r->dec_alone, &r->alone, &alone, &m,
+                        NULL, o, path);
+    if (rc == 0 && !base) { /* the base itself: coded alone only */
+        if (m.len <= BENCH_DELTA_Z19_MAX)
+            rc = zstd_long19(&r->z19_long, m.data, m.len, path);
+        goto out;
+    }
+    if (rc == 0)
+        rc = delta_side(&r->enc_delta, &r->dec_delta, &r->delta, &delta, &m,
+                        &base->src, o, path);
+    if (rc == 0) {
+        r->ndelta = delta->ndelta;
+        rc = xor_bounds(r, &m, delta, alone, &base->src);
+    }
+    /* zstd's best with the base in its window: what base + member costs
+     * beyond the base alone. */
+    if (rc == 0 && base->len + m.len <= BENCH_DELTA_Z19_MAX) {
+        uint64_t with = 0;
+        both = malloc(base->len + m.len + 1);
+        if (!both)
+            rc = cli_fail(path, "out of memory");
+        if (rc == 0) {
+            memcpy(both, base->data, base->len);
+            memcpy(both + base->len, m.data, m.len);
+            rc = zstd_long19(&with, both, base->len + m.len, path);
+        }
+        if (rc == 0 && !base->z19_long)
+            rc = zstd_long19(&((cli_base *)base)->z19_long, base->data,
+                             base->len, base->path);
+        if (rc == 0)
+            r->z19_long = with > base->z19_long ? with - base->z19_long : 0;
+    }
+out:
+    free(both);
+    elves_container_free(alone);
+    elves_container_free(delta);
+    cli_map_close(&m);
+    return rc;
+}
+
+void bench_delta_add(bench_delta *t, const bench_delta *d)
+{
+    t->bytes += d->bytes;
+    t->alone += d->alone;
+    t->delta += d->delta ? d->delta : d->alone; /* the base is stored alone */
+    t->ndelta += d->ndelta;
+    t->xor_raw += d->xor_raw;
+    t->xor_stored += d->xor_stored;
+    t->xor_alone += d->xor_alone;
+    t->xor_bound += d->xor_bound;
+    t->z19_long += d->z19_long;
+    t->enc_alone += d->enc_alone;
+    t->enc_delta += d->enc_delta;
+    t->dec_alone += d->dec_alone;
+    t->dec_delta += d->dec_delta;
+    add_zstd(&t->z3, &d->z3);
 }

@@ -202,6 +202,7 @@ typedef struct cli_base {
     uint8_t sha256[32];
     elves_base_file *bf;
     elves_base_src src;
+    uint64_t z19_long; /* elves bench: zstd -19 --long=27 of the base, or 0 */
 } cli_base;
 
 /* Each prints its own error and returns non-zero on failure. */

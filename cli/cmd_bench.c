@@ -23,6 +23,11 @@ static const char usage[] =
     "  -t, --threads N        threads of the N-thread runs (default: all "
     "CPUs)\n"
     "  -b, --block-size BYTES decoded bytes per block (default 1M)\n"
+    "      --base BASE        a model family instead: each FILE is a\n"
+    "                         fine-tune of BASE; prints, per member, lossless\n"
+    "                         alone, delta-coded against BASE, the order-0\n"
+    "                         bound of the XOR planes and zstd -19 --long=27\n"
+    "                         with BASE in its window, and one-thread speeds\n"
     "  -h, --help             this help\n";
 
 typedef struct bench_args {
@@ -30,7 +35,10 @@ typedef struct bench_args {
     bench_opts opts;
     int nfiles;
     char **files;
+    const char *base;
 } bench_args;
+
+enum { OPT_BASE = 256 };
 
 static int parse_args(bench_args *a, int argc, char **argv)
 {
@@ -38,9 +46,11 @@ static int parse_args(bench_args *a, int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'},
         {"block-size", required_argument, NULL, 'b'},
+        {"base", required_argument, NULL, OPT_BASE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     a->json = 0;
+    a->base = NULL;
     a->opts.threads = cli_nproc();
     a->opts.block_size = 0;
     optind = 0;
@@ -54,6 +64,8 @@ static int parse_args(bench_args *a, int argc, char **argv)
             bad = cli_parse_threads(&a->opts.threads, "bench", optarg);
         else if (c == 'b')
             bad = cli_parse_block_size(&a->opts.block_size, "bench", optarg);
+        else if (c == OPT_BASE)
+            a->base = optarg;
         else
             return c == CLI_OPT_HELP ? 0 : CLI_EXIT_USAGE;
         if (bad)
@@ -400,6 +412,114 @@ static int print_json(const bench_args *a, const bench_file *files,
     return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
 }
 
+/* ---- model families (--base) --------------------------------------------- */
+
+static void delta_ratio_row(cli_table *t, const char *name,
+                            const bench_delta *d, int is_base)
+{
+    cli_table_cell(t, "%s", name);
+    cli_table_cell(t, "%.2f", (double)d->bytes / 1e6);
+    ratio_cell(t, (double)d->bytes, (double)d->z19_long);
+    ratio_cell(t, (double)d->bytes, (double)d->alone);
+    if (is_base)
+        cli_table_cell(t, "(base)");
+    else
+        ratio_cell(t, (double)d->bytes, (double)d->delta);
+    cli_table_cell(t, "%zu", d->ndelta);
+    cli_table_cell(t, "%.2f", (double)d->xor_raw / 1e6);
+    ratio_cell(t, (double)d->xor_raw, (double)d->xor_alone);
+    ratio_cell(t, (double)d->xor_raw, (double)d->xor_stored);
+    ratio_cell(t, (double)d->xor_raw, d->xor_bound);
+    percent_cell(t, d->xor_bound, (double)d->xor_stored);
+}
+
+static void delta_speed_row(cli_table *t, const char *name,
+                            const bench_delta *d)
+{
+    cli_table_cell(t, "%s", name);
+    mbps_cell(t, d->z3.in, d->z3.enc);
+    mbps_cell(t, d->z3.in, d->z3.dec);
+    mbps_cell(t, d->bytes, d->enc_alone);
+    mbps_cell(t, d->bytes, d->dec_alone);
+    mbps_cell(t, d->bytes, d->enc_delta);
+    mbps_cell(t, d->bytes, d->dec_delta);
+    speedup_cell(t, d->z3.enc, d->enc_delta);
+    speedup_cell(t, d->z3.dec, d->dec_delta);
+}
+
+static void print_family(const bench_args *a, const bench_delta *base,
+                         const bench_delta *m, const bench_delta *total)
+{
+    static const char *const rh[] = {
+        "file",   "MB",   "zstd-19L", "alone",   "delta", "tensors",
+        "xor MB", "alone", "delta",   "bound",   "of bound"};
+    static const char *const sh[] = {"file",      "zstd-3 enc", "dec",
+                                     "alone enc", "dec",        "delta enc",
+                                     "dec",       "enc vs z3",  "dec vs z3"};
+    cli_table *t;
+
+    printf("model family: %d members against %s, lossless, block size %u, "
+           "ratios (raw/stored)\n",
+           a->nfiles, a->base, block_size_of(a));
+    t = cli_table_new("lrrrrrrrrrr", rh);
+    delta_ratio_row(t, base_name(base->path), base, 1);
+    for (int i = 0; i < a->nfiles; i++)
+        delta_ratio_row(t, base_name(m[i].path), &m[i], 0);
+    cli_table_rule(t);
+    delta_ratio_row(t, "FAMILY", total, 0);
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+    printf("\nspeed, one thread (MB/s of the original file)\n");
+    t = cli_table_new("lrrrrrrrr", sh);
+    delta_speed_row(t, base_name(base->path), base);
+    for (int i = 0; i < a->nfiles; i++)
+        delta_speed_row(t, base_name(m[i].path), &m[i]);
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+    printf("\n  zstd-19L  zstd -19 --long=27 of base + member, minus the base "
+           "alone (the\n            base row: alone); FAMILY: the sum, i.e. "
+           "the whole family in one window\n"
+           "  alone     elves lossless, the member coded alone\n"
+           "  delta     elves lossless coded against the base (FAMILY: base "
+           "alone + members delta)\n"
+           "  tensors   tensors coded against a base tensor (same name, dtype "
+           "and size)\n"
+           "  xor MB    their bytes; alone / delta: their ratio coded alone "
+           "and against the base\n"
+           "  bound     order-0 entropy of the byte planes of member XOR "
+           "base, as a ratio\n"
+           "  of bound  bound / delta-coded size (above 100%%: better than "
+           "the bound)\n");
+}
+
+static int bench_family(const bench_args *a)
+{
+    cli_base base;
+    bench_delta b, total = {.path = "FAMILY"};
+    bench_delta *m = calloc((size_t)a->nfiles, sizeof *m);
+    int rc = 0;
+
+    if (!m)
+        return cli_fail("bench", "out of memory");
+    if (cli_base_open(&base, a->base, 1) != 0) {
+        free(m);
+        return CLI_EXIT_FAIL;
+    }
+    rc = bench_run_delta(&b, a->base, NULL, &a->opts);
+    if (rc == 0)
+        bench_delta_add(&total, &b);
+    for (int i = 0; i < a->nfiles && rc == 0; i++) {
+        rc = bench_run_delta(&m[i], a->files[i], &base, &a->opts);
+        if (rc == 0)
+            bench_delta_add(&total, &m[i]);
+    }
+    if (rc == 0)
+        print_family(a, &b, m, &total);
+    cli_base_close(&base);
+    free(m);
+    return rc;
+}
+
 /* ---- entry ----------------------------------------------------------------
  */
 
@@ -409,6 +529,10 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(&a, argc, argv);
     if (rc >= 0)
         return rc;
+    if (a.base && a.json)
+        return cli_usage_error("bench", "--base has no --json output yet");
+    if (a.base)
+        return bench_family(&a);
     bench_file *files = calloc((size_t)a.nfiles, sizeof *files);
     bench_file total = {.path = "TOTAL"};
     if (!files)

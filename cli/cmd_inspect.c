@@ -261,14 +261,14 @@ static void sum_container(container_totals *t, const elves_container *c)
     }
 }
 
-/* Delta coding of one segment: how many of its blocks are XOR blocks and
+/* Delta coding of one segment: how many of its blocks are delta blocks and
  * their bytes, read from the block headers. */
 typedef struct seg_delta {
-    size_t xor_blocks;
-    uint64_t xor_bytes;
+    size_t delta_blocks;
+    uint64_t delta_bytes;
 } seg_delta;
 
-static void count_xor(seg_delta *d, const cli_archive *ar, size_t i)
+static void count_delta(seg_delta *d, const cli_archive *ar, size_t i)
 {
     const elves_container_segment *cs = &ar->c->segments[i];
     uint8_t h[ELVES_BLOCK_HEADER_SIZE];
@@ -279,9 +279,9 @@ static void count_xor(seg_delta *d, const cli_archive *ar, size_t i)
     for (size_t k = 0; k < cs->nblocks; k++) {
         const elves_block_ref *r = &ar->c->blocks[cs->first_block + k];
         if (cli_pread_full(ar->fd, h, sizeof h, r->loc) == 0 &&
-            h[1] == ELVES_CODEC_XOR) {
-            d->xor_blocks++;
-            d->xor_bytes += r->enc_len;
+            h[1] == ELVES_CODEC_DELTA) {
+            d->delta_blocks++;
+            d->delta_bytes += r->enc_len;
         }
     }
 }
@@ -316,11 +316,11 @@ static json_t *container_segment_json(const cli_archive *ar, size_t i)
     json_object_set_new(o, "unit_of",
                         cs->group_of >= 0 ? json_integer(cs->group_of)
                                           : json_null());
-    count_xor(&d, ar, i);
+    count_delta(&d, ar, i);
     elves_fp128_hex(fp, &cs->base);
     json_object_set_new(o, "base", cs->has_base ? json_string(fp) : json_null());
-    json_object_set_new(o, "xor_blocks",
-                        json_integer((json_int_t)d.xor_blocks));
+    json_object_set_new(o, "delta_blocks",
+                        json_integer((json_int_t)d.delta_blocks));
     return o;
 }
 
@@ -405,9 +405,9 @@ static void container_segments_text(const cli_archive *ar)
         else if (cs->has_base) {
             char fp[33];
             seg_delta d;
-            count_xor(&d, ar, i);
+            count_delta(&d, ar, i);
             elves_fp128_hex(fp, &cs->base);
-            cli_table_cell(t, "xor %zu/%zu vs %.12s", d.xor_blocks, cs->nblocks,
+            cli_table_cell(t, "delta %zu/%zu vs %.12s", d.delta_blocks, cs->nblocks,
                            fp);
         } else
             cli_table_cell(t, "%s", "");
@@ -472,16 +472,16 @@ static void container_text(const inspect_args *a, const cli_archive *ar)
         uint64_t xbytes = 0, raw = 0;
         for (size_t i = 0; i < c->nsegments; i++) {
             seg_delta d;
-            count_xor(&d, ar, i);
-            xb += d.xor_blocks;
-            xbytes += d.xor_bytes;
+            count_delta(&d, ar, i);
+            xb += d.delta_blocks;
+            xbytes += d.delta_bytes;
             if (c->segments[i].has_base) {
                 nb += c->segments[i].nblocks;
                 raw += c->segments[i].seg.length;
             }
         }
         printf("delta:     %zu segments (%llu bytes), %zu of their %zu blocks "
-               "XOR-coded in %llu bytes\n",
+               "delta-coded in %llu bytes\n",
                c->ndelta, (unsigned long long)raw, xb, nb,
                (unsigned long long)xbytes);
     }

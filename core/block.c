@@ -2,8 +2,8 @@
  * block.c - the block format: the 20-byte header (see elves.h), the XXH3-64
  * checksum of the decoded bytes, dispatch to the codecs and the fallbacks
  * taken when a codec does not apply to the data or does not pay, and the
- * XOR blocks of delta coding: their base reference, the base bytes read
- * through the caller's callback, the choice between XOR and alone.
+ * delta blocks: their base reference, the base bytes read through the
+ * caller's callback, the choice between delta and alone.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -54,7 +54,7 @@ es_stream_ctx *es_thread_ctx(void)
 }
 
 static const char *const codec_names[ELVES_CODEC_COUNT] = {
-    "raw", "zstd", "float", "elf", "dict", "xor"};
+    "raw", "zstd", "float", "elf", "dict", "delta"};
 
 const char *elves_codec_name(elves_codec c)
 {
@@ -210,31 +210,33 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
 /* Delta blocks                                                             */
 /* ------------------------------------------------------------------------ */
 
-/* The base reference in front of an XOR payload: fingerprint, offset. */
-#define XOR_REF_LEN 24u
+/* The base reference in front of a delta payload: fingerprint, offset. */
+#define DELTA_REF_LEN 24u
 
-/* An XOR block accepted without also coding the block alone when it is
- * this small a fraction of the raw bytes: a block alone does not get
- * there unless it is nearly constant, and coding it too would double the
- * encode time of the rows a fine-tune barely touched. */
-#define XOR_SURE_DIV 16u
+/* A delta block is kept without also coding the block alone when it is
+ * this small a fraction of the raw bytes, or, for floats, below this share
+ * of the order-0 bound of the block alone (elves_entropy_bound, which the
+ * FLOAT codec comes within a few percent of): coding the block alone too
+ * would double the encode time of every fine-tuned block. */
+#define DELTA_SURE_DIV 16u
+#define DELTA_SURE_OF_BOUND 0.95
 
-/* Codes the XOR payload (reference + planes) into dst[0..cap); 0 with the
- * payload length, or ES_NOFIT. */
-static int xor_payload(es_stream_ctx *sc, size_t *out, uint8_t *dst,
+/* Codes the delta payload (reference + planes) into dst[0..cap); 0 with
+ * the payload length, or ES_NOFIT. */
+static int delta_payload(es_stream_ctx *sc, size_t *out, uint8_t *dst,
                        size_t cap, const uint8_t *src, size_t raw_len,
                        elves_dtype dt, const elves_delta *d)
 {
     size_t enc = 0;
     int rc;
-    if (cap <= XOR_REF_LEN)
+    if (cap <= DELTA_REF_LEN)
         return ES_NOFIT;
     memcpy(dst, d->fp.b, 16);
     es_store64(dst + 16, d->offset);
-    rc = es_xor_encode(sc, &enc, dst + XOR_REF_LEN, cap - XOR_REF_LEN, src,
+    rc = es_delta_encode(sc, &enc, dst + DELTA_REF_LEN, cap - DELTA_REF_LEN, src,
                        d->base, raw_len, dt);
     if (rc == 0)
-        *out = XOR_REF_LEN + enc;
+        *out = DELTA_REF_LEN + enc;
     return rc;
 }
 
@@ -250,19 +252,22 @@ static int encode_delta_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
         return rc;
     if (!d->base && raw_len)
         return es_fail(err, ELVES_E_INVALID, "delta encode: no base bytes");
-    rc = raw_len ? xor_payload(sc, &enc, dst + ELVES_BLOCK_HEADER_SIZE,
+    rc = raw_len ? delta_payload(sc, &enc, dst + ELVES_BLOCK_HEADER_SIZE,
                                raw_len - 1, src, raw_len, dt, d)
                  : ES_NOFIT;
     if (rc < 0)
         return es_fail(err, rc, "delta encode (%s): %s", elves_dtype_name(dt),
                        elves_strerror(rc));
-    if (rc == 0 && enc <= raw_len / XOR_SURE_DIV) {
-        header_write(dst, ELVES_CODEC_XOR, dt, 0, (uint32_t)raw_len,
+    if (rc == 0 && (enc <= raw_len / DELTA_SURE_DIV ||
+                    (es_float_dtype(dt) &&
+                     (double)enc < DELTA_SURE_OF_BOUND *
+                                       elves_entropy_bound(src, raw_len, dt)))) {
+        header_write(dst, ELVES_CODEC_DELTA, dt, 0, (uint32_t)raw_len,
                      (uint32_t)enc, XXH3_64bits(src, raw_len));
         *out = ELVES_BLOCK_HEADER_SIZE + enc;
         return 0;
     }
-    /* The block alone, beside the XOR payload (which stays in dst). */
+    /* The block alone, beside the delta payload (which stays in dst). */
     alone = es_scratch(sc, ES_SCRATCH_DELTA, elves_block_bound(raw_len));
     if (!alone)
         return es_fail(err, ELVES_E_NOMEM, "delta encode: out of memory");
@@ -271,7 +276,7 @@ static int encode_delta_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
     if (rc)
         return rc;
     if (enc && ELVES_BLOCK_HEADER_SIZE + enc < alone_len) {
-        header_write(dst, ELVES_CODEC_XOR, dt, 0, (uint32_t)raw_len,
+        header_write(dst, ELVES_CODEC_DELTA, dt, 0, (uint32_t)raw_len,
                      (uint32_t)enc, XXH3_64bits(src, raw_len));
         *out = ELVES_BLOCK_HEADER_SIZE + enc;
     } else {
@@ -357,7 +362,7 @@ int elves_block_info_read(elves_block_info *out, const uint8_t *block,
         return ELVES_E_CORRUPT;
     if (bi.enc_len > len - ELVES_BLOCK_HEADER_SIZE)
         return ELVES_E_CORRUPT;
-    if (bi.codec == ELVES_CODEC_XOR && bi.enc_len <= XOR_REF_LEN)
+    if (bi.codec == ELVES_CODEC_DELTA && bi.enc_len <= DELTA_REF_LEN)
         return ELVES_E_CORRUPT;
     *out = bi;
     return 0;
@@ -392,7 +397,7 @@ int elves_block_base(elves_fp128 *fp, uint64_t *offset, const uint8_t *block,
     int rc = elves_block_info_read(&bi, block, len);
     if (rc)
         return rc;
-    if (bi.codec != ELVES_CODEC_XOR)
+    if (bi.codec != ELVES_CODEC_DELTA)
         return 0;
     if (fp)
         memcpy(fp->b, block + ELVES_BLOCK_HEADER_SIZE, 16);
@@ -401,8 +406,8 @@ int elves_block_base(elves_fp128 *fp, uint64_t *offset, const uint8_t *block,
     return 1;
 }
 
-/* An XOR block: the base bytes into dst, then the planes XORed in. */
-static int decode_xor(es_stream_ctx *sc, const elves_block_info *bi,
+/* A delta block: the base bytes into dst, then the planes applied. */
+static int decode_delta(es_stream_ctx *sc, const elves_block_info *bi,
                       uint8_t *dst, const uint8_t *payload,
                       const elves_base_src *base, elves_error *err)
 {
@@ -416,15 +421,15 @@ static int decode_xor(es_stream_ctx *sc, const elves_block_info *bi,
                                            dst) != 0) {
         elves_fp128_hex(hex, &fp);
         return es_fail(err, ELVES_E_BASE,
-                       "block decode (xor): base tensor %s (bytes %llu+%u) "
+                       "block decode (delta): base tensor %s (bytes %llu+%u) "
                        "not available%s",
                        hex, (unsigned long long)off, (unsigned)bi->raw_len,
                        base ? "" : ": no base given");
     }
-    rc = es_xor_decode(sc, dst, bi->raw_len, payload + XOR_REF_LEN,
-                       bi->enc_len - XOR_REF_LEN, bi->dtype);
+    rc = es_delta_decode(sc, dst, bi->raw_len, payload + DELTA_REF_LEN,
+                       bi->enc_len - DELTA_REF_LEN, bi->dtype);
     if (rc)
-        return es_fail(err, rc, "block decode (xor): %s",
+        return es_fail(err, rc, "block decode (delta): %s",
                        rc == ELVES_E_CORRUPT ? "damaged payload"
                                              : elves_strerror(rc));
     return 0;
@@ -445,8 +450,8 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
         return es_fail(err, ELVES_E_SMALL,
                        "block decode: destination holds %zu bytes, %u needed",
                        dst_cap, (unsigned)bi.raw_len);
-    if (bi.codec == ELVES_CODEC_XOR) {
-        rc = decode_xor(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE, base,
+    if (bi.codec == ELVES_CODEC_DELTA) {
+        rc = decode_delta(sc, &bi, dst, block + ELVES_BLOCK_HEADER_SIZE, base,
                         err);
         if (rc)
             return rc;
@@ -462,7 +467,7 @@ int es_block_decode_ctx(es_stream_ctx *sc, size_t *out, uint8_t *dst,
         return es_fail(err, ELVES_E_CORRUPT,
                        "block decode (%s): checksum mismatch%s",
                        elves_codec_name(bi.codec),
-                       bi.codec == ELVES_CODEC_XOR
+                       bi.codec == ELVES_CODEC_DELTA
                            ? " (a base other than the one it was coded "
                              "against?)"
                            : "");

@@ -59,16 +59,16 @@ void es_float_split(uint8_t *const *p, const uint8_t *src, size_t n,
 void es_float_merge(uint8_t *dst, const uint8_t *const *p, size_t n,
                     elves_dtype dt);
 
-/* The XOR codec's payload after the base reference (codec_xor.c): src ^
- * base coded in planes.  The decoder is given the base bytes in dst and
- * XORs the decoded planes into them. */
-int es_xor_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
+/* The delta codec's payload after the base reference (codec_delta.c): src
+ * against base, coded in planes.  The decoder is given the base bytes in
+ * dst and applies the decoded planes to them. */
+int es_delta_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,
                   const uint8_t *src, const uint8_t *base, size_t n,
                   elves_dtype dt);
-int es_xor_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
+int es_delta_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
                   const uint8_t *src, size_t len, elves_dtype dt);
-/* Planes the XOR codec splits a dtype into (1, 2, 4 or 8). */
-unsigned es_xor_planes(elves_dtype dt);
+/* Planes the delta codec splits a dtype into (1, 2, 4 or 8). */
+unsigned es_delta_planes(elves_dtype dt);
 /* dst[i] ^= src[i]. */
 void es_xor_into(uint8_t *dst, const uint8_t *src, size_t n);
 

@@ -255,13 +255,13 @@ typedef enum elves_codec {
                               streams (F16, BF16, F32, F64) */
     ELVES_CODEC_ELF = 3,   /* ELF exponent-less F32 (lossy, |err| <= 2^-24) */
     ELVES_CODEC_DICT = 4,  /* value table + narrow indices, entropy-coded */
-    ELVES_CODEC_XOR = 5,   /* delta: XOR against the same bytes of a base
-                              tensor, planes entropy-coded with context
-                              (see "Delta coding" below) */
+    ELVES_CODEC_DELTA = 5, /* against the same bytes of a base tensor: their
+                              difference in planes, entropy-coded with
+                              context (see "Delta coding" below) */
     ELVES_CODEC_COUNT
 } elves_codec;
 
-/* "raw", "zstd", "float", "elf", "dict", "xor". */
+/* "raw", "zstd", "float", "elf", "dict", "delta". */
 const char *elves_codec_name(elves_codec c);
 
 typedef enum elves_mode {
@@ -323,7 +323,7 @@ int elves_block_encode(size_t *out, uint8_t *dst, size_t dst_cap,
  * Decodes one block into dst (dst_cap >= raw_len from its header) and checks
  * the checksum.  Never reads outside block[0..len) nor writes outside
  * dst[0..dst_cap): hostile input gives ELVES_E_CORRUPT, never a crash.
- * *out receives raw_len.  An XOR (delta) block needs its base: it is
+ * *out receives raw_len.  A delta block needs its base: it is
  * ELVES_E_BASE here, use elves_block_decode_base.
  */
 int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
@@ -334,19 +334,18 @@ int elves_block_decode(size_t *out, uint8_t *dst, size_t dst_cap,
 /* ------------------------------------------------------------------------ */
 
 /*
- * A fine-tuned tensor differs from its base tensor in few bits, so an XOR
- * block codes src ^ base (bit patterns, lossless for every dtype) instead
- * of src.  The XOR is split into the FLOAT codec's planes for float dtypes
- * (exponent, sign and top mantissa, lower mantissa bytes; one plane of
- * bytes for other dtypes) and each plane below the first is coded as two
- * streams: the elements whose planes above are all zero, and the others.
- * Payload of an XOR block:
+ * A fine-tuned tensor differs from its base tensor in few bits, so a delta
+ * block codes src against base, the same bytes of the base tensor: for
+ * float dtypes the difference of their bit patterns read as integers that
+ * order as the values do (zigzagged, so a few units in the last place
+ * either way is a small number), for other dtypes their XOR; both are
+ * bit-exact for every input.  The result is split into byte planes from
+ * the top and each plane below the first is coded as two streams: the
+ * elements whose planes above are all zero, and the others (codec_delta.c
+ * has the details).  Payload of a delta block:
  *   16 bytes  fingerprint of the base tensor (elves_tensor_fingerprint)
  *   u64       offset in the base tensor of the block's first byte
- *   u8        number of planes (1, 2, 4 or 8; must match the dtype)
- *   the first plane's stream, then for each further plane the stream of
- *   its context-0 elements and the stream of the others (stream.h), then
- *   the raw_len % element-size tail bytes of the XOR as they are.
+ *   the planes, as codec_delta.c lays them out.
  * Decoding reads the base bytes through a caller's callback, so the block
  * checksum (of the decoded bytes, as for every block) catches a wrong base.
  */
@@ -385,31 +384,32 @@ typedef struct elves_delta {
 } elves_delta;
 
 /*
- * elves_block_encode with a base: writes an XOR block when it is smaller
+ * elves_block_encode with a base: writes a delta block when it is smaller
  * than the block `codec` gives alone, else that block (a per-block choice:
- * rows a fine-tune left alone code as near-zero XOR, rows it rewrote may
- * be cheaper alone).  delta == NULL is elves_block_encode.  The XOR block
- * is lossless whatever the mode, so an ELF bound holds for either choice.
+ * rows a fine-tune left alone code as a near-empty delta, rows it rewrote
+ * may be cheaper alone).  delta == NULL is elves_block_encode.  A delta
+ * block is lossless whatever the mode, so an ELF bound holds either way.
  */
 int elves_block_encode_delta(size_t *out, uint8_t *dst, size_t dst_cap,
                              const uint8_t *src, size_t raw_len,
                              elves_dtype dt, elves_codec codec,
                              const elves_delta *delta, elves_error *err);
 
-/* elves_block_decode for any block: an XOR block reads its base bytes
+/* elves_block_decode for any block: a delta block reads its base bytes
  * from base (NULL: ELVES_E_BASE). */
 int elves_block_decode_base(size_t *out, uint8_t *dst, size_t dst_cap,
                             const uint8_t *block, size_t len,
                             const elves_base_src *base, elves_error *err);
 
-/* The base an XOR block needs: 1 with *fp and *offset set, 0 for a block
+/* The base a delta block needs: 1 with *fp and *offset set, 0 for a block
  * of another codec, or a negative status for a malformed block. */
 int elves_block_base(elves_fp128 *fp, uint64_t *offset, const uint8_t *block,
                      size_t len);
 
 /* Order-0 entropy in bytes of the byte planes of a ^ b (byte k of every
  * element in plane k, element size from dt; one plane for dtypes that are
- * not 2, 4 or 8 bytes): the yardstick delta coding is measured against. */
+ * not 2, 4 or 8 bytes): the yardstick delta coding is measured against
+ * (the "XOR planes" bound of BitX/ZipLLM). */
 double elves_xor_entropy_bound(const uint8_t *a, const uint8_t *b, size_t len,
                                elves_dtype dt);
 
@@ -494,7 +494,7 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
 
 /* elves_encode_segment against the base tensor base_fp, whose bytes are
  * read block by block through opts->base (required): each block is the
- * smaller of its XOR block and its block alone (elves_block_encode_delta).
+ * smaller of its delta block and its block alone (elves_block_encode_delta).
  * *codec_out is the standalone codec chosen for the tensor.  base_fp ==
  * NULL is elves_encode_segment. */
 int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
@@ -510,7 +510,7 @@ typedef struct elves_decode_job {
     size_t block_len;
     uint8_t *dst;
     size_t dst_cap;
-    const elves_base_src *base; /* for an XOR block; NULL: none */
+    const elves_base_src *base; /* for a delta block; NULL: none */
 } elves_decode_job;
 
 /* Decodes n independent blocks on up to `threads` threads.  Returns the
@@ -546,7 +546,7 @@ typedef int (*elves_fetch_fn)(void *ctx, const elves_block_ref *ref,
 /*
  * Writes bytes [first, last] of the original file to out (capacity
  * last-first+1), fetching and decoding only the blocks that cover them, on
- * up to `threads` threads.  XOR blocks read the same bytes of their base
+ * up to `threads` threads.  Delta blocks read the same bytes of their base
  * tensor from `base` (may be NULL when the file has no delta blocks).
  */
 int elves_decode_range(uint8_t *out, const elves_block_ref *blocks, size_t n,
@@ -600,7 +600,7 @@ typedef struct elves_container_segment {
                               this one's bytes too (first_block and nblocks
                               are its), or -1 */
     int has_base;     /* an owner coded against a base tensor: its blocks
-                         are XOR blocks naming `base` or blocks alone */
+                         are delta blocks naming `base` or blocks alone */
     elves_fp128 base; /* that tensor's fingerprint */
 } elves_container_segment;
 
@@ -631,7 +631,7 @@ typedef int (*elves_write_fn)(void *ctx, const uint8_t *data, size_t len);
  * Compresses a whole file held in memory into a container, written through
  * `write` in one forward pass.  With opts->base (match required), each
  * tensor that is not grouped in a unit is coded against the base tensor
- * match names, block by block the smaller of XOR and alone.  Fills *out_info (if not NULL) with the
+ * match names, block by block the smaller of delta and alone.  Fills *out_info (if not NULL) with the
  * container's index (free with elves_container_free).  For ELF mode the
  * recorded sha256 is that of the decoded (lossy) file.  In lossless mode
  * with opts->threads >= 2 and no opts->sha256, one of the threads hashes
