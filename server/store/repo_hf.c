@@ -55,7 +55,7 @@ static int settings_tx(meta_tx *tx, const char *name, const char *type,
     if (rc <= 0)
         return rc < 0 ? -1
                       : es_errf(err, 404, "repository '%s' not found", name);
-    return meta_hf_repo_settings(tx, r.id, type, is_private, err);
+    return meta_hf_repo_settings(tx, r.id, type, is_private, "false", err);
 }
 
 int store_hf_repo_create(es_store *st, const char *name, const char *type,
