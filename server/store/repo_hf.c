@@ -246,6 +246,8 @@ int store_hf_object_put(es_store *st, const hf_repo *r, store_spool *sp,
 
 /* ---- commits ---------------------------------------------------------------- */
 
+_Static_assert(HF_SIZE_ANY == META_SIZE_ANY, "a copy's size is meta's any");
+
 static int put_entry(meta_tx *tx, const char *commit, const char *path,
                      int64_t file_id, es_err *err)
 {
@@ -266,6 +268,10 @@ static int apply_op(meta_tx *tx, const hf_repo *r, const char *commit,
     case HF_OP_PUT_LFS:
         rc = meta_object_find(tx, op->sha256, op->size, r->mode, &file_id,
                               err);
+        if (rc == 0 && op->size == HF_SIZE_ANY)
+            return es_errf(err, 400,
+                           "lfsFile '%.200s': object %s was never uploaded",
+                           op->path, op->sha256);
         if (rc == 0)
             return es_errf(err, 400,
                            "lfsFile '%.200s': object %s (%llu bytes) was "

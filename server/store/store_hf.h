@@ -100,12 +100,14 @@ typedef enum hf_op_kind {
     HF_OP_DELETE_FOLDER, /* every file under path/; 404 if none */
 } hf_op_kind;
 
+#define HF_SIZE_ANY UINT64_MAX
+
 typedef struct hf_op {
     hf_op_kind kind;
     char *path;
     int64_t file_id;   /* HF_OP_PUT */
     char sha256[65];   /* HF_OP_PUT_LFS */
-    uint64_t size;     /* HF_OP_PUT_LFS */
+    uint64_t size;     /* HF_OP_PUT_LFS; HF_SIZE_ANY: a copy, by sha256 */
 } hf_op;
 
 /* One commit on branch of r applying ops in order, all or nothing.  parent
