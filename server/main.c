@@ -72,7 +72,8 @@ static int open_store(es_store **st, const elvesd_config *cfg)
 static int start_http(http_server **srv, const elvesd_config *cfg, es_store *st)
 {
     static const http_route *const tables[] = {
-        routes_ops, routes_native, routes_hf, routes_hf_upload};
+        routes_ops, routes_native, routes_hf, routes_hf_upload,
+        routes_hf_repo};
     http_options ho = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,

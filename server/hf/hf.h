@@ -13,5 +13,10 @@
  * (routes_hf_upload.c). */
 extern const http_route routes_hf[];
 extern const http_route routes_hf_upload[];
+/* Repository management: list models/datasets, branches, tags, refs,
+ * commits, settings, move, delete, super-squash, auth-check; and the
+ * Hub's error for the Hub routes not implemented, so it goes last
+ * (routes_hf_repo.c). */
+extern const http_route routes_hf_repo[];
 
 #endif /* ELVESD_HF_H */

@@ -64,13 +64,15 @@ static int parse_lfs(json_t *v, hf_line *out, es_err *err)
 {
     const char *oid = field(v, "oid");
     json_t *size = json_object_get(v, "size");
-    if (!hf_is_sha256_hex(oid) || !json_is_integer(size) ||
-        json_integer_value(size) < 0)
+    if (!hf_is_sha256_hex(oid) ||
+        (size && (!json_is_integer(size) || json_integer_value(size) < 0)))
         return es_errf(err, 400,
-                       "lfsFile '%.200s': needs oid (sha256) and size",
+                       "lfsFile '%.200s': needs oid (sha256) and a size, if "
+                       "any, that is a count",
                        out->path);
     memcpy(out->oid, oid, 65);
-    out->size = (uint64_t)json_integer_value(size);
+    out->has_size = size != NULL;
+    out->size = size ? (uint64_t)json_integer_value(size) : 0;
     return 0;
 }
 

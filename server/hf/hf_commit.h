@@ -7,7 +7,8 @@
  *
  * A line is {"key": K, "value": {...}} with K one of "header" (summary,
  * description, parentCommit), "file" (path, content in base64, encoding
- * "base64" or absent), "lfsFile" (path, oid = lowercase sha256 hex, size),
+ * "base64" or absent), "lfsFile" (path, oid = lowercase sha256 hex, size; a copy of a file
+ * already in the repo comes without size, as huggingface_hub sends it),
  * "deletedFile" or "deletedFolder" (path).  Blank lines (and a lone "\r")
  * are skipped.
  */
@@ -44,6 +45,7 @@ typedef struct hf_line {
     size_t content_len;
     char oid[65];  /* LFS */
     uint64_t size; /* LFS */
+    int has_size;  /* LFS: 0 for a copy, which names the object by oid */
     void *json;    /* the parsed line */
 } hf_line;
 

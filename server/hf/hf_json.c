@@ -223,22 +223,55 @@ static json_t *sibling(const hf_file *f)
     return s;
 }
 
-json_t *hf_repo_info(const hf_repo *r, const hf_rev *rev,
-                     const hf_file_list *files)
+json_t *hf_repo_summary(const hf_repo *r, const hf_rev *rev)
 {
-    char date[32], author[HF_NAME_MAX], oid[41];
-    json_t *sib = json_array();
-    for (size_t i = 0; i < files->n; i++)
-        json_array_append_new(sib, sibling(&files->items[i]));
-    hf_iso_date(rev->created, date);
+    char modified[32], created[32], author[HF_NAME_MAX], oid[41];
+    hf_iso_date(rev->created, modified);
+    hf_iso_date(r->created ? r->created : rev->created, created);
     snprintf(author, sizeof author, "%.*s",
              (int)strcspn(r->name, "/"), r->name);
     hf_git_blob_sha1(r->name, strlen(r->name), oid); /* a stable _id */
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, "
-                     "s:i, s:i, s:[], s:o}",
-                     "_id", oid + 16, "id", r->name, "modelId", r->name,
-                     "author", author, "sha", rev->commit, "lastModified",
-                     date, "createdAt", date, "private", r->is_private,
-                     "gated", 0, "disabled", 0, "downloads", 0, "likes", 0,
-                     "tags", "siblings", sib);
+    json_t *gated = strcmp(r->gated, "auto") == 0 ||
+                            strcmp(r->gated, "manual") == 0
+                        ? json_string(r->gated)
+                        : json_false();
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:b, s:i, s:i, s:[]}",
+        "_id", oid + 16, "id", r->name, "author", author, "sha", rev->commit,
+        "lastModified", modified, "createdAt", created, "private",
+        r->is_private, "gated", gated, "disabled", 0, "downloads", 0,
+        "likes", 0, "tags");
+    if (out && strcmp(r->type, "dataset") != 0)
+        json_object_set_new(out, "modelId", json_string(r->name));
+    return out;
+}
+
+json_t *hf_repo_info(const hf_repo *r, const hf_rev *rev,
+                     const hf_file_list *files)
+{
+    json_t *out = hf_repo_summary(r, rev);
+    json_t *sib = json_array();
+    for (size_t i = 0; i < files->n; i++)
+        json_array_append_new(sib, sibling(&files->items[i]));
+    if (!out || json_object_set_new(out, "siblings", sib) < 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+json_t *hf_commit_entry(const hf_commit *c)
+{
+    char date[32];
+    const char *msg = c->message ? c->message : "";
+    size_t title_len = strcspn(msg, "\n");
+    const char *body = msg + title_len;
+    while (*body == '\n')
+        body++;
+    hf_iso_date(c->created, date);
+    return json_pack("{s:s, s:s%, s:s, s:[], s:s}", "id", c->id, "title",
+                     msg, title_len, "message", body, "authors", "date",
+                     date);
 }

@@ -42,8 +42,19 @@ json_t *hf_tree(const hf_file_list *files, const char *dir, int recursive);
 json_t *hf_paths_info(const hf_file_list *files, const char *const *paths,
                       size_t n);
 
-/* GET /api/models/{repo}[/revision/{rev}]: id, sha, siblings, ... */
+/* What GET /api/models and /api/datasets list of a repo at rev: _id, id,
+ * author, sha, lastModified (rev's date), createdAt (the repo's), private,
+ * gated (false, "auto" or "manual"), disabled, downloads, likes, tags,
+ * and modelId for models. */
+json_t *hf_repo_summary(const hf_repo *r, const hf_rev *rev);
+
+/* GET /api/models/{repo}[/revision/{rev}]: the summary and siblings. */
 json_t *hf_repo_info(const hf_repo *r, const hf_rev *rev,
                      const hf_file_list *files);
+
+/* One commit of GET .../commits/{rev}: id, title (the message's first
+ * line), message (what follows the blank line after it), authors (none
+ * are recorded: []), date. */
+json_t *hf_commit_entry(const hf_commit *c);
 
 #endif /* ELVESD_HF_JSON_H */

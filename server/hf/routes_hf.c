@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "auth.h"
 #include "download.h"
@@ -86,12 +85,6 @@ static int open_snapshot(http_req *req, const char *type, hf_repo *r,
     return 0;
 }
 
-static int arg_true(http_req *req, const char *name)
-{
-    const char *v = http_arg(req, name);
-    return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
-}
-
 /* ---- repo info --------------------------------------------------------------- */
 
 static void h_info(http_req *req, const char *type)
@@ -108,20 +101,6 @@ HF_BOTH(h_info)
 
 /* ---- tree -------------------------------------------------------------------- */
 
-static int parse_count(const char *s, size_t def, size_t max, size_t *out)
-{
-    char *end;
-    if (!s) {
-        *out = def;
-        return 0;
-    }
-    unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || *end || v > max)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
 /* Link: <...tree/rev/path?...&cursor=next>; rel="next" */
 static void add_next_link(http_req *req, struct MHD_Response *resp,
                           const char *type, const hf_repo *r, size_t limit,
@@ -137,8 +116,8 @@ static void add_next_link(http_req *req, struct MHD_Response *resp,
              "<%s/api/%s/%s/tree/%s%s%s?recursive=%s&expand=%s&limit=%zu&"
              "cursor=%zu>; rel=\"next\"",
              base, hf_api_kind(type), r->name, rev, p ? "/" : "", path,
-             arg_true(req, "recursive") ? "true" : "false",
-             arg_true(req, "expand") ? "true" : "false", limit, next);
+             hf_arg_true(req, "recursive") ? "true" : "false",
+             hf_arg_true(req, "expand") ? "true" : "false", limit, next);
     MHD_add_response_header(resp, "Link", link);
 }
 
@@ -157,16 +136,16 @@ static void h_tree(http_req *req, const char *type)
     hf_file_list files = {0};
     size_t limit, cursor;
     const char *dir = http_param(req, "path");
-    if (parse_count(http_arg(req, "limit"), TREE_PAGE_DEFAULT, TREE_PAGE_MAX,
+    if (hf_parse_count(http_arg(req, "limit"), TREE_PAGE_DEFAULT, TREE_PAGE_MAX,
                     &limit) < 0 ||
-        limit == 0 || parse_count(http_arg(req, "cursor"), 0, SIZE_MAX / 2,
+        limit == 0 || hf_parse_count(http_arg(req, "cursor"), 0, SIZE_MAX / 2,
                                   &cursor) < 0) {
         http_respond_error(req, 400, "limit and cursor must be numbers");
         return;
     }
     if (open_snapshot(req, type, &r, &rev, &files) < 0)
         return;
-    json_t *all = hf_tree(&files, dir ? dir : "", arg_true(req, "recursive"));
+    json_t *all = hf_tree(&files, dir ? dir : "", hf_arg_true(req, "recursive"));
     hf_file_list_free(&files);
     if (!all) {
         hf_fail(req, 404, HF_ENTRY_NOT_FOUND, rev.commit,
@@ -320,7 +299,8 @@ static void h_resolve(http_req *req, const char *type)
         resolve_mirrored(req, type);
         return;
     }
-    if (hf_open_repo(req, type, &r) < 0 || open_rev(req, &r, &rev) < 0)
+    if (hf_open_repo(req, type, &r) < 0 || hf_check_gated(req, &r) < 0 ||
+        open_rev(req, &r, &rev) < 0)
         return;
     if (!path || http_path_problem(path) != NULL ||
         store_file_lookup(http_app(req), r.name, rev.commit, path, &f, &e) <
@@ -338,28 +318,27 @@ HF_BOTH(h_resolve)
 
 /* ---- repos/create, validate-yaml, whoami --------------------------------- */
 
-/* "org/name" from {"name": "org/name"} or {"name", "organization"}. */
-static int create_name(json_t *body, char out[HF_NAME_MAX])
-{
-    const char *name = json_string_value(json_object_get(body, "name"));
-    const char *org =
-        json_string_value(json_object_get(body, "organization"));
-    if (!name)
-        return -1;
-    if (strchr(name, '/'))
-        snprintf(out, HF_NAME_MAX, "%s", name);
-    else if (org)
-        snprintf(out, HF_NAME_MAX, "%s/%s", org, name);
-    else
-        return -1;
-    return store_repo_name_valid(out) ? 0 : -1;
-}
-
 static int create_private(json_t *body)
 {
     const char *vis = json_string_value(json_object_get(body, "visibility"));
     return json_is_true(json_object_get(body, "private")) ||
            (vis && strcmp(vis, "private") == 0);
+}
+
+/* The Hub's 409: {"error", "url"} of the repo that holds the name, which
+ * create_repo(exist_ok=True) (so `hf upload`) returns as the repo's URL. */
+static void repo_exists(http_req *req, const char *name, const char *base)
+{
+    hf_repo r;
+    es_err e = {0};
+    char url[1400];
+    if (store_hf_repo(http_app(req), name, &r, &e) < 0) {
+        hf_fail_err(req, &e, NULL); /* deleted in between */
+        return;
+    }
+    snprintf(url, sizeof url, "%s/%s%s", base, hf_url_prefix(r.type), name);
+    hf_fail_with(req, 409, json_pack("{s:s}", "url", url),
+                 "You already created this %s repo", r.type);
 }
 
 static void h_repo_create(http_req *req)
@@ -375,19 +354,21 @@ static void h_repo_create(http_req *req)
         return;
     const char *type = json_string_value(json_object_get(body, "type"));
     type = type ? type : "model";
-    if (create_name(body, name) < 0) {
+    if (hf_body_repo_name(body, name) < 0) {
         http_respond_error(req, 400, "name must be org/name (or name + "
                                      "organization), parts of A-Z a-z 0-9 . "
                                      "_ -");
     } else if (hf_base(req, base, sizeof base) == 0) {
         snprintf(url, sizeof url, "%s/%s%s", base, hf_url_prefix(type), name);
         if (store_hf_repo_create(http_app(req), name, type,
-                                 create_private(body), &e) < 0)
-            hf_fail_err(req, &e, NULL);
-        else
+                                 create_private(body), &e) == 0)
             http_respond_json(req, 200,
                               json_pack("{s:s, s:s, s:s}", "url", url, "name",
                                         name, "id", name));
+        else if (e.status == 409)
+            repo_exists(req, name, base);
+        else
+            hf_fail_err(req, &e, NULL);
     }
     json_decref(body);
 }

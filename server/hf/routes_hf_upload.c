@@ -395,7 +395,7 @@ static int commit_line(void *ctx, const char *line, size_t len)
     } else if (l.kind == HF_LINE_LFS) {
         if ((op = new_op(c, HF_OP_PUT_LFS, l.path)) != NULL) {
             memcpy(op->sha256, l.oid, 65);
-            op->size = l.size;
+            op->size = l.has_size ? l.size : HF_SIZE_ANY;
         }
     } else if (l.kind == HF_LINE_DELETE_FILE) {
         new_op(c, HF_OP_DELETE_FILE, l.path);

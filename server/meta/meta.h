@@ -26,9 +26,12 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 5
+#define META_OPS_VERSION 6
 
 typedef struct meta_ops meta_ops;
+
+/* object_find: a size that matches every size. */
+#define META_SIZE_ANY UINT64_MAX
 
 /* An open backend; backends put this first in their own struct. */
 typedef struct meta {
@@ -109,7 +112,16 @@ typedef struct meta_hf_repo {
     char mode[16];
     char type[16]; /* "model" or "dataset" */
     int is_private;
+    char gated[8]; /* "false", "auto" or "manual" (migrations/0005) */
+    int64_t created; /* the repository's */
 } meta_hf_repo;
+
+/* A commit with its parent, as the Hub's history lists it. */
+typedef struct meta_commit {
+    char parent[41]; /* "" for a first commit */
+    int64_t created;
+    char message[4096];
+} meta_commit_row;
 
 /* One path of a commit as the Hub lists it: a local commit's, or an
  * upstream commit's as the mirror remembers it (migrations/0003_mirror.sql;
@@ -305,19 +317,30 @@ struct meta_ops {
 
     int (*hf_repo_get)(meta_tx *tx, const char *name, meta_hf_repo *out,
                        es_err *err);
+    /* Sets the repository's Hub settings (made, or replaced). */
     int (*hf_repo_settings)(meta_tx *tx, int64_t repo_id, const char *type,
-                            int is_private, es_err *err);
+                            int is_private, const char *gated, es_err *err);
     /* Every entry of commit in path order, with its git blob id if any. */
     int (*hf_entry_each)(meta_tx *tx, const char *commit,
                          int (*fn)(void *ctx, const meta_hf_entry *e),
                          void *ctx, es_err *err);
     /* The oldest usable file version with these uploaded bytes in mode
-     * (failed ones last): an object the Hub API can commit. */
+     * (failed ones last): an object the Hub API can commit.  size
+     * META_SIZE_ANY: of any size (a copy names its object by sha256). */
     int (*object_find)(meta_tx *tx, const char *sha256, uint64_t size,
                        const char *mode, int64_t *file_id, es_err *err);
     /* Records the git blob id of an inline file (kept if one is there). */
     int (*blob_add)(meta_tx *tx, int64_t file_id, const char *git_sha1,
                     es_err *err);
+    /* Removes the ref (branch or tag) name: 1, or 0 if there is none. */
+    int (*ref_delete)(meta_tx *tx, int64_t repo_id, const char *name,
+                      es_err *err);
+    /* A commit of any repository with its parent: 1, or 0 if none. */
+    int (*commit_info)(meta_tx *tx, const char *id, meta_commit_row *out,
+                       es_err *err);
+    /* Gives the repository another name; 409 if it is taken. */
+    int (*repo_rename)(meta_tx *tx, int64_t repo_id, const char *name,
+                       es_err *err);
 
     int (*mirror_pin_get)(meta_tx *tx, const char *key, const char *rev,
                           char commit[41], int64_t *fetched, es_err *err);
@@ -763,9 +786,10 @@ static inline int meta_hf_repo_get(meta_tx *tx, const char *name,
 
 static inline int meta_hf_repo_settings(meta_tx *tx, int64_t repo_id,
                                         const char *type, int is_private,
-                                        es_err *err)
+                                        const char *gated, es_err *err)
 {
-    return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, err);
+    return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, gated,
+                                     err);
 }
 
 static inline int meta_hf_entry_each(meta_tx *tx, const char *commit,
@@ -787,6 +811,24 @@ static inline int meta_blob_add(meta_tx *tx, int64_t file_id,
                                 const char *git_sha1, es_err *err)
 {
     return tx->ops->blob_add(tx, file_id, git_sha1, err);
+}
+
+static inline int meta_ref_delete(meta_tx *tx, int64_t repo_id,
+                                  const char *name, es_err *err)
+{
+    return tx->ops->ref_delete(tx, repo_id, name, err);
+}
+
+static inline int meta_commit_info(meta_tx *tx, const char *id,
+                                   meta_commit_row *out, es_err *err)
+{
+    return tx->ops->commit_info(tx, id, out, err);
+}
+
+static inline int meta_repo_rename(meta_tx *tx, int64_t repo_id,
+                                   const char *name, es_err *err)
+{
+    return tx->ops->repo_rename(tx, repo_id, name, err);
 }
 
 static inline int meta_mirror_pin_get(meta_tx *tx, const char *key,

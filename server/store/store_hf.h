@@ -1,10 +1,10 @@
 /*
  * store_hf.h - the storage side of the Hugging Face compatible API
- * (routes_hf*.c): a repository's Hub settings (type, private), revisions
- * the way the Hub names them, the files of a commit with what the Hub
- * reports about them, content-addressed objects (LFS uploads and files a
- * commit sends inline) that commits then name, multi-file commits, and
- * access tokens.
+ * (routes_hf*.c): a repository's Hub settings (type, private, gated),
+ * renames, revisions the way the Hub names them, branches, tags and
+ * history, the files of a commit with what the Hub reports about them,
+ * content-addressed objects (LFS uploads and files a commit sends inline)
+ * that commits then name, multi-file commits, and access tokens.
  *
  * Conventions are store.h's: 0 on success, -1 with err filled (status +
  * message); every function may be called from any thread.
@@ -27,7 +27,9 @@ typedef struct hf_repo {
     char name[HF_NAME_MAX];
     char type[16]; /* "model" or "dataset" */
     int is_private;
+    char gated[8]; /* "false", "auto" or "manual" */
     char mode[16]; /* "lossless" or "elf" */
+    int64_t created; /* unix seconds */
 } hf_repo;
 
 /* A repository with its Hub settings; 404 if there is none. */
@@ -38,16 +40,77 @@ int store_hf_repo(es_store *st, const char *name, hf_repo *out, es_err *err);
 int store_hf_repo_create(es_store *st, const char *name, const char *type,
                          int is_private, es_err *err);
 
+/* Changes r's settings: is_private (-1 = keep) and gated ("false",
+ * "auto", "manual"; NULL = keep); 400 for another gated value. */
+int store_hf_settings(es_store *st, const hf_repo *r, int is_private,
+                      const char *gated, es_err *err);
+
+/* Renames repository `from` to `to` (the Hub's move): 404 if from does
+ * not exist, 409 if to is taken, 400 if to is not a valid name.  Its
+ * history, refs and settings go with it. */
+int store_hf_repo_move(es_store *st, const char *from, const char *to,
+                       es_err *err);
+
 typedef struct hf_rev {
     char commit[41];
     int64_t created; /* unix seconds of that commit */
     char message[256];
 } hf_rev;
 
+/* Calls fn for every repository in name order with its settings and the
+ * head of main; fn returning non-zero stops the walk and is returned.
+ * fn runs inside a read transaction: it may not call the store. */
+int store_hf_repo_each(es_store *st,
+                       int (*fn)(void *ctx, const hf_repo *r,
+                                 const hf_rev *main),
+                       void *ctx, es_err *err);
+
 /* Resolves rev of r: "HEAD" (= main), a branch or tag, "refs/heads/X",
  * "refs/tags/X", or a 40-hex commit id of the repository.  404 if none. */
 int store_hf_resolve(es_store *st, const hf_repo *r, const char *rev,
                      hf_rev *out, es_err *err);
+
+/* ---- branches, tags, history ---------------------------------------------- */
+
+/* Makes ref `name` of kind "branch" or "tag" point at the commit `from`
+ * resolves to (NULL = main).  empty (branches only): at a new commit with
+ * no parent and no file instead.  409 if the name is taken (overwrite:
+ * a branch is moved instead), 404 if from does not resolve, 400 for a
+ * bad name (empty, too long, a 40-hex id, "HEAD", control characters,
+ * or starting with "refs/"). */
+int store_hf_ref_create(es_store *st, const hf_repo *r, const char *kind,
+                        const char *name, const char *from, int empty,
+                        int overwrite, es_err *err);
+/* Removes ref `name` of that kind: 404 if there is none, 400 for main.
+ * Its commits stay (reachable by id). */
+int store_hf_ref_delete(es_store *st, const hf_repo *r, const char *kind,
+                        const char *name, es_err *err);
+/* Calls fn for every ref of kind ("branch", "tag") in name order. */
+int store_hf_refs(es_store *st, const hf_repo *r, const char *kind,
+                  int (*fn)(void *ctx, const char *name, const char *commit),
+                  void *ctx, es_err *err);
+
+typedef struct hf_commit {
+    char id[41];
+    char parent[41]; /* "" for the first */
+    int64_t created;
+    const char *message; /* whole (summary, blank line, description) */
+} hf_commit;
+
+/* The history of the commit rev resolves to, newest first: fn for the
+ * commits at positions [skip, skip + limit), *total all of them (at most
+ * HF_HISTORY_MAX are walked).  fn runs inside a read transaction. */
+#define HF_HISTORY_MAX 100000
+int store_hf_history(es_store *st, const hf_repo *r, const char *rev,
+                     size_t skip, size_t limit,
+                     int (*fn)(void *ctx, const hf_commit *c), void *ctx,
+                     size_t *total, es_err *err);
+
+/* Replaces the history of branch by one commit without a parent holding
+ * the files of its head (the Hub's super-squash); commit_out its id.
+ * Older commits stay reachable by id. */
+int store_hf_squash(es_store *st, const hf_repo *r, const char *branch,
+                    const char *message, char commit_out[41], es_err *err);
 
 typedef struct hf_file {
     char *path;
@@ -100,12 +163,14 @@ typedef enum hf_op_kind {
     HF_OP_DELETE_FOLDER, /* every file under path/; 404 if none */
 } hf_op_kind;
 
+#define HF_SIZE_ANY UINT64_MAX
+
 typedef struct hf_op {
     hf_op_kind kind;
     char *path;
     int64_t file_id;   /* HF_OP_PUT */
     char sha256[65];   /* HF_OP_PUT_LFS */
-    uint64_t size;     /* HF_OP_PUT_LFS */
+    uint64_t size;     /* HF_OP_PUT_LFS; HF_SIZE_ANY: a copy, by sha256 */
 } hf_op;
 
 /* One commit on branch of r applying ops in order, all or nothing.  parent

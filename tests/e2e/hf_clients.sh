@@ -3,7 +3,9 @@
 #   - @huggingface/hub and transformers.js (tests/hf-clients/hub_client.mjs:
 #     createRepo, uploadFiles inline + LFS with an hf_ token, listFiles,
 #     fileDownloadInfo, downloadFile whole and by ranges, an old commit,
-#     AutoConfig + AutoTokenizer with env.remoteHost), installed with npm
+#     createBranch (409 the second time) and a download at it, listCommits,
+#     countCommits, deleteBranch, listModels with a search, deleteRepo and
+#     repoExists, AutoConfig + AutoTokenizer with env.remoteHost), installed with npm
 #     from tests/hf-clients/package-lock.json into the build directory;
 #   - aria2c, and curl, fetching one file as many parallel ranges, like hfd
 #     does, compared by SHA-256.

@@ -18,6 +18,7 @@ expect_code() { # status want_status want_code what
   pass
 }
 b64() { base64 -w0 "$1"; }
+next_url() { local l; l=$(header Link); l=${l#<}; echo "${l%%>*}"; } # of the last answer
 
 # ---- open writes (no token exists yet) -------------------------------------
 s=$(req POST "$BASE/api/repos/create" --data '{"name":"m1","organization":"acme","type":"model"}')
@@ -25,6 +26,9 @@ expect_status "$s" 200 "repos/create without tokens"
 [ "$(jget "$T/body" url)" = "$BASE/acme/m1" ] || fail "create url: $(cat "$T/body")"
 s=$(req POST "$BASE/api/repos/create" --data '{"name":"acme/m1"}')
 expect_json_error "$s" 409 "repos/create of an existing repo"
+# create_repo(exist_ok=True), which `hf upload` calls first, reads "url" of the 409
+[ "$(jget "$T/body" url)" = "$BASE/acme/m1" ] || fail "409 without the repo's url: $(cat "$T/body")"
+[ -n "$(header X-Error-Message)" ] || fail "409 without X-Error-Message"
 s=$(req POST "$BASE/api/repos/create" --data '{"name":"noorg"}')
 expect_json_error "$s" 400 "repos/create without an organization"
 s=$(req POST "$BASE/api/repos/create" --data 'not json')
@@ -274,6 +278,190 @@ s=$(req GET "$BASE/api/v1/repos" "${R[@]}")
 expect_status "$s" 200 "native repo list with a read token"
 grep -q '"acme/d1"' "$T/body" || fail "repo list hides a private repo from a read token"
 pass
+
+# ---- the Hub's own API as huggingface_hub calls it (hf_api.py) ---------------------------
+API=$BASE/api/models/acme/m1
+# jfield KEY: the first "KEY": value of the last answer (elvesd writes compact JSON)
+jfield() { grep -o "\"$1\":[^,}]*" "$T/body" | head -1 | cut -d: -f2- | tr -d '"'; }
+# create_commit with a CommitOperationCopy: an lfsFile with the oid and no size
+printf '{"key":"header","value":{"summary":"copy"}}\n{"key":"lfsFile","value":{"path":"w/copy.safetensors","algo":"sha256","oid":"%s"}}\n' "$oid" >"$T/cp.ndjson"
+s=$(req POST "$API/commit/main" "${W[@]}" -H 'Content-Type: application/x-ndjson' --data-binary "@$T/cp.ndjson")
+expect_status "$s" 200 "commit with a copy (lfsFile without size)"
+c3=$(jfield commitOid)
+s=$(req GET "$BASE/acme/m1/resolve/main/w/copy.safetensors")
+[ "$s" = 200 ] && [ "$(sha "$T/body")" = "$oid" ] || fail "copied file: $s"; pass
+printf '{"key":"header","value":{"summary":"x"}}\n{"key":"lfsFile","value":{"path":"z.bin","algo":"sha256","oid":"%064d"}}\n' 0 >"$T/cp0.ndjson"
+s=$(req POST "$API/commit/main" "${W[@]}" --data-binary "@$T/cp0.ndjson")
+expect_json_error "$s" 400 "copy of an object never uploaded"
+
+# create_branch / create_tag (exist_ok needs the 409), downloads at them
+s=$(req POST "$API/branch/dev" "${W[@]}" --data '{}')
+expect_status "$s" 200 "create_branch"
+s=$(req POST "$API/branch/dev" "${W[@]}" --data '{}')
+expect_json_error "$s" 409 "create_branch of an existing branch"
+s=$(req POST "$API/branch/feat%2Fold" "${W[@]}" --data "{\"startingPoint\":\"$c1\"}")
+expect_status "$s" 200 "create_branch at a commit (name with a slash)"
+s=$(req GET "$BASE/acme/m1/resolve/feat%2Fold/config.json")
+[ "$s" = 200 ] && cmp -s "$T/body" "$cfg" || fail "download at the new branch: $s"; pass
+s=$(req POST "$API/branch/x" "${W[@]}" --data '{"startingPoint":"nope"}')
+expect_code "$s" 404 RevisionNotFound "create_branch from a missing revision"
+s=$(req POST "$API/branch/x" "${R[@]}" --data '{}')
+expect_json_error "$s" 403 "create_branch with a read token"
+s=$(req POST "$API/tag/$c1" "${W[@]}" --data '{"tag":"v1","message":"first"}')
+expect_status "$s" 200 "create_tag"
+s=$(req POST "$API/tag/main" "${W[@]}" --data '{"tag":"v1"}')
+expect_json_error "$s" 409 "create_tag of an existing tag"
+s=$(req GET "$BASE/acme/m1/resolve/v1/config.json")
+[ "$s" = 200 ] && cmp -s "$T/body" "$cfg" || fail "download at the tag: $s"; pass
+
+# list_repo_refs, list_repo_commits (Link paging, X-Total-Count as the JS client counts)
+s=$(req GET "$API/refs")
+expect_status "$s" 200 "list_repo_refs"
+"$PY" - "$T/body" "$c3" "$c1" <<'EOF2' || fail "refs: $(cat "$T/body")"
+import json, sys
+v = json.load(open(sys.argv[1]))
+b = {x["name"]: x for x in v["branches"]}
+assert sorted(b) == ["dev", "feat/old", "main"], b
+assert b["main"] == {"name": "main", "ref": "refs/heads/main", "targetCommit": sys.argv[2]}
+assert b["feat/old"]["targetCommit"] == sys.argv[3]
+assert v["tags"] == [{"name": "v1", "ref": "refs/tags/v1", "targetCommit": sys.argv[3]}]
+assert v["converts"] == [] and v["pullRequests"] == []
+EOF2
+pass
+s=$(req GET "$API/commits/main")
+expect_status "$s" 200 "list_repo_commits"
+[ "$(header X-Total-Count)" = 5 ] || fail "X-Total-Count $(header X-Total-Count)"
+"$PY" - "$T/body" "$c3" "$c2" "$c1" <<'EOF2' || fail "commits: $(cat "$T/body")"
+import json, re, sys
+v = json.load(open(sys.argv[1]))
+assert [c["id"] for c in v[:3]] == sys.argv[2:5], v
+assert v[2]["title"] == "first" and v[2]["message"] == "d", v[2]
+assert all(c["authors"] == [] and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", c["date"]) for c in v)
+EOF2
+pass
+s=$(req GET "$API/commits/main?limit=3")
+link=$(header Link)
+[[ $link == "<$API/commits/main?limit=3&p=1>; rel=\"next\"" ]] || fail "commits Link: $link"
+s=$(req GET "$(next_url)")
+[ "$s" = 200 ] && [ "$(grep -o '"title":"[^"]*"' "$T/body" | tail -1)" = '"title":"Initial commit"' ] &&
+  [ -z "$(header Link)" ] ||
+  fail "commits page 2: $s $(cat "$T/body")"; pass
+s=$(req GET "$API/commits/nope")
+expect_code "$s" 404 RevisionNotFound "list_repo_commits of a missing revision"
+
+# delete_tag / delete_branch
+s=$(req DELETE "$API/tag/v1" "${W[@]}")
+expect_status "$s" 200 "delete_tag"
+s=$(req DELETE "$API/tag/v1" "${W[@]}")
+expect_code "$s" 404 RevisionNotFound "delete_tag of a missing tag"
+s=$(req GET "$BASE/acme/m1/resolve/v1/config.json")
+expect_code "$s" 404 RevisionNotFound "download at a deleted tag"
+s=$(req DELETE "$API/branch/feat%2Fold" "${W[@]}")
+expect_status "$s" 200 "delete_branch"
+s=$(req DELETE "$API/branch/main" "${W[@]}")
+expect_json_error "$s" 400 "delete_branch of main"
+
+# auth_check, update_repo_settings (gated, visibility)
+s=$(req GET "$API/auth-check")
+expect_status "$s" 200 "auth_check"
+s=$(req GET "$API/auth-check/write" "${R[@]}")
+expect_json_error "$s" 403 "auth_check(write=True) with a read token"
+s=$(req GET "$API/auth-check/write" "${W[@]}")
+expect_status "$s" 200 "auth_check(write=True)"
+s=$(req GET "$BASE/api/datasets/acme/d1/auth-check")
+expect_code "$s" 401 RepoNotFound "auth_check of a private repo without a token"
+s=$(req GET "$BASE/api/models/acme/none/auth-check")
+expect_code "$s" 404 RepoNotFound "auth_check of a missing repo"
+s=$(req PUT "$API/settings" "${W[@]}" --data '{"gated":"auto"}')
+expect_status "$s" 200 "update_repo_settings(gated=auto)"
+s=$(req GET "$API")
+[ "$(jfield gated)" = auto ] || fail "gated in model_info: $(cat "$T/body")"; pass
+s=$(req GET "$BASE/acme/m1/resolve/main/config.json")
+expect_code "$s" 401 GatedRepo "a gated file without a token"
+s=$(req GET "$API/auth-check")
+expect_code "$s" 401 GatedRepo "auth_check of a gated repo without a token"
+s=$(req GET "$BASE/acme/m1/resolve/main/config.json" "${R[@]}")
+expect_status "$s" 200 "a gated file with a token"
+s=$(req PUT "$API/settings" "${W[@]}" --data '{"gated":false,"visibility":"private"}')
+expect_status "$s" 200 "update_repo_settings(visibility=private)"
+s=$(req GET "$API")
+expect_code "$s" 401 RepoNotFound "a repo made private, without a token"
+s=$(req GET "$API" "${R[@]}")
+[ "$(jfield private)" = true ] && [ "$(jfield gated)" = false ] || fail "settings: $(cat "$T/body")"; pass
+s=$(req PUT "$API/settings" "${W[@]}" --data '{"private":false,"gated":"sometimes"}')
+expect_json_error "$s" 400 "update_repo_settings with a bad gated"
+s=$(req PUT "$API/settings" "${R[@]}" --data '{"private":false}')
+expect_json_error "$s" 403 "update_repo_settings with a read token"
+s=$(req PUT "$API/settings" "${W[@]}" --data '{"private":false}')
+expect_status "$s" 200 "update_repo_settings(private=False)"
+
+# list_models / list_datasets: search, author, sort, limit, Link paging; private ones hidden
+s=$(req POST "$BASE/api/repos/create" "${W[@]}" --data '{"name":"acme/m3"}')
+expect_status "$s" 200 "create acme/m3"
+s=$(req GET "$BASE/api/models?author=acme&sort=createdAt&direction=-1&limit=1")
+expect_status "$s" 200 "list_models page 1"
+[ "$(jfield id)" = acme/m3 ] || fail "list_models newest first: $(cat "$T/body")"
+link=$(header Link)
+[[ $link == "<$BASE/api/models?author=acme&sort=createdAt&direction=-1&limit=1&cursor=1>; rel=\"next\"" ]] ||
+  fail "list_models Link: $link"
+s=$(req GET "$(next_url)")
+[ "$(jfield id)" = acme/m1 ] && [ -z "$(header Link)" ] || fail "list_models page 2: $(cat "$T/body")"
+"$PY" - "$T/body" <<'EOF2' || fail "list_models entry: $(cat "$T/body")"
+import json, sys
+e = json.load(open(sys.argv[1]))[0]
+for k in ("_id", "id", "author", "sha", "lastModified", "createdAt", "private", "gated", "downloads", "likes", "tags"):
+    assert k in e, k
+assert e["private"] is False and "siblings" not in e
+EOF2
+pass
+s=$(req GET "$BASE/api/models?search=M3")
+[ "$(grep -o '"id":"[^"]*"' "$T/body")" = '"id":"acme/m3"' ] ||
+  fail "list_models(search=): $(cat "$T/body")"; pass
+s=$(req GET "$BASE/api/models?author=nobody")
+[ "$s" = 200 ] && [ "$(cat "$T/body")" = "[]" ] || fail "list_models(author=nobody): $(cat "$T/body")"; pass
+s=$(req GET "$BASE/api/models?sort=bogus")
+expect_json_error "$s" 400 "list_models with an unknown sort"
+s=$(req GET "$BASE/api/datasets")
+grep -q acme/d1 "$T/body" && fail "list_datasets shows a private dataset without a token"; pass
+s=$(req GET "$BASE/api/datasets" "${R[@]}")
+[ "$(jfield id)" = acme/d1 ] || fail "list_datasets with a token: $(cat "$T/body")"; pass
+
+# move_repo, delete_repo (missing_ok needs RepoNotFound)
+s=$(req POST "$BASE/api/repos/move" "${W[@]}" --data '{"fromRepo":"acme/m3","toRepo":"acme/m4","type":"model"}')
+expect_status "$s" 200 "move_repo"
+s=$(req GET "$BASE/api/models/acme/m4")
+expect_status "$s" 200 "info under the new name"
+s=$(req GET "$BASE/api/models/acme/m3")
+expect_code "$s" 404 RepoNotFound "info under the old name"
+s=$(req POST "$BASE/api/repos/move" "${W[@]}" --data '{"fromRepo":"acme/m4","toRepo":"acme/m1","type":"model"}')
+expect_json_error "$s" 409 "move_repo onto an existing repo"
+s=$(req POST "$BASE/api/repos/move" "${W[@]}" --data '{"fromRepo":"acme/m4","toRepo":"acme/m5","type":"dataset"}')
+expect_code "$s" 404 RepoNotFound "move_repo of a model named as a dataset"
+s=$(req DELETE "$BASE/api/repos/delete" "${R[@]}" --data '{"name":"m4","organization":"acme","type":"model"}')
+expect_json_error "$s" 403 "delete_repo with a read token"
+s=$(req DELETE "$BASE/api/repos/delete" "${W[@]}" --data '{"name":"m4","organization":"acme","type":"model"}')
+expect_status "$s" 200 "delete_repo"
+s=$(req DELETE "$BASE/api/repos/delete" "${W[@]}" --data '{"name":"m4","organization":"acme","type":"model"}')
+expect_code "$s" 404 RepoNotFound "delete_repo of a missing repo"
+
+# super_squash_history: one commit with main's files; old commits stay downloadable
+s=$(req GET "$API/tree/main?recursive=true")
+cp "$T/body" "$T/tree.before"
+s=$(req POST "$API/super-squash/main" "${W[@]}" --data '{"message":"Squashed"}')
+expect_status "$s" 200 "super_squash_history"
+s=$(req GET "$API/commits/main")
+[ "$(header X-Total-Count)" = 1 ] && [ "$(jfield title)" = Squashed ] || fail "history after a squash: $(cat "$T/body")"; pass
+s=$(req GET "$API/tree/main?recursive=true")
+[ -s "$T/body" ] && cmp -s "$T/tree.before" "$T/body" || fail "files changed by the squash"; pass
+s=$(req GET "$BASE/acme/m1/resolve/$c1/config.json")
+[ "$s" = 200 ] && cmp -s "$T/body" "$cfg" || fail "old commit after a squash: $s"; pass
+
+# Hub routes elvesd does not implement: the Hub's error shape, no X-Error-Code
+s=$(req GET "$API/discussions")
+expect_json_error "$s" 404 "an unimplemented Hub route"
+[ -z "$(code)" ] && [ -n "$(header X-Error-Message)" ] || fail "unimplemented route headers"; pass
+s=$(req POST "$BASE/api/spaces/acme/s/secrets" "${W[@]}" --data '{}')
+expect_json_error "$s" 404 "an unimplemented Spaces route"
 
 stop_server
 finish

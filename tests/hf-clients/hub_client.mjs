@@ -1,8 +1,11 @@
 // hub_client.mjs - drives elvesd with the real @huggingface/hub client:
 // createRepo, uploadFiles (inline + LFS), listFiles, fileDownloadInfo,
 // downloadFile whole and by ranges (SHA-256 compared), a second commit, and
-// the old commit still downloadable.  Then transformers.js loads a config
-// and a tokenizer from the same repo (env.remoteHost = elvesd).
+// the old commit still downloadable; the Hub's repository API: createBranch
+// (and its 409), a download at the branch, listCommits, countCommits,
+// deleteBranch, listModels with a search.  Then transformers.js loads a
+// config and a tokenizer from the same repo (env.remoteHost = elvesd), and
+// deleteRepo removes it (repoExists false).
 //
 // usage: node hub_client.mjs BASE_URL TOKEN BIG_FILE
 // Exits non-zero with a message on the first mismatch.
@@ -10,7 +13,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   createRepo, uploadFiles, uploadFile, listFiles, fileDownloadInfo,
-  downloadFile, whoAmI,
+  downloadFile, whoAmI, createBranch, deleteBranch, listCommits, countCommits,
+  listModels, deleteRepo, repoExists,
 } from "@huggingface/hub";
 
 const [hubUrl, accessToken, bigPath] = process.argv.slice(2);
@@ -84,6 +88,34 @@ check(sha(await now.arrayBuffer()) === sha(config2), "config.json on main after 
 const old = await downloadFile({ repo, path: "config.json", revision: before, hubUrl, accessToken });
 check(sha(await old.arrayBuffer()) === sha(config), "config.json at the first commit");
 
+// branches, history and listings as @huggingface/hub calls them
+await createBranch({ repo, branch: "dev", revision: before, hubUrl, accessToken });
+const atDev = await downloadFile({ repo, path: "config.json", revision: "dev", hubUrl, accessToken });
+check(sha(await atDev.arrayBuffer()) === sha(config), "config.json on a branch made at the first commit");
+let status = 0;
+try {
+  await createBranch({ repo, branch: "dev", hubUrl, accessToken });
+} catch (e) {
+  status = e.statusCode;
+}
+check(status === 409, `createBranch of an existing branch: ${status}`);
+const commits = [];
+for await (const c of listCommits({ repo, hubUrl, accessToken, batchSize: 1 })) commits.push(c);
+check(commits.length === 3 && commits[1].oid === before && commits[2].title === "Initial commit",
+  `listCommits (paged by 1): ${JSON.stringify(commits.map((c) => [c.oid, c.title]))}`);
+check(commits.every((c) => !Number.isNaN(c.date.getTime()) && Array.isArray(c.authors)), "listCommits dates");
+const counted = await countCommits({ repo, hubUrl, accessToken });
+check(counted === 3, `countCommits ${counted}`);
+await deleteBranch({ repo, branch: "dev", hubUrl, accessToken });
+const refs = await (await fetch(`${hubUrl}/api/models/${repo.name}/refs`)).json();
+check(refs.branches.map((b) => b.name).join() === "main", `branches after deleteBranch: ${JSON.stringify(refs)}`);
+const models = [];
+for await (const m of listModels({ search: { owner: "acme", query: `js-${process.pid}` }, hubUrl, accessToken, limit: 5 })) {
+  models.push(m);
+}
+check(models.length === 1 && models[0].name === repo.name && models[0].private === false &&
+  !Number.isNaN(models[0].updatedAt.getTime()), `listModels: ${JSON.stringify(models)}`);
+
 // transformers.js, which sends no token to a custom host
 let tjs = "skipped";
 try {
@@ -102,4 +134,6 @@ try {
   if (e.code === "ERR_MODULE_NOT_FOUND") tjs = `skipped (${e.message.split("\n")[0]})`;
   else throw e;
 }
+await deleteRepo({ repo, hubUrl, accessToken });
+check(!(await repoExists({ repo, hubUrl, accessToken })), "repoExists after deleteRepo");
 console.log(`ok: ${checks} checks; transformers.js ${tjs}`);

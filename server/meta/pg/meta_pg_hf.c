@@ -15,7 +15,8 @@ int pg_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
 {
     PGresult *r = pg_run(tx,
                          "SELECT r.id, r.mode, coalesce(h.type, 'model'), "
-                         "coalesce(h.private, 0) FROM repos r LEFT JOIN "
+                         "coalesce(h.private, 0), coalesce(h.gated, 'false'), "
+                         "r.created FROM repos r LEFT JOIN "
                          "hf_repos h ON h.repo_id = r.id WHERE r.name = $1",
                          PG_P(PG_T(name)), err);
     if (!r)
@@ -27,17 +28,61 @@ int pg_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
         pg_col_text(r, 0, 1, out->mode, sizeof out->mode);
         pg_col_text(r, 0, 2, out->type, sizeof out->type);
         out->is_private = pg_col_i64(r, 0, 3) != 0;
+        pg_col_text(r, 0, 4, out->gated, sizeof out->gated);
+        out->created = pg_col_i64(r, 0, 5);
     }
     PQclear(r);
     return found;
 }
 
 int pg_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type,
-                        int is_private, es_err *err)
+                        int is_private, const char *gated, es_err *err)
 {
     return pg_ran(pg_exec(
-        tx, "INSERT INTO hf_repos (repo_id, type, private) VALUES ($1, $2, $3)",
-        PG_P(PG_I(repo_id), PG_T(type), PG_I(is_private ? 1 : 0)), err));
+        tx,
+        "INSERT INTO hf_repos (repo_id, type, private, gated) VALUES ($1, $2, "
+        "$3, $4) ON CONFLICT (repo_id) DO UPDATE SET type = EXCLUDED.type, "
+        "private = EXCLUDED.private, gated = EXCLUDED.gated",
+        PG_P(PG_I(repo_id), PG_T(type), PG_I(is_private ? 1 : 0), PG_T(gated)),
+        err));
+}
+
+int pg_ref_delete(meta_tx *tx, int64_t repo_id, const char *name,
+                  es_err *err)
+{
+    int n = pg_exec(tx, "DELETE FROM refs WHERE repo_id = $1 AND name = $2",
+                    PG_P(PG_I(repo_id), PG_T(name)), err);
+    return n < 0 ? -1 : n > 0;
+}
+
+int pg_commit_info(meta_tx *tx, const char *id, meta_commit_row *out,
+                   es_err *err)
+{
+    PGresult *r = pg_run(tx,
+                         "SELECT parent, created, message FROM commits WHERE "
+                         "id = $1",
+                         PG_P(PG_T(id)), err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found) {
+        pg_col_text(r, 0, 0, out->parent, sizeof out->parent);
+        out->created = pg_col_i64(r, 0, 1);
+        pg_col_text(r, 0, 2, out->message, sizeof out->message);
+    }
+    PQclear(r);
+    return found;
+}
+
+int pg_repo_rename(meta_tx *tx, int64_t repo_id, const char *name,
+                   es_err *err)
+{
+    if (pg_exec(tx, "UPDATE repos SET name = $1 WHERE id = $2",
+                PG_P(PG_T(name), PG_I(repo_id)), err) >= 0)
+        return 0;
+    if (err->status == 409)
+        es_errf(err, 409, "repository '%s' already exists", name);
+    return -1;
 }
 
 /* Calls fn on every row of r (path, size, sha256, git_sha1[, file_id]);
@@ -79,8 +124,8 @@ int pg_object_find(meta_tx *tx, const char *sha256, uint64_t size,
 {
     return pg_i64(tx,
                   "SELECT id FROM files WHERE upload_sha256 = $1 AND "
-                  "upload_size = $2 AND mode = $3 ORDER BY state = 'failed', "
-                  "id LIMIT 1",
+                  "($2::bigint < 0 OR upload_size = $2) AND mode = $3 ORDER "
+                  "BY state = 'failed', id LIMIT 1",
                   PG_P(PG_T(sha256), PG_I(size), PG_T(mode)), file_id, err);
 }
 

@@ -147,7 +147,13 @@ int pg_file_chunk_bytes(meta_tx *tx, int64_t file_id, int64_t *out,
 int pg_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
                    es_err *err);
 int pg_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type,
-                        int is_private, es_err *err);
+                        int is_private, const char *gated, es_err *err);
+int pg_ref_delete(meta_tx *tx, int64_t repo_id, const char *name,
+                  es_err *err);
+int pg_commit_info(meta_tx *tx, const char *id, meta_commit_row *out,
+                   es_err *err);
+int pg_repo_rename(meta_tx *tx, int64_t repo_id, const char *name,
+                   es_err *err);
 int pg_hf_entry_each(meta_tx *tx, const char *commit,
                      int (*fn)(void *ctx, const meta_hf_entry *e), void *ctx,
                      es_err *err);

@@ -68,7 +68,9 @@ int sq_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "SELECT r.id, r.mode, coalesce(h.type, "
-                              "'model'), coalesce(h.private, 0) FROM repos r "
+                              "'model'), coalesce(h.private, 0), "
+                              "coalesce(h.gated, 'false'), r.created FROM "
+                              "repos r "
                               "LEFT JOIN hf_repos h ON h.repo_id = r.id "
                               "WHERE r.name = ?",
                               err);
@@ -82,24 +84,78 @@ int sq_hf_repo_get(meta_tx *tx, const char *name, meta_hf_repo *out,
         db_col_text(s, 1, out->mode, sizeof out->mode);
         db_col_text(s, 2, out->type, sizeof out->type);
         out->is_private = sqlite3_column_int(s, 3) != 0;
+        db_col_text(s, 4, out->gated, sizeof out->gated);
+        out->created = sqlite3_column_int64(s, 5);
     }
     sqlite3_reset(s);
     return rc;
 }
 
 int sq_hf_repo_settings(meta_tx *tx, int64_t repo_id, const char *type,
-                        int is_private, es_err *err)
+                        int is_private, const char *gated, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(
-        d, "INSERT INTO hf_repos (repo_id, type, private) VALUES (?, ?, ?)",
+        d,
+        "INSERT INTO hf_repos (repo_id, type, private, gated) VALUES (?, ?, "
+        "?, ?) ON CONFLICT (repo_id) DO UPDATE SET type = excluded.type, "
+        "private = excluded.private, gated = excluded.gated",
         err);
     if (!s)
         return -1;
     db_bind_i64(s, 1, repo_id);
     db_bind_text(s, 2, type);
     db_bind_i64(s, 3, is_private ? 1 : 0);
+    db_bind_text(s, 4, gated);
     return db_step_done(d, s, err);
+}
+
+int sq_ref_delete(meta_tx *tx, int64_t repo_id, const char *name, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s =
+        db_prep(d, "DELETE FROM refs WHERE repo_id = ? AND name = ?", err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, repo_id);
+    db_bind_text(s, 2, name);
+    if (db_step_done(d, s, err) < 0)
+        return -1;
+    return db_changes(d) > 0;
+}
+
+int sq_commit_info(meta_tx *tx, const char *id, meta_commit_row *out,
+                   es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d, "SELECT parent, created, message FROM commits WHERE id = ?", err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, id);
+    int rc = db_step_row(d, s, err);
+    if (rc == 1) {
+        db_col_text(s, 0, out->parent, sizeof out->parent);
+        out->created = sqlite3_column_int64(s, 1);
+        db_col_text(s, 2, out->message, sizeof out->message);
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int sq_repo_rename(meta_tx *tx, int64_t repo_id, const char *name, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d, "UPDATE repos SET name = ? WHERE id = ?", err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, name);
+    db_bind_i64(s, 2, repo_id);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_CONSTRAINT)
+        return es_errf(err, 409, "repository '%s' already exists", name);
+    return rc == SQLITE_DONE ? 0 : db_fail(d, err, "rename repo");
 }
 
 typedef struct hf_row {
@@ -162,9 +218,9 @@ int sq_object_find(meta_tx *tx, const char *sha256, uint64_t size,
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
-                              "SELECT id FROM files WHERE upload_sha256 = ? "
-                              "AND upload_size = ? AND mode = ? ORDER BY "
-                              "state = 'failed', id LIMIT 1",
+                              "SELECT id FROM files WHERE upload_sha256 = ?1 "
+                              "AND (?2 < 0 OR upload_size = ?2) AND mode = ?3 "
+                              "ORDER BY state = 'failed', id LIMIT 1",
                               err);
     if (!s)
         return -1;

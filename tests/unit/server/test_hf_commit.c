@@ -53,7 +53,19 @@ static void test_kinds(void **state)
     assert_int_equal(parse(lfs, &l, &e), 0);
     assert_int_equal(l.kind, HF_LINE_LFS);
     assert_int_equal(l.size, 12);
+    assert_true(l.has_size);
     assert_true(hf_is_sha256_hex(l.oid));
+    hf_line_free(&l);
+
+    /* a copy (CommitOperationCopy): the oid alone */
+    snprintf(lfs, sizeof lfs,
+             "{\"key\":\"lfsFile\",\"value\":{\"path\":\"copy.bin\","
+             "\"algo\":\"sha256\",\"oid\":\"%064d\"}}",
+             7);
+    assert_int_equal(parse(lfs, &l, &e), 0);
+    assert_int_equal(l.kind, HF_LINE_LFS);
+    assert_false(l.has_size);
+    assert_string_equal(l.path, "copy.bin");
     hf_line_free(&l);
 
     assert_int_equal(
@@ -95,7 +107,11 @@ static void test_errors(void **state)
                  "content must be base64");
     expect_error("{\"key\":\"lfsFile\",\"value\":{\"path\":\"y\",\"oid\":"
                  "\"ABC\",\"size\":1}}",
-                 "lfsFile 'y': needs oid (sha256) and size");
+                 "lfsFile 'y': needs oid (sha256)");
+    expect_error("{\"key\":\"lfsFile\",\"value\":{\"path\":\"y\",\"oid\":"
+                 "\"0000000000000000000000000000000000000000000000000000000000000000\","
+                 "\"size\":-1}}",
+                 "a size, if any, that is a count");
 }
 
 typedef struct seen {

@@ -122,7 +122,44 @@ static void test_repo_info(void **state)
                          json_object_get(sib, "lfs"), "size")),
                      10);
     assert_non_null(json_object_get(json_object_get(sib, "lfs"), "sha256"));
+    assert_true(json_is_false(json_object_get(info, "gated")));
+    assert_non_null(json_object_get(info, "modelId"));
     json_decref(info);
+
+    /* a gated dataset: gated is the Hub's string, no modelId, createdAt
+     * the repository's own date */
+    hf_repo d = {.id = 2, .name = "acme/d", .type = "dataset",
+                 .gated = "manual", .created = 3600};
+    info = hf_repo_summary(&d, &rev);
+    assert_string_equal(json_string_value(json_object_get(info, "gated")),
+                        "manual");
+    assert_null(json_object_get(info, "modelId"));
+    assert_null(json_object_get(info, "siblings"));
+    assert_string_equal(json_string_value(json_object_get(info, "createdAt")),
+                        "1970-01-01T01:00:00.000Z");
+    json_decref(info);
+}
+
+static void test_commit_entry(void **state)
+{
+    hf_commit c = {.id = "0123456789012345678901234567890123456789",
+                   .created = 86400,
+                   .message = "Add weights\n\nfrom the run of May"};
+    json_t *e = hf_commit_entry(&c);
+    assert_string_equal(json_string_value(json_object_get(e, "title")),
+                        "Add weights");
+    assert_string_equal(json_string_value(json_object_get(e, "message")),
+                        "from the run of May");
+    assert_string_equal(json_string_value(json_object_get(e, "date")),
+                        "1970-01-02T00:00:00.000Z");
+    assert_true(json_is_array(json_object_get(e, "authors")));
+    json_decref(e);
+    c.message = "one line";
+    e = hf_commit_entry(&c);
+    assert_string_equal(json_string_value(json_object_get(e, "title")),
+                        "one line");
+    assert_string_equal(json_string_value(json_object_get(e, "message")), "");
+    json_decref(e);
 }
 
 int main(void)
@@ -131,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_git_blob_sha1), cmocka_unit_test(test_lfs_pointer),
         cmocka_unit_test(test_iso_date),      cmocka_unit_test(test_tree),
         cmocka_unit_test(test_paths_info),    cmocka_unit_test(test_repo_info),
+        cmocka_unit_test(test_commit_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,9 @@
  * against a dead tensor on another, the schema figures; on PostgreSQL also that
  * concurrent claims never hand out one job twice and that a transaction
  * after a server restart succeeds; on SQLite that a database made before
- * migration 0004 opens and is upgraded.
+ * migration 0004 opens and is upgraded; what the Hub API adds (ref
+ * deletes, commits with their parents, renames, settings replaced, objects
+ * found without a size).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -178,6 +180,69 @@ static void test_repos_refs_entries(void **state)
     seen[0] = '\0';
     OK(0, meta_entry_each(tx, C2, count_entry, seen, &err));
     assert_string_equal(seen, "b0;");
+    commit(tx);
+}
+
+/* What the Hub API adds: branches and tags removed, history walked by
+ * parent, renames, settings made then replaced, copies found by sha256. */
+static void test_hub_calls(void **state)
+{
+    fixture *f = *state;
+    es_err err = {0, ""};
+    meta_tx *tx = begin(f->m, META_WRITE);
+    int64_t a = 0, b = 0, fid = 0;
+    OK(0, meta_repo_insert(tx, "org/a", "lossless", 5, &a, &err));
+    OK(0, meta_repo_insert(tx, "org/b", "lossless", 6, &b, &err));
+    OK(0, meta_commit_insert(tx, C1, a, NULL, "first", 5, &err));
+    OK(0, meta_commit_insert(tx, C2, a, C1, "second\n\nbody", 6, &err));
+    OK(0, meta_ref_insert(tx, a, "main", "branch", C2, &err));
+    OK(0, meta_ref_insert(tx, a, "v1", "tag", C1, &err));
+    int64_t file = new_file(tx, "s1");
+    OK(0, meta_hf_repo_settings(tx, a, "model", 0, "false", &err));
+    OK(0, meta_hf_repo_settings(tx, a, "dataset", 1, "manual", &err));
+    commit(tx);
+
+    tx = begin(f->m, META_WRITE);
+    OK(1, meta_ref_delete(tx, a, "v1", &err));
+    OK(0, meta_ref_delete(tx, a, "v1", &err));
+    meta_ref ref;
+    OK(0, meta_ref_get(tx, a, "v1", &ref, &err));
+    OK(0, meta_repo_rename(tx, a, "org/renamed", &err));
+    OK(-1, meta_repo_rename(tx, b, "org/renamed", &err));
+    assert_int_equal(err.status, 409);
+    meta_rollback(tx);
+
+    tx = begin(f->m, META_WRITE);
+    OK(0, meta_repo_rename(tx, a, "org/renamed", &err));
+    commit(tx);
+
+    tx = begin(f->m, META_READ);
+    meta_commit_row c;
+    OK(1, meta_commit_info(tx, C2, &c, &err));
+    assert_string_equal(c.parent, C1);
+    assert_string_equal(c.message, "second\n\nbody");
+    assert_int_equal(c.created, 6);
+    OK(1, meta_commit_info(tx, C1, &c, &err));
+    assert_string_equal(c.parent, "");
+    OK(0, meta_commit_info(tx, "3333333333333333333333333333333333333333",
+                           &c, &err));
+    meta_repo r;
+    OK(0, meta_repo_find(tx, "org/a", &r, &err));
+    meta_hf_repo h;
+    OK(1, meta_hf_repo_get(tx, "org/renamed", &h, &err));
+    assert_int_equal(h.id, a);
+    assert_string_equal(h.type, "dataset");
+    assert_true(h.is_private);
+    assert_string_equal(h.gated, "manual");
+    assert_int_equal(h.created, 5);
+    OK(1, meta_hf_repo_get(tx, "org/b", &h, &err)); /* no row: defaults */
+    assert_string_equal(h.gated, "false");
+    assert_false(h.is_private);
+    OK(1, meta_ref_get(tx, a, "main", &ref, &err)); /* refs went along */
+    OK(1, meta_object_find(tx, "ab", META_SIZE_ANY, "lossless", &fid, &err));
+    assert_int_equal(fid, file);
+    OK(0, meta_object_find(tx, "ab", 11, "lossless", &fid, &err));
+    OK(1, meta_object_find(tx, "ab", 10, "lossless", &fid, &err));
     commit(tx);
 }
 
@@ -633,6 +698,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_repos_refs_entries, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_hub_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_and_grace, setup,
                                         teardown),
