@@ -770,7 +770,7 @@ static int encode_one(builder *b, size_t i, const elves_segment *s,
     }
     int rc = elves_encode_segment_delta(
         &o->codec, b->data + s->offset, s->length, s,
-        o->has_base ? &o->base_fp : NULL, &b->opts, block_sink, b, err);
+        o->has_base ? &o->base_fp : NULL, 0, &b->opts, block_sink, b, err);
     if (rc == ELVES_E_CALLBACK && b->rc) {
         rc = b->rc;
         if (err)

@@ -495,11 +495,14 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
 /* elves_encode_segment against the base tensor base_fp, whose bytes are
  * read block by block through opts->base (required): each block is the
  * smaller of its delta block and its block alone (elves_block_encode_delta).
- * *codec_out is the standalone codec chosen for the tensor.  base_fp ==
- * NULL is elves_encode_segment. */
+ * src is bytes [base_offset, base_offset + len) of the tensor (a window of
+ * a large one; 0 for a whole tensor): blocks read and name the base bytes
+ * at base_offset + their offset.  *codec_out is the standalone codec
+ * chosen.  base_fp == NULL is elves_encode_segment. */
 int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
                                uint64_t len, const elves_segment *seg,
                                const elves_fp128 *base_fp,
+                               uint64_t base_offset,
                                const elves_encode_opts *opts,
                                elves_block_sink sink, void *ctx,
                                elves_error *err);

@@ -221,6 +221,7 @@ typedef struct encode_batch {
     /* Delta coding: the base tensor, where its bytes are read, and one
      * block_size slot per task for them. */
     const elves_fp128 *base_fp;
+    uint64_t base_offset; /* of src in the tensor */
     const elves_base_src *base;
     uint8_t *base_bufs;
 } encode_batch;
@@ -246,14 +247,14 @@ static int encode_task(void *arg, size_t i, elves_error *err)
                                   bt->codec, err);
     uint8_t *base = bt->base_bufs + i * (size_t)bt->block_size;
     d.fp = *bt->base_fp;
-    d.offset = off;
+    d.offset = bt->base_offset + off;
     d.base = base;
-    if (bt->base->read(bt->base->ctx, &d.fp, off, n, base)) {
+    if (bt->base->read(bt->base->ctx, &d.fp, d.offset, n, base)) {
         char hex[33];
         elves_fp128_hex(hex, &d.fp);
         return es_fail(err, ELVES_E_BASE,
                        "encode: base tensor %s (bytes %llu+%u) not available",
-                       hex, (unsigned long long)off, (unsigned)n);
+                       hex, (unsigned long long)d.offset, (unsigned)n);
     }
     return elves_block_encode_delta(&bt->sizes[i], bt->bufs + i * bt->cap,
                                     bt->cap, bt->src + off, n, bt->dtype,
@@ -394,13 +395,14 @@ int elves_encode_segment(elves_codec *codec_out, const uint8_t *src,
                          const elves_encode_opts *opts, elves_block_sink sink,
                          void *ctx, elves_error *err)
 {
-    return elves_encode_segment_delta(codec_out, src, len, seg, NULL, opts,
+    return elves_encode_segment_delta(codec_out, src, len, seg, NULL, 0, opts,
                                       sink, ctx, err);
 }
 
 int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
                                uint64_t len, const elves_segment *seg,
                                const elves_fp128 *base_fp,
+                               uint64_t base_offset,
                                const elves_encode_opts *opts,
                                elves_block_sink sink, void *ctx,
                                elves_error *err)
@@ -419,6 +421,7 @@ int elves_encode_segment_delta(elves_codec *codec_out, const uint8_t *src,
         return es_fail(err, ELVES_E_INVALID,
                        "encode: a base tensor but no base source");
     bt[0].base_fp = base_fp;
+    bt[0].base_offset = base_offset;
     bt[0].base = o.base;
     bt[0].block_size = o.block_size ? o.block_size : ELVES_DEFAULT_BLOCK_SIZE;
     rc = pick_codec(&bt[0], seg, o.mode, err);

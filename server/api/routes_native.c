@@ -114,9 +114,10 @@ static void h_healthz(http_req *req)
     http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
-/* {"name": "org/model", "mode": "lossless"|"elf"}; answers 400 itself. */
+/* {"name": "org/model", "mode": "lossless"|"elf", "base": "org/base"};
+ * answers 400 itself. */
 static int parse_repo_create(http_req *req, json_t **root, const char **name,
-                             const char **mode)
+                             const char **mode, const char **base)
 {
     size_t len;
     const char *body = http_body(req, &len);
@@ -141,18 +142,34 @@ static int parse_repo_create(http_req *req, json_t **root, const char **name,
                            "\"mode\" must be \"lossless\" or \"elf\"");
         return -1;
     }
+    json_t *jb = json_object_get(*root, "base");
+    *base = jb && !json_is_null(jb) ? json_string_value(jb) : NULL;
+    if (jb && !json_is_null(jb) &&
+        (*base == NULL || !store_base_spec_valid(*base))) {
+        http_respond_error(req, 400,
+                           "\"base\" must be \"org/name\" or "
+                           "\"org/name@revision\"");
+        return -1;
+    }
     return 0;
 }
 
 static void h_repo_create(http_req *req)
 {
     json_t *root = NULL, *out = NULL;
-    const char *name, *mode;
+    const char *name, *mode, *base;
     es_err e = {0};
     if (auth_require_write(req) != 0)
         return;
-    if (parse_repo_create(req, &root, &name, &mode) == 0) {
+    if (parse_repo_create(req, &root, &name, &mode, &base) == 0) {
         int rc = store_repo_create(store_of(req), name, mode, &out, &e);
+        if (rc == 0 && base) {
+            json_decref(out);
+            out = NULL;
+            rc = store_repo_set_base(store_of(req), name, base, &e);
+            if (rc == 0)
+                rc = store_repo_get(store_of(req), name, &out, &e);
+        }
         respond_result(req, 201, rc, out, &e);
     }
     json_decref(root);
@@ -364,6 +381,15 @@ static void h_file_put(http_req *req)
     store_spool *sp = u->sp;
     if (sp == NULL) {
         http_respond_error(req, 500, "upload lost its spool file");
+        return;
+    }
+    /* X-Elves-Base: the repository's base model (store_repo_set_base),
+     * declared before the file's compression job can look for it. */
+    const char *base = http_header(req, "X-Elves-Base");
+    if (base && store_repo_set_base(u->st, u->t.repo, base, &e) < 0) {
+        store_spool_abort(sp);
+        u->sp = NULL;
+        http_respond_err(req, &e);
         return;
     }
     u->sp = NULL; /* store_spool_commit consumes it in every case */

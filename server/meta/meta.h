@@ -26,7 +26,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 6
+#define META_OPS_VERSION 7
 
 typedef struct meta_ops meta_ops;
 
@@ -207,7 +207,21 @@ typedef struct meta_tensor_new {
     const char *shape; /* JSON array of dimensions */
     uint64_t raw_len;
     const char *codec;
+    int64_t base_id; /* the tensor its delta blocks are coded against, 0:
+                        none (a reference: see base_tensor_each) */
 } meta_tensor_new;
+
+/* A stored tensor as a base for delta coding: what a file segment named
+ * it, and the row. */
+typedef struct meta_base_tensor {
+    const char *name; /* the segment's */
+    const char *dtype;
+    const char *shape; /* JSON array */
+    const char *fingerprint;
+    uint64_t raw_len;
+    int64_t id;
+    int64_t base_id; /* 0: coded alone */
+} meta_base_tensor;
 
 /* One segment of a stored file (file_segments row). */
 typedef struct meta_segment {
@@ -493,9 +507,26 @@ struct meta_ops {
     int (*block_add)(meta_tx *tx, int64_t file_id, const meta_block *b,
                      es_err *err);
 
+    /* Delta coding (migrations/0006_delta.sql).  The lossless tensors of
+     * the files commit_id lists, one per named segment that owns one. */
+    int (*base_tensor_each)(meta_tx *tx, const char *commit_id,
+                            int (*fn)(void *ctx, const meta_base_tensor *t),
+                            void *ctx, es_err *err);
+    /* A lossless tensor by fingerprint, referenced or not: 1 with *id and
+     * *raw_len, 0 if none. */
+    int (*tensor_by_fingerprint)(meta_tx *tx, const char *fingerprint,
+                                 int64_t *id, uint64_t *raw_len, es_err *err);
+    /* The base a repository declares ("org/name[@rev]"): 1 and base, 0 if
+     * none.  set: NULL or "" removes it. */
+    int (*repo_base_get)(meta_tx *tx, int64_t repo_id, char base[256],
+                         es_err *err);
+    int (*repo_base_set)(meta_tx *tx, int64_t repo_id, const char *base,
+                         es_err *err);
+
     /* GC: deletes the tensors nothing has referenced since before
-     * `before` (unix seconds; a new row counts as dead since its insert);
-     * their blocks go with them; *n receives how many. */
+     * `before` (unix seconds; a new row counts as dead since its insert)
+     * and no other tensor names as its base; their blocks go with them;
+     * *n receives how many. */
     int (*tensor_dead_delete)(meta_tx *tx, int64_t before, int64_t *n,
                               es_err *err);
     /* GC: every chunk nothing has referenced since before `before` and
@@ -1034,6 +1065,34 @@ static inline int meta_block_add(meta_tx *tx, int64_t file_id,
                                  const meta_block *b, es_err *err)
 {
     return tx->ops->block_add(tx, file_id, b, err);
+}
+
+static inline int
+meta_base_tensor_each(meta_tx *tx, const char *commit_id,
+                      int (*fn)(void *ctx, const meta_base_tensor *t),
+                      void *ctx, es_err *err)
+{
+    return tx->ops->base_tensor_each(tx, commit_id, fn, ctx, err);
+}
+
+static inline int meta_tensor_by_fingerprint(meta_tx *tx,
+                                             const char *fingerprint,
+                                             int64_t *id, uint64_t *raw_len,
+                                             es_err *err)
+{
+    return tx->ops->tensor_by_fingerprint(tx, fingerprint, id, raw_len, err);
+}
+
+static inline int meta_repo_base_get(meta_tx *tx, int64_t repo_id,
+                                     char base[256], es_err *err)
+{
+    return tx->ops->repo_base_get(tx, repo_id, base, err);
+}
+
+static inline int meta_repo_base_set(meta_tx *tx, int64_t repo_id,
+                                     const char *base, es_err *err)
+{
+    return tx->ops->repo_base_set(tx, repo_id, base, err);
 }
 
 static inline int meta_tensor_dead_delete(meta_tx *tx, int64_t before,

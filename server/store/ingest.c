@@ -10,7 +10,9 @@
  *      segments grouped into units (runs of small tensors are coded as
  *      one); each tensor unit is fingerprinted and, if the tensors table
  *      has it, its blocks are referenced; other units and new tensors are
- *      encoded block by block straight into the chunk store;
+ *      encoded block by block straight into the chunk store, a tensor
+ *      that the repository's declared base has (same name, dtype, shape)
+ *      delta-coded against it where that is smaller (base.c);
  *   3. the chunk store is synced, then every block is read back, decoded
  *      and checked: SHA-256 of the whole decoded file against the upload
  *      (lossless), or each value against the ELF bound (elf, where the
@@ -73,6 +75,9 @@ typedef struct seg_rec {
     int64_t tensor_id; /* existing tensor reused (> 0) */
     int dup_of;        /* earlier segment of this file with the same tensor */
     size_t first_blk, nblk;
+    int64_t base_id;     /* delta coding: the base tensor, 0 if none */
+    elves_fp128 base_fp; /* its fingerprint */
+    size_t delta_blocks; /* blocks written as delta blocks */
 } seg_rec;
 
 typedef struct ingest {
@@ -96,6 +101,8 @@ typedef struct ingest {
     elves_segments *segs;
     elves_unit *units;
     size_t nunits;
+
+    base_plan *plan; /* the declared base's tensors, or NULL */
 
     /* the result */
     seg_rec *recs;
@@ -478,6 +485,8 @@ static int put_block(void *arg, size_t index, uint64_t raw_offset,
     nc->codec = (int)info.codec;
     if (info.flags & ELVES_BLOCK_FLAG_LOSSY)
         c->rec->lossy = 1;
+    if (info.codec == ELVES_CODEC_DELTA)
+        c->rec->delta_blocks++;
     b->raw_offset = c->base + raw_offset;
     b->raw_len = raw_len;
     b->new_idx = in->chunks.n - 1;
@@ -494,14 +503,16 @@ static int encode_segment(ingest *in, seg_rec *r)
     elves_encode_opts opts = ELVES_ENCODE_OPTS_INIT;
     opts.mode = in->mode;
     opts.threads = cpu_count();
+    opts.base = &in->st->base_src;
     for (uint64_t off = 0; off < seg->length; off += WINDOW) {
         uint64_t len = seg->length - off < WINDOW ? seg->length - off : WINDOW;
         elves_segment part = *seg;
         sink_ctx ctx = {in, r, seg->offset + off};
         elves_codec codec;
         elves_error e = {0, ""};
-        int rc = elves_encode_segment(&codec, in->src + seg->offset + off, len,
-                                      &part, &opts, put_block, &ctx, &e);
+        int rc = elves_encode_segment_delta(
+            &codec, in->src + seg->offset + off, len, &part,
+            r->base_id ? &r->base_fp : NULL, off, &opts, put_block, &ctx, &e);
         drop_window(in, seg->offset + off, seg->offset + off + len);
         if (rc == ELVES_E_CALLBACK)
             return -1; /* in->err or in->stopped says why */
@@ -512,6 +523,26 @@ static int encode_segment(ingest *in, seg_rec *r)
             snprintf(r->codec, sizeof r->codec, "%s", elves_codec_name(codec));
     }
     return 0;
+}
+
+static json_t *shape_json(const elves_segment *seg);
+
+/* Delta coding: the base tensor of a unit of one tensor, if the plan has
+ * one of the same name, dtype, shape and length. */
+static void match_base(ingest *in, seg_rec *r, const elves_unit *u)
+{
+    json_t *shape;
+    char *text;
+
+    if (!in->plan || u->count != 1 || r->unit->dtype == ELVES_DT_OPAQUE)
+        return;
+    shape = shape_json(r->unit);
+    text = json_dumps(shape, JSON_COMPACT);
+    json_decref(shape);
+    if (text && base_plan_match(in->plan, r->unit, text, &r->base_id,
+                                &r->base_fp) != 1)
+        r->base_id = 0;
+    free(text);
 }
 
 static int process_unit(ingest *in, const elves_unit *u)
@@ -532,8 +563,10 @@ static int process_unit(ingest *in, const elves_unit *u)
         if (rc > 0)
             atomic_fetch_add(in->progress, (int64_t)r->unit->length);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        match_base(in, r, u);
         rc = encode_segment(in, r);
+    }
     r->nblk = in->blks.n - r->first_blk;
     for (size_t k = 1; k < u->count; k++) {
         seg_rec *m = &in->recs[idx + k];
@@ -600,7 +633,7 @@ static int fetch_batch(ingest *in, verify_buf *vb, size_t first, size_t n,
                            in->err) < 0)
             return -1;
         jobs[i] = (elves_decode_job){vb->enc[i], b->loc.length, vb->dec[i],
-                                     b->raw_len, NULL};
+                                     b->raw_len, &in->st->base_src};
     }
     return 0;
 }
@@ -721,7 +754,8 @@ static int insert_tensor(ingest *in, meta_tx *tx, seg_rec *r, int *created)
                          elves_dtype_name(r->unit->dtype),
                          shape_text ? shape_text : "[]",
                          r->unit->length,
-                         r->codec};
+                         r->codec,
+                         r->delta_blocks ? r->base_id : 0};
     int rc = meta_tensor_insert(tx, &t, &r->tensor_id, in->err);
     free(shape_text);
     if (rc < 0)
@@ -827,6 +861,10 @@ static int compress(ingest *in)
 {
     if (map_source(in) < 0)
         return -1;
+    if (base_plan_load(in->st, in->job_id, &in->plan, in->err) < 0) {
+        in->backend_failed = 1;
+        return -1;
+    }
     for (size_t i = 0; i < in->nunits; i++) {
         if (atomic_load(&in->st->stopping)) {
             in->stopped = 1;
@@ -872,6 +910,7 @@ int ingest_file(es_store *st, int64_t job_id, int64_t attempt,
     if (rc == 0)
         rc = compress(&in) < 0 ? -1 : 1;
     pthread_rwlock_unlock(&st->gc_lock);
+    base_plan_free(in.plan);
     unmap_source(&in);
     if (rc > 0) {
         remove_spool(&in);

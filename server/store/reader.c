@@ -364,7 +364,8 @@ static int load_block(es_store *st, int64_t chunk_id, const chunk_loc *loc,
     if (rc == 0) {
         size_t got = 0;
         elves_error e = {0, ""};
-        int drc = elves_block_decode(&got, dst, raw_len, buf, loc->length, &e);
+        int drc = elves_block_decode_base(&got, dst, raw_len, buf, loc->length,
+                                          &st->base_src, &e);
         if (drc != 0 || got != raw_len) {
             fprintf(stderr, "elvesd: CORRUPT block in chunk %lld: %s\n",
                     (long long)chunk_id,
@@ -794,6 +795,28 @@ static void read_ahead(store_reader *r, size_t idx)
     if (i > r->ahead_until)
         r->ahead_until = i;
     decode_submit(r->st, t, n);
+}
+
+int reader_block_copy(es_store *st, int64_t chunk_id, const chunk_loc *loc,
+                      uint32_t raw_len, uint64_t from, size_t n, uint8_t *out,
+                      es_err *err)
+{
+    enc_buf eb = {NULL, 0};
+    int owner;
+    cache_entry *e =
+        cache_acquire(st->cache, chunk_id, loc->checksum, raw_len, &owner);
+    if (!e)
+        return es_errf(err, 500, "out of memory");
+    if (owner)
+        fill_entry(st, e, loc, &eb);
+    enc_buf_free(&eb);
+    int rc = cache_wait(st->cache, e, err);
+    if (rc == 0 && (from > raw_len || n > raw_len - from))
+        rc = es_errf(err, 500, "block copy past the block");
+    if (rc == 0)
+        memcpy(out, e->data + from, n);
+    cache_release(st->cache, e);
+    return rc;
 }
 
 /* Copies from block idx starting at off; returns bytes copied or -1. */

@@ -64,71 +64,11 @@ int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
     return 0;
 }
 
-static int check_repo_name(const char *name, es_err *err)
-{
-    if (!store_repo_name_valid(name))
-        return es_errf(err, 400, "invalid repository name '%.100s'",
-                       name ? name : "");
-    return 0;
-}
-
 static int check_path(const char *path, es_err *err)
 {
     if (!store_path_valid(path))
         return es_errf(err, 400, "invalid path");
     return 0;
-}
-
-int repo_find(meta_tx *tx, const char *name, int64_t *id, char mode[16],
-              es_err *err)
-{
-    if (check_repo_name(name, err) < 0)
-        return -1;
-    meta_repo r;
-    int rc = meta_repo_find(tx, name, &r, err);
-    if (rc <= 0)
-        return rc < 0 ? -1
-                      : es_errf(err, 404, "repository '%s' not found", name);
-    *id = r.id;
-    if (mode)
-        memcpy(mode, r.mode, 16);
-    return 0;
-}
-
-static int is_commit_id(const char *s)
-{
-    if (strlen(s) != 40)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return 0;
-    return 1;
-}
-
-/* Branch or tag name, or a commit id of this repo -> commit id. */
-int resolve_rev(meta_tx *tx, int64_t repo_id, const char *rev,
-                char commit[41], es_err *err)
-{
-    if (!rev || !*rev)
-        rev = DEFAULT_BRANCH;
-    meta_ref ref;
-    int rc = meta_ref_get(tx, repo_id, rev, &ref, err);
-    if (rc == 1) {
-        memcpy(commit, ref.commit, 41);
-        return 0;
-    }
-    if (rc < 0)
-        return -1;
-    if (is_commit_id(rev)) {
-        rc = meta_commit_exists(tx, repo_id, rev, err);
-        if (rc == 1) {
-            memcpy(commit, rev, 41);
-            return 0;
-        }
-        if (rc < 0)
-            return -1;
-    }
-    return es_errf(err, 404, "revision '%.100s' not found", rev);
 }
 
 /* ---- repositories ----------------------------------------------------------
@@ -156,7 +96,7 @@ static int create_tx(meta_tx *tx, const char *name, const char *mode,
 int store_repo_create(es_store *st, const char *name, const char *mode,
                       json_t **out, es_err *err)
 {
-    if (check_repo_name(name, err) < 0)
+    if (repo_name_check(name, err) < 0)
         return -1;
     if (!mode)
         mode = "lossless";
@@ -167,6 +107,37 @@ int store_repo_create(es_store *st, const char *name, const char *mode,
         meta_end(tx, create_tx(tx, name, mode, err), err) < 0)
         return -1;
     return store_repo_get(st, name, out, err);
+}
+
+int store_base_spec_valid(const char *spec)
+{
+    char repo[256];
+    const char *at = strchr(spec, '@');
+    size_t n = at ? (size_t)(at - spec) : strlen(spec);
+    if (n == 0 || n >= sizeof repo || (at && (!at[1] || strlen(at) > 200)))
+        return 0;
+    memcpy(repo, spec, n);
+    repo[n] = 0;
+    return store_repo_name_valid(repo);
+}
+
+int store_repo_set_base(es_store *st, const char *name, const char *base,
+                        es_err *err)
+{
+    meta_tx *tx;
+    int64_t id;
+    char mode[16];
+    if (repo_name_check(name, err) < 0)
+        return -1;
+    if (base && base[0] && !store_base_spec_valid(base))
+        return es_errf(err, 400,
+                       "base must be \"org/name\" or \"org/name@revision\"");
+    if (meta_begin(st->meta, META_WRITE, &tx, err) < 0)
+        return -1;
+    int rc = repo_find(tx, name, &id, mode, err);
+    if (rc == 0)
+        rc = meta_repo_base_set(tx, id, base, err);
+    return meta_end(tx, rc, err);
 }
 
 static int add_ref(void *ctx, const char *name, const char *commit)
@@ -202,12 +173,19 @@ static json_t *repo_json(meta_tx *tx, const meta_repo *row, es_err *err)
     }
     json_object_set_new(r, "branches", branches);
     json_object_set_new(r, "tags", tags);
+    char base[256];
+    int has = meta_repo_base_get(tx, row->id, base, err);
+    if (has < 0) {
+        json_decref(r);
+        return NULL;
+    }
+    json_object_set_new(r, "base", has ? json_string(base) : json_null());
     return r;
 }
 
 int store_repo_get(es_store *st, const char *name, json_t **out, es_err *err)
 {
-    if (check_repo_name(name, err) < 0)
+    if (repo_name_check(name, err) < 0)
         return -1;
     meta_tx *tx;
     meta_repo row;
@@ -383,7 +361,7 @@ static int delete_repo_tx(meta_tx *tx, const char *name, name_list *dead,
 
 int store_repo_delete(es_store *st, const char *name, es_err *err)
 {
-    if (check_repo_name(name, err) < 0)
+    if (repo_name_check(name, err) < 0)
         return -1;
     name_list dead = NAME_LIST_INIT;
     meta_tx *tx;
@@ -396,7 +374,7 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
 int store_file_delete(es_store *st, const char *repo, const char *revision,
                       const char *path, es_err *err)
 {
-    if (check_repo_name(repo, err) < 0 || check_path(path, err) < 0)
+    if (repo_name_check(repo, err) < 0 || check_path(path, err) < 0)
         return -1;
     char message[1100], commit[41];
     snprintf(message, sizeof message, "Delete %s", path);
@@ -443,7 +421,7 @@ static int lookup_tx(meta_tx *tx, const char *repo, const char *revision,
 int store_file_lookup(es_store *st, const char *repo, const char *revision,
                       const char *path, store_file *out, es_err *err)
 {
-    if (check_repo_name(repo, err) < 0 || check_path(path, err) < 0)
+    if (repo_name_check(repo, err) < 0 || check_path(path, err) < 0)
         return -1;
     meta_tx *tx;
     if (meta_begin(st->meta, META_READ, &tx, err) < 0)
@@ -509,7 +487,7 @@ static int list_tx(meta_tx *tx, const char *repo, const char *revision,
 int store_file_list(es_store *st, const char *repo, const char *revision,
                     json_t **out, es_err *err)
 {
-    if (check_repo_name(repo, err) < 0)
+    if (repo_name_check(repo, err) < 0)
         return -1;
     json_t *list = json_array();
     meta_tx *tx;

@@ -145,7 +145,7 @@ int store_open(es_store **out, const store_config *cfg, es_err *err)
     pthread_mutex_init(&st->gc_mu, NULL);
     if (apply_config(st, cfg, err) < 0 || open_parts(st, cfg, err) < 0 ||
         (!cfg->no_workers && recover(st, err) < 0) ||
-        reader_init(st, err) < 0 ||
+        reader_init(st, err) < 0 || base_init(st, err) < 0 ||
         (!cfg->no_workers && jobs_start(st, err) < 0)) {
         store_close(st);
         return -1;
@@ -160,6 +160,7 @@ void store_close(es_store *st)
         return;
     atomic_store(&st->stopping, 1);
     jobs_stop(st);
+    base_shutdown(st);
     reader_shutdown(st);
     chunkstore_close(&st->cs);
     spool_remote_close(st);

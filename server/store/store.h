@@ -82,6 +82,13 @@ int store_repo_create(es_store *st, const char *name, const char *mode,
                       json_t **out, es_err *err);
 int store_repo_get(es_store *st, const char *name, json_t **out,
                    es_err *err);
+/* Model families: the base model a repository's files are delta-coded
+ * against, "org/name" or "org/name@revision" (NULL or "" removes it; 400
+ * for another form).  It need not exist yet: a file whose base is missing
+ * is coded alone.  Files already stored keep their coding. */
+int store_repo_set_base(es_store *st, const char *name, const char *base,
+                        es_err *err);
+int store_base_spec_valid(const char *spec);
 int store_repo_list(es_store *st, json_t **out, es_err *err);
 /* Deletes the repo, its revisions and its references; space returns via GC. */
 int store_repo_delete(es_store *st, const char *name, es_err *err);

@@ -20,6 +20,7 @@
 typedef struct jobs_pool jobs_pool;
 typedef struct block_cache block_cache;
 typedef struct decode_pool decode_pool;
+typedef struct base_maps base_maps;
 typedef struct spool_remote spool_remote;
 
 struct es_store {
@@ -55,7 +56,37 @@ struct es_store {
     block_cache *cache;
     decode_pool *decoders;
     atomic_int stopping;
+
+    /* Delta coding (base.c): where delta blocks find their base tensors'
+     * decoded bytes, and the block maps of the bases read lately. */
+    elves_base_src base_src;
+    base_maps *bases;
 };
+
+/* ---- reader.c (besides store.h's readers) ----------------------------- */
+/* Copies decoded bytes [from, from + n) of one block through the shared
+ * decoded-block cache (decoding it if no reader has). */
+int reader_block_copy(es_store *st, int64_t chunk_id, const chunk_loc *loc,
+                      uint32_t raw_len, uint64_t from, size_t n, uint8_t *out,
+                      es_err *err);
+
+/* ---- base.c: delta coding against base tensors ------------------------ */
+int base_init(es_store *st, es_err *err);
+void base_shutdown(es_store *st);
+
+/* The base tensors a file version is coded against: the lossless tensors
+ * of the root of its repository's declared base chain, by segment name. */
+typedef struct base_plan base_plan;
+/* *out NULL when the file's repository declares no base (or it cannot be
+ * found: a warning is logged and the file is coded alone). */
+int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err);
+void base_plan_free(base_plan *p);
+/* The base tensor for a segment (same name, dtype, shape, length): 1 with
+ * its id and 16-byte fingerprint, 0 if none. */
+int base_plan_match(const base_plan *p, const elves_segment *seg,
+                    const char *shape_json, int64_t *id, elves_fp128 *fp);
+/* The repository the plan's base tensors come from ("org/name"). */
+const char *base_plan_repo(const base_plan *p);
 
 /* ---- paths.c ---------------------------------------------------------- */
 int store_mode_valid(const char *mode);
@@ -79,10 +110,18 @@ int name_list_add(name_list *l, const char *name);
 int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
                    es_err *err);
 
+/* ---- lookup.c --------------------------------------------------------- */
+/* 400 unless name is a valid "org/name". */
+int repo_name_check(const char *name, es_err *err);
 /* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
 int repo_find(meta_tx *tx, const char *name, int64_t *id, char mode[16],
               es_err *err);
+/* Inside a transaction: revision (branch, tag or commit id; NULL/"" =
+ * main) -> commit id, 404 if unknown. */
+int resolve_rev(meta_tx *tx, int64_t repo_id, const char *rev,
+                char commit[41], es_err *err);
 
+/* ---- repo.c ----------------------------------------------------------- */
 /* Inside a transaction: makes a new commit on branch `revision` (NULL =
  * "main") of repo that sets `path` to file_id (0 = removes it; 404 if the
  * path is absent).  Files no longer listed by any head are deleted and
@@ -97,13 +136,10 @@ struct hf_file_list;
 int hf_file_list_add_entry(struct hf_file_list *l, const meta_hf_entry *e);
 
 /* Also inside a transaction (repo_hf.c builds multi-file commits on them):
- * revision (branch, tag or commit id; NULL/"" = main) -> commit id, 404 if
- * unknown; a new commit row with a fresh random id; a branch's head (400
- * for a tag); whether path may be added to commit (409 if a file sits on
- * one of its parent directories or a directory at path); deleting
- * file_id if no branch or tag head lists it any more. */
-int resolve_rev(meta_tx *tx, int64_t repo_id, const char *rev,
-                char commit[41], es_err *err);
+ * a new commit row with a fresh random id; a branch's head (400 for a
+ * tag); whether path may be added to commit (409 if a file sits on one of
+ * its parent directories or a directory at path); deleting file_id if no
+ * branch or tag head lists it any more. */
 int insert_commit(meta_tx *tx, int64_t repo_id, const char *parent,
                   const char *message, char id[41], es_err *err);
 int branch_head(meta_tx *tx, int64_t repo_id, const char *branch,

@@ -208,11 +208,12 @@ int pg_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
 {
     int found = pg_i64(tx,
                        "INSERT INTO tensors (fingerprint, lossy, dtype, shape, "
-                       "raw_len, codec) VALUES ($1, $2, $3, $4, $5, $6) ON "
-                       "CONFLICT (fingerprint, lossy) DO NOTHING RETURNING id",
+                       "raw_len, codec, base_id) VALUES ($1, $2, $3, $4, $5, "
+                       "$6, NULLIF($7::bigint, 0)) ON CONFLICT (fingerprint, "
+                       "lossy) DO NOTHING RETURNING id",
                        PG_P(PG_T(t->fingerprint), PG_I(t->lossy),
                             PG_T(t->dtype), PG_T(t->shape), PG_I(t->raw_len),
-                            PG_T(t->codec)),
+                            PG_T(t->codec), PG_I(t->base_id)),
                        id, err);
     return found; /* *id is 0 when nothing was inserted */
 }
@@ -268,7 +269,8 @@ int pg_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
 {
     int gone = pg_exec(tx,
                        "DELETE FROM tensors WHERE refcount = 0 AND "
-                       "coalesce(dead_since, 0) < $1",
+                       "coalesce(dead_since, 0) < $1 AND NOT EXISTS (SELECT "
+                       "1 FROM tensors d WHERE d.base_id = tensors.id)",
                        PG_P(PG_I(before)), err);
     if (gone < 0)
         return -1;
@@ -349,4 +351,72 @@ int pg_spool_named(meta_tx *tx, const char *name, es_err *err)
 {
     return pg_exists(tx, "SELECT 1 FROM files WHERE spool = $1",
                      PG_P(PG_T(name)), err);
+}
+
+int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
+                        int (*fn)(void *ctx, const meta_base_tensor *t),
+                        void *ctx, es_err *err)
+{
+    PGresult *r = pg_run(
+        tx,
+        "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "
+        "coalesce(t.base_id, 0) FROM tree_entries te JOIN file_segments fs ON "
+        "fs.file_id = te.file_id JOIN tensors t ON t.id = fs.tensor_id WHERE "
+        "te.commit_id = $1 AND fs.name IS NOT NULL AND fs.codec IS NOT NULL "
+        "AND t.lossy = 0",
+        PG_P(PG_T(commit_id)), err);
+    int rc = 0;
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        meta_base_tensor t = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                              PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                              (uint64_t)pg_col_i64(r, i, 4), pg_col_i64(r, i, 5),
+                              pg_col_i64(r, i, 6)};
+        rc = fn(ctx, &t) != 0 ? -1 : 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
+                             int64_t *id, uint64_t *raw_len, es_err *err)
+{
+    PGresult *r = pg_run(tx,
+                         "SELECT id, raw_len FROM tensors WHERE fingerprint = "
+                         "$1 AND lossy = 0",
+                         PG_P(PG_T(fingerprint)), err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found) {
+        *id = pg_col_i64(r, 0, 0);
+        *raw_len = (uint64_t)pg_col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return found;
+}
+
+int pg_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
+                     es_err *err)
+{
+    PGresult *r = pg_run(tx,
+                         "SELECT base FROM repos WHERE id = $1 AND base IS "
+                         "NOT NULL",
+                         PG_P(PG_I(repo_id)), err);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found)
+        pg_col_text(r, 0, 0, base, 256);
+    PQclear(r);
+    return found;
+}
+
+int pg_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
+                     es_err *err)
+{
+    return pg_ran(pg_exec(tx, "UPDATE repos SET base = NULLIF($1, '') WHERE "
+                              "id = $2",
+                          PG_P(PG_T(base ? base : ""), PG_I(repo_id)), err));
 }

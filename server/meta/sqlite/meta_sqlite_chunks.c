@@ -276,8 +276,9 @@ int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "INSERT INTO tensors (fingerprint, lossy, dtype, "
-                              "shape, raw_len, codec) VALUES (?, ?, ?, ?, ?, "
-                              "?) ON CONFLICT (fingerprint, lossy) DO NOTHING",
+                              "shape, raw_len, codec, base_id) VALUES (?, ?, ?, "
+                              "?, ?, ?, NULLIF(?, 0)) ON CONFLICT (fingerprint, "
+                              "lossy) DO NOTHING",
                               err);
     if (!s)
         return -1;
@@ -287,6 +288,7 @@ int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
     db_bind_text(s, 4, t->shape);
     db_bind_i64(s, 5, (int64_t)t->raw_len);
     db_bind_text(s, 6, t->codec);
+    db_bind_i64(s, 7, t->base_id);
     if (db_step_done(d, s, err) < 0)
         return -1;
     int created = db_changes(d) > 0;
@@ -363,7 +365,9 @@ int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "DELETE FROM tensors WHERE refcount = 0 AND "
-                              "coalesce(dead_since, 0) < ?",
+                              "coalesce(dead_since, 0) < ? AND NOT EXISTS "
+                              "(SELECT 1 FROM tensors d WHERE d.base_id = "
+                              "tensors.id)",
                               err);
     if (!s)
         return -1;
@@ -511,4 +515,88 @@ int sq_spool_named(meta_tx *tx, const char *name, es_err *err)
     int rc = db_step_row(d, s, err);
     sqlite3_reset(s);
     return rc;
+}
+
+int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
+                        int (*fn)(void *ctx, const meta_base_tensor *t),
+                        void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d,
+        "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "
+        "coalesce(t.base_id, 0) FROM tree_entries te JOIN file_segments fs ON "
+        "fs.file_id = te.file_id JOIN tensors t ON t.id = fs.tensor_id WHERE "
+        "te.commit_id = ? AND fs.name IS NOT NULL AND fs.codec IS NOT NULL "
+        "AND t.lossy = 0",
+        err);
+    int rc;
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, commit_id);
+    while ((rc = db_step_row(d, s, err)) == 1) {
+        meta_base_tensor t = {
+            (const char *)sqlite3_column_text(s, 0),
+            (const char *)sqlite3_column_text(s, 1),
+            (const char *)sqlite3_column_text(s, 2),
+            (const char *)sqlite3_column_text(s, 3),
+            (uint64_t)sqlite3_column_int64(s, 4),
+            sqlite3_column_int64(s, 5),
+            sqlite3_column_int64(s, 6)};
+        if (fn(ctx, &t) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}
+
+int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
+                             int64_t *id, uint64_t *raw_len, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d,
+                              "SELECT id, raw_len FROM tensors WHERE "
+                              "fingerprint = ? AND lossy = 0",
+                              err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, fingerprint);
+    int rc = db_step_row(d, s, err);
+    if (rc == 1) {
+        *id = sqlite3_column_int64(s, 0);
+        *raw_len = (uint64_t)sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int sq_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
+                     es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d, "SELECT base FROM repos WHERE id = ? AND base IS NOT NULL", err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, repo_id);
+    int rc = db_step_row(d, s, err);
+    if (rc == 1)
+        db_col_text(s, 0, base, 256);
+    sqlite3_reset(s);
+    return rc;
+}
+
+int sq_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
+                     es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s =
+        db_prep(d, "UPDATE repos SET base = NULLIF(?, '') WHERE id = ?", err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, base ? base : "");
+    db_bind_i64(s, 2, repo_id);
+    return db_step_done(d, s, err) < 0 ? -1 : 0;
 }

@@ -167,6 +167,15 @@ int sq_segment_add(meta_tx *tx, int64_t file_id, const meta_segment *g,
                    es_err *err);
 int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b,
                  es_err *err);
+int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
+                        int (*fn)(void *ctx, const meta_base_tensor *t),
+                        void *ctx, es_err *err);
+int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
+                             int64_t *id, uint64_t *raw_len, es_err *err);
+int sq_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
+                     es_err *err);
+int sq_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
+                     es_err *err);
 int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
                           es_err *err);
 int sq_chunk_dead_each(meta_tx *tx, int64_t before,

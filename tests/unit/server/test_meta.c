@@ -336,7 +336,7 @@ static void test_refcounts_and_grace(void **state)
     int64_t file = new_file(tx, "g1"), chunk = 0, tensor = 0;
     meta_chunk_new cn = {7, 0, 100, 0xFFFFFFFFFFFFFFF0ull, 400, 1};
     OK(0, meta_chunk_insert(tx, &cn, &chunk, &err));
-    meta_tensor_new tn = {"fp", 0, "F32", "[100]", 400, "zstd"};
+    meta_tensor_new tn = {"fp", 0, "F32", "[100]", 400, "zstd", 0};
     OK(1, meta_tensor_insert(tx, &tn, &tensor, &err));
     int64_t again = -1;
     OK(0, meta_tensor_insert(tx, &tn, &again, &err)); /* exists */
@@ -409,6 +409,80 @@ static void test_refcounts_and_grace(void **state)
     commit(tx);
 }
 
+/* ---- delta coding: base tensors (migrations/0006_delta.sql) -------------- */
+
+static int collect_base(void *ctx, const meta_base_tensor *t)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s:%s:%s:%s:%llu:%lld;", t->name, t->dtype,
+             t->shape, t->fingerprint, (unsigned long long)t->raw_len,
+             (long long)(t->base_id != 0));
+    return 0;
+}
+
+/* A base tensor listed by a commit, a delta tensor naming it: the base is
+ * found by fingerprint and by its commit, survives GC while the delta
+ * tensor exists (even with no file left naming it), and goes once the
+ * delta tensor went; a repository's declared base is kept and cleared. */
+static void test_delta_refs(void **state)
+{
+    fixture *f = *state;
+    es_err err = {0, ""};
+    int64_t now = (int64_t)time(NULL), repo = 0, base = 0, delta = 0, id = 0;
+    int64_t n = -1;
+    uint64_t raw = 0;
+    char listed[512] = "", decl[256];
+    meta_tx *tx = begin(f->m, META_WRITE);
+    int64_t fb = new_file(tx, "b1"), fd = new_file(tx, "d1");
+    OK(0, meta_repo_insert(tx, "org/base", "lossless", 5, &repo, &err));
+    OK(0, meta_commit_insert(tx, C1, repo, NULL, "first", 5, &err));
+    OK(0, meta_ref_insert(tx, repo, "main", "branch", C1, &err));
+    OK(0, meta_entry_add(tx, C1, "m.safetensors", fb, &err));
+    meta_tensor_new tb = {"aa00", 0, "BF16", "[4,8]", 64, "float", 0};
+    OK(1, meta_tensor_insert(tx, &tb, &base, &err));
+    meta_tensor_new td = {"dd00", 0, "BF16", "[4,8]", 64, "float", base};
+    OK(1, meta_tensor_insert(tx, &td, &delta, &err));
+    meta_segment sb = {0, "tensor", "w", "BF16", 8, 64, "float", base};
+    OK(0, meta_segment_add(tx, fb, &sb, &err));
+    meta_segment member = {1, "tensor", "m", "BF16", 72, 4, NULL, base};
+    OK(0, meta_segment_add(tx, fb, &member, &err));
+    meta_segment sd = {0, "tensor", "w", "BF16", 8, 64, "float", delta};
+    OK(0, meta_segment_add(tx, fd, &sd, &err));
+    OK(0, meta_repo_base_get(tx, repo, decl, &err));
+    OK(0, meta_repo_base_set(tx, repo, "org/root@v1", &err));
+    OK(1, meta_repo_base_get(tx, repo, decl, &err));
+    assert_string_equal(decl, "org/root@v1");
+    OK(0, meta_repo_base_set(tx, repo, NULL, &err));
+    OK(0, meta_repo_base_get(tx, repo, decl, &err));
+    commit(tx);
+
+    tx = begin(f->m, META_READ);
+    OK(0, meta_base_tensor_each(tx, C1, collect_base, listed, &err));
+    assert_string_equal(listed, "w:BF16:[4,8]:aa00:64:0;"); /* no member */
+    OK(1, meta_tensor_by_fingerprint(tx, "aa00", &id, &raw, &err));
+    assert_int_equal(id, base);
+    assert_int_equal(raw, 64);
+    OK(0, meta_tensor_by_fingerprint(tx, "ffff", &id, &raw, &err));
+    commit(tx);
+
+    /* the base's file goes: the base tensor stays while the delta names it */
+    char spool[META_SPOOL_NAME_MAX];
+    tx = begin(f->m, META_WRITE);
+    OK(0, meta_file_delete(tx, fb, now, spool, &err));
+    OK(0, meta_tensor_dead_delete(tx, now + 60, &n, &err));
+    assert_int_equal(n, 0);
+    OK(1, meta_tensor_by_fingerprint(tx, "aa00", &id, &raw, &err));
+    /* then the delta's: the delta tensor goes first, its base after */
+    OK(0, meta_file_delete(tx, fd, now, spool, &err));
+    OK(0, meta_tensor_dead_delete(tx, now + 60, &n, &err));
+    assert_true(n >= 1);
+    OK(0, meta_tensor_by_fingerprint(tx, "dd00", &id, &raw, &err));
+    OK(0, meta_tensor_dead_delete(tx, now + 60, &n, &err));
+    OK(0, meta_tensor_by_fingerprint(tx, "aa00", &id, &raw, &err));
+    commit(tx);
+}
+
 /* ---- GC on one replica, dedup on another ---------------------------------- */
 
 /* A tensor T and its one chunk, unreferenced since long ago (dead_since 1),
@@ -420,7 +494,7 @@ static void old_dead_tensor(meta *m, const char *dir, const char *fp,
     meta_tx *tx = begin(m, META_WRITE);
     meta_chunk_new cn = {9, 0, 50, 42, 200, 1};
     OK(0, meta_chunk_insert(tx, &cn, chunk, &err));
-    meta_tensor_new tn = {fp, 0, "F32", "[50]", 200, "zstd"};
+    meta_tensor_new tn = {fp, 0, "F32", "[50]", 200, "zstd", 0};
     OK(1, meta_tensor_insert(tx, &tn, tensor, &err));
     meta_block b = {0, 0, 200, *chunk};
     OK(0, meta_tensor_block_add(tx, *tensor, &b, &err));
@@ -700,6 +774,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hub_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delta_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_and_grace, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gc_vs_dedup_across_replicas,

@@ -1,0 +1,17 @@
+-- 0006_delta.sql - model families: tensors delta-coded against a base
+-- tensor (issue 15), and the base a repository declares.
+--
+-- tensors.base_id: the tensor whose decoded bytes this one's delta blocks
+-- are coded against, NULL for a tensor coded alone.  It is a reference: GC
+-- never deletes a tensor that some other tensor names as its base, even
+-- when no file lists it any more (the base repository was deleted), and
+-- its chunks stay because its tensor_blocks rows do.  When the last delta
+-- tensor goes, the base is an ordinary unreferenced tensor again and ages
+-- out with the grace time.  Chains are one level deep: a base has no base.
+--
+-- repos.base: "org/name" or "org/name@revision", the base model declared
+-- when the repository was made (or by the model card); NULL if none.
+
+ALTER TABLE tensors ADD COLUMN base_id INTEGER REFERENCES tensors(id);
+CREATE INDEX tensors_base ON tensors(base_id) WHERE base_id IS NOT NULL;
+ALTER TABLE repos ADD COLUMN base TEXT;

@@ -1,0 +1,407 @@
+/*
+ * base.c - delta coding in the store: which base tensors a file version is
+ * coded against (base_plan_*), and where every delta block, in ingest and
+ * in downloads, finds its base tensor's decoded bytes (st->base_src).
+ *
+ * The plan: the job's repository declares a base ("org/name[@rev]",
+ * repos.base); its chain is followed to the root (a fine-tune of a
+ * fine-tune is coded against the root base, so chains stay one level
+ * deep), and the root's tensors at that revision are listed by segment
+ * name.  A tensor of the new file is coded against the base tensor of the
+ * same name, dtype, shape and length.
+ *
+ * Reads: a delta block names its base by fingerprint (tensors.fingerprint)
+ * and offset.  The tensor's block map (tensor_blocks) is loaded once and
+ * kept in a small table (BASE_MAPS maps, least recently used replaced);
+ * its blocks are decoded through the shared decoded-block cache, so a base
+ * that many fine-tunes share stays hot.  A tensor row never changes once
+ * written (ids are never reused), and a chunk that compaction moved is
+ * found again by reader_block_copy, so a kept map stays right; a base
+ * tensor is never collected while a delta tensor names it (tensors.base_id,
+ * migrations/0006_delta.sql).
+ */
+#include "store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BASE_MAPS 64
+#define BASE_CHAIN_MAX 8
+
+/* ---- block maps of base tensors ------------------------------------------ */
+
+typedef struct base_block {
+    uint64_t raw_offset; /* within the tensor */
+    uint32_t raw_len;
+    int64_t chunk_id;
+    chunk_loc loc;
+} base_block;
+
+typedef struct base_map {
+    elves_fp128 fp;
+    int64_t tensor_id;
+    uint64_t raw_len;
+    base_block *blocks;
+    size_t n;
+    uint64_t used; /* clock of the last use */
+} base_map;
+
+struct base_maps {
+    pthread_mutex_t mu;
+    base_map maps[BASE_MAPS];
+    uint64_t clock;
+};
+
+static int store_base_read(void *ctx, const elves_fp128 *fp, uint64_t offset,
+                           uint32_t len, uint8_t *out);
+
+int base_init(es_store *st, es_err *err)
+{
+    st->bases = calloc(1, sizeof *st->bases);
+    if (!st->bases || pthread_mutex_init(&st->bases->mu, NULL) != 0) {
+        free(st->bases);
+        st->bases = NULL;
+        return es_errf(err, 500, "out of memory");
+    }
+    st->base_src.read = store_base_read;
+    st->base_src.match = NULL;
+    st->base_src.ctx = st;
+    st->base_src.file_sha256 = NULL;
+    return 0;
+}
+
+void base_shutdown(es_store *st)
+{
+    if (!st->bases)
+        return;
+    for (int i = 0; i < BASE_MAPS; i++)
+        free(st->bases->maps[i].blocks);
+    pthread_mutex_destroy(&st->bases->mu);
+    free(st->bases);
+    st->bases = NULL;
+}
+
+typedef struct map_load {
+    vec blocks; /* of base_block */
+    es_err *err;
+} map_load;
+
+static int map_add_block(void *arg, const meta_chunk_block *b)
+{
+    map_load *l = arg;
+    base_block *bb = vec_grow(&l->blocks);
+    if (!bb)
+        return es_errf(l->err, 500, "out of memory");
+    bb->raw_offset = b->raw_offset;
+    bb->raw_len = b->raw_len;
+    bb->chunk_id = b->chunk.id;
+    bb->loc = (chunk_loc){b->chunk.container, b->chunk.offset, b->chunk.length,
+                          b->chunk.checksum};
+    return 0;
+}
+
+/* Loads the map of the lossless tensor with fingerprint fp (unlocked). */
+static int map_load_tensor(es_store *st, const elves_fp128 *fp, base_map *out,
+                           es_err *err)
+{
+    char hex[33];
+    meta_tx *tx;
+    map_load l = {VEC_INIT(base_block), err};
+    int rc;
+
+    elves_fp128_hex(hex, fp);
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    rc = meta_tensor_by_fingerprint(tx, hex, &out->tensor_id, &out->raw_len,
+                                    err);
+    if (rc == 1)
+        rc = meta_tensor_block_each(tx, out->tensor_id, map_add_block, &l,
+                                    err) < 0
+                 ? -1
+                 : 1;
+    rc = meta_end(tx, rc, err);
+    if (rc == 0)
+        rc = es_errf(err, 404, "base tensor %s is not stored", hex);
+    if (rc < 0) {
+        vec_free(&l.blocks);
+        return -1;
+    }
+    out->fp = *fp;
+    out->blocks = l.blocks.items;
+    out->n = l.blocks.n;
+    return 0;
+}
+
+/* Copies the blocks of map m under [off, off + len) into out. */
+static int map_copy(es_store *st, const base_block *blocks, size_t n,
+                    uint64_t off, uint32_t len, uint8_t *out, es_err *err)
+{
+    uint64_t end = off + len;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* first block ending after off */
+        size_t mid = (lo + hi) / 2;
+        if (blocks[mid].raw_offset + blocks[mid].raw_len <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k < n && off < end; k++) {
+        const base_block *b = &blocks[k];
+        if (b->raw_offset > off)
+            break; /* a gap: not a tiling */
+        uint64_t from = off - b->raw_offset;
+        size_t take = (size_t)(b->raw_len - from < end - off ? b->raw_len - from
+                                                             : end - off);
+        if (reader_block_copy(st, b->chunk_id, &b->loc, b->raw_len, from, take,
+                              out, err) < 0)
+            return -1;
+        out += take;
+        off += take;
+    }
+    return off == end ? 0 : es_errf(err, 500, "base tensor map has a gap");
+}
+
+/* elves_base_read_fn over the store: any thread, any number at once. */
+static int store_base_read(void *ctx, const elves_fp128 *fp, uint64_t offset,
+                           uint32_t len, uint8_t *out)
+{
+    es_store *st = ctx;
+    base_maps *bm = st->bases;
+    base_map fresh = {0}, *m = NULL, *victim;
+    base_block *copy;
+    size_t n;
+    es_err err = {0, ""};
+    int rc;
+
+    pthread_mutex_lock(&bm->mu);
+    victim = &bm->maps[0];
+    for (int i = 0; i < BASE_MAPS; i++) {
+        base_map *c = &bm->maps[i];
+        if (c->blocks && memcmp(c->fp.b, fp->b, 16) == 0) {
+            m = c;
+            break;
+        }
+        if (c->used < victim->used)
+            victim = c;
+    }
+    if (m) { /* copy what we need out of the table before unlocking */
+        m->used = ++bm->clock;
+        n = m->n;
+        copy = malloc((n ? n : 1) * sizeof *copy);
+        if (copy)
+            memcpy(copy, m->blocks, n * sizeof *copy);
+        pthread_mutex_unlock(&bm->mu);
+        if (!copy)
+            return -1;
+    } else {
+        pthread_mutex_unlock(&bm->mu);
+        if (map_load_tensor(st, fp, &fresh, &err) < 0) {
+            fprintf(stderr, "elvesd: delta base: %s\n", err.msg);
+            return -1;
+        }
+        n = fresh.n;
+        copy = malloc((n ? n : 1) * sizeof *copy);
+        if (!copy) {
+            free(fresh.blocks);
+            return -1;
+        }
+        memcpy(copy, fresh.blocks, n * sizeof *copy);
+        pthread_mutex_lock(&bm->mu);
+        free(victim->blocks);
+        *victim = fresh;
+        victim->used = ++bm->clock;
+        pthread_mutex_unlock(&bm->mu);
+    }
+    rc = map_copy(st, copy, n, offset, len, out, &err);
+    free(copy);
+    if (rc < 0)
+        fprintf(stderr, "elvesd: delta base: %s\n", err.msg);
+    return rc < 0 ? -1 : 0;
+}
+
+
+/* ---- plans ---------------------------------------------------------------- */
+
+typedef struct plan_tensor {
+    char *name, *dtype, *shape;
+    uint64_t raw_len;
+    int64_t id;
+    elves_fp128 fp;
+} plan_tensor;
+
+struct base_plan {
+    char repo[256];
+    vec tensors; /* of plan_tensor, sorted by name */
+};
+
+void base_plan_free(base_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->tensors.n; i++) {
+        plan_tensor *t = &VEC_AT(&p->tensors, plan_tensor, i);
+        free(t->name);
+        free(t->dtype);
+        free(t->shape);
+    }
+    vec_free(&p->tensors);
+    free(p);
+}
+
+const char *base_plan_repo(const base_plan *p)
+{
+    return p->repo;
+}
+
+static int hex_fp(elves_fp128 *fp, const char *hex)
+{
+    if (strlen(hex) != 32)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        fp->b[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+typedef struct plan_load {
+    base_plan *p;
+    es_err *err;
+} plan_load;
+
+static int plan_add(void *arg, const meta_base_tensor *t)
+{
+    plan_load *l = arg;
+    plan_tensor pt = {0};
+    if (t->base_id) /* a delta tensor is never a base */
+        return 0;
+    if (hex_fp(&pt.fp, t->fingerprint) < 0)
+        return 0;
+    pt.name = strdup(t->name);
+    pt.dtype = strdup(t->dtype);
+    pt.shape = strdup(t->shape);
+    pt.raw_len = t->raw_len;
+    pt.id = t->id;
+    plan_tensor *slot = vec_grow(&l->p->tensors);
+    if (!pt.name || !pt.dtype || !pt.shape || !slot) {
+        free(pt.name);
+        free(pt.dtype);
+        free(pt.shape);
+        return es_errf(l->err, 500, "out of memory");
+    }
+    *slot = pt;
+    return 0;
+}
+
+static int cmp_plan(const void *a, const void *b)
+{
+    return strcmp(((const plan_tensor *)a)->name,
+                   ((const plan_tensor *)b)->name);
+}
+
+/* Splits "org/name@rev" into repo and revision (NULL: main). */
+static void split_spec(const char *spec, char repo[256], char rev[256])
+{
+    const char *at = strchr(spec, '@');
+    size_t n = at ? (size_t)(at - spec) : strlen(spec);
+    if (n > 255)
+        n = 255;
+    memcpy(repo, spec, n);
+    repo[n] = 0;
+    snprintf(rev, 256, "%s", at ? at + 1 : "");
+}
+
+/* Inside tx: the job's repository -> the root of its base chain and the
+ * commit of it to code against.  1 found, 0 no base declared. */
+static int plan_root(meta_tx *tx, int64_t job_id, char repo[256],
+                     char commit[41], es_err *err)
+{
+    meta_job job;
+    char spec[256], rev[256], mode[16];
+    int64_t repo_id;
+    int rc = meta_job_get(tx, job_id, &job, err);
+
+    if (rc <= 0)
+        return rc;
+    if (repo_find(tx, job.repo, &repo_id, mode, err) < 0)
+        return -1;
+    rc = meta_repo_base_get(tx, repo_id, spec, err);
+    for (int hop = 0; rc == 1; hop++) {
+        split_spec(spec, repo, rev);
+        if (hop == BASE_CHAIN_MAX || strcmp(repo, job.repo) == 0)
+            return es_errf(err, 409, "the base chain of %s loops", job.repo);
+        if (repo_find(tx, repo, &repo_id, mode, err) < 0)
+            return -1;
+        if (strcmp(mode, "lossless") != 0)
+            return es_errf(err, 409, "base %s is not a lossless repository",
+                           repo);
+        char next[256];
+        rc = meta_repo_base_get(tx, repo_id, next, err);
+        if (rc == 1) /* the base has a base: go to the root */
+            snprintf(spec, sizeof spec, "%s", next);
+        else if (rc == 0)
+            return resolve_rev(tx, repo_id, rev[0] ? rev : NULL, commit, err) <
+                           0
+                       ? -1
+                       : 1;
+    }
+    return rc;
+}
+
+int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err)
+{
+    base_plan *p = calloc(1, sizeof *p);
+    char commit[41];
+    meta_tx *tx;
+    int rc;
+
+    *out = NULL;
+    if (!p)
+        return es_errf(err, 500, "out of memory");
+    p->tensors = VEC_INIT(plan_tensor);
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0) {
+        free(p);
+        return -1;
+    }
+    rc = plan_root(tx, job_id, p->repo, commit, err);
+    if (rc == 1) {
+        plan_load l = {p, err};
+        rc = meta_base_tensor_each(tx, commit, plan_add, &l, err) < 0 ? -1 : 1;
+    }
+    rc = meta_end(tx, rc, err);
+    if (rc <= 0) {
+        base_plan_free(p);
+        if (rc < 0 && err->status < 500) { /* code alone, say why */
+            fprintf(stderr, "elvesd: job %lld: no delta coding: %s\n",
+                    (long long)job_id, err->msg);
+            return 0;
+        }
+        return rc;
+    }
+    qsort(p->tensors.items, p->tensors.n, sizeof(plan_tensor), cmp_plan);
+    *out = p;
+    return 0;
+}
+
+int base_plan_match(const base_plan *p, const elves_segment *seg,
+                    const char *shape_json, int64_t *id, elves_fp128 *fp)
+{
+    plan_tensor key = {0};
+    const plan_tensor *t;
+
+    if (!p || !seg->name || seg->kind != ELVES_SEG_TENSOR)
+        return 0;
+    key.name = seg->name;
+    t = bsearch(&key, p->tensors.items, p->tensors.n, sizeof(plan_tensor),
+                cmp_plan);
+    if (!t || t->raw_len != seg->length ||
+        strcmp(t->dtype, elves_dtype_name(seg->dtype)) != 0 ||
+        strcmp(t->shape, shape_json) != 0)
+        return 0;
+    *id = t->id;
+    *fp = t->fp;
+    return 1;
+}

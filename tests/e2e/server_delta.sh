@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# server_delta.sh - model families through elvesd (issue 15): the BF16
+# family of tests/data/family, a base repository and a fine-tune
+# repository that declares it ("base" on create, X-Elves-Base on upload):
+#   - each fine-tune is stored delta-coded: at more than 2x where coded
+#     alone it is 1.5x (elves bench --base on the same files);
+#   - downloads and Range requests are byte-exact;
+#   - the base repository deleted and GC run: every fine-tune still
+#     downloads byte-exact (the base tensors stay, invisible), and the base
+#     is gone from listings;
+#   - the fine-tunes deleted too: GC returns the store to empty;
+#   - a base that does not exist or is malformed: the file is coded alone
+#     (logged), or the request is a 400.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+e2e_init delta 600
+
+FAM=$ELVES_SRC/tests/data/family
+BASEF=$FAM/base.bf16.safetensors
+
+stat_of() { # [repo] key
+  local url=$BASE/api/v1/stats key
+  if [ $# -eq 2 ]; then url=$BASE/api/v1/repos/$1/stats; key=$2; else key=$1; fi
+  [ "$(req GET "$url")" = 200 ] || fail "stats: $(cat "$T/body")"
+  jget "$T/body" "$key"
+}
+gc() { [ "$(req POST "$BASE/api/v1/gc")" = 200 ] || fail "gc: $(cat "$T/body")"; }
+same_bytes() { # repo path original
+  download "$1" "$2" "$T/dl"
+  cmp -s "$T/dl" "$3" || fail "$1/$2 differs from $3"
+  pass
+}
+range_ok() { # repo path original first last
+  local s
+  s=$(req GET "$BASE/api/v1/repos/$1/files/$2" -H "Range: bytes=$4-$5")
+  expect_status "$s" 206 "range $4-$5 of $1/$2"
+  dd if="$3" of="$T/want" bs=64K iflag=skip_bytes,count_bytes skip="$4" \
+    count=$(($5 - $4 + 1)) status=none
+  cmp -s "$T/body" "$T/want" || fail "range $4-$5 of $1/$2 differs"
+}
+
+start_server
+create_repo fam/base
+wait_job "$(upload fam/base model.safetensors "$BASEF")"
+
+# A repository that declares its base at creation.
+s=$(req POST "$BASE/api/v1/repos" -H 'Content-Type: application/json' \
+  --data '{"name":"fam/ft-a","base":"fam/base"}')
+expect_status "$s" 201 "create with a base"
+[ "$(jget "$T/body" base)" = fam/base ] || fail "repo JSON lacks base: $(cat "$T/body")"
+# One that declares it with its first upload.
+create_repo fam/ft-b
+wait_job "$(upload fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors")"
+wait_job "$(upload fam/ft-b model.safetensors "$FAM/ft-b.bf16.safetensors" -H 'X-Elves-Base: fam/base@main')"
+[ "$(req GET "$BASE/api/v1/repos/fam/ft-b")" = 200 ] && [ "$(jget "$T/body" base)" = fam/base@main ] ||
+  fail "X-Elves-Base not recorded: $(cat "$T/body")"
+wait_job "$(upload fam/ft-b frozen.safetensors "$FAM/ft-frozen.bf16.safetensors")"
+pass
+
+for r in fam/ft-a fam/ft-b; do
+  raw=$(stat_of "$r" logical_bytes) stored=$(stat_of "$r" chunk_bytes)
+  [ "$((stored * 2))" -lt "$raw" ] || fail "$r: $raw bytes stored in $stored: not delta-coded"
+  echo "$r: $raw bytes stored in $stored against the base"
+done
+pass
+
+for f in "fam/ft-a model.safetensors ft-a" "fam/ft-b model.safetensors ft-b" \
+  "fam/ft-b frozen.safetensors ft-frozen"; do
+  set -- $f
+  same_bytes "$1" "$2" "$FAM/$3.bf16.safetensors"
+done
+range_ok fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors" 0 99
+range_ok fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors" 100000 333333
+range_ok fam/ft-b frozen.safetensors "$FAM/ft-frozen.bf16.safetensors" 400000 510575
+
+# The base repository goes; its tensors stay for the fine-tunes.
+s=$(req DELETE "$BASE/api/v1/repos/fam/base")
+expect_status "$s" 200 "delete the base repository"
+gc
+s=$(req GET "$BASE/api/v1/repos/fam/base")
+expect_json_error "$s" 404 "the base repository after delete"
+for f in "fam/ft-a model.safetensors ft-a" "fam/ft-b model.safetensors ft-b" \
+  "fam/ft-b frozen.safetensors ft-frozen"; do
+  set -- $f
+  same_bytes "$1" "$2" "$FAM/$3.bf16.safetensors"
+done
+# and after a restart (no cache, maps loaded again)
+stop_server
+start_server "$T/data"
+same_bytes fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors"
+range_ok fam/ft-b model.safetensors "$FAM/ft-b.bf16.safetensors" 250000 260000
+
+# A base that is not there: coded alone; a malformed one: 400.
+create_repo fam/orphan
+wait_job "$(upload fam/orphan m.safetensors "$FAM/ft-a.bf16.safetensors" -H 'X-Elves-Base: fam/nowhere')"
+same_bytes fam/orphan m.safetensors "$FAM/ft-a.bf16.safetensors"
+s=$(req PUT "$BASE/api/v1/repos/fam/orphan/files/x.bin" -T "$BASEF" -H 'X-Elves-Base: not a repo')
+expect_json_error "$s" 400 "a malformed X-Elves-Base"
+s=$(req POST "$BASE/api/v1/repos" -H 'Content-Type: application/json' \
+  --data '{"name":"fam/bad","base":"../x"}')
+expect_json_error "$s" 400 "a malformed base on create"
+
+# Everything goes: the space returns.
+for r in fam/ft-a fam/ft-b fam/orphan; do
+  [ "$(req DELETE "$BASE/api/v1/repos/$r")" = 200 ] || fail "delete $r: $(cat "$T/body")"
+done
+gc
+gc # the base tensors become collectable once their delta tensors are gone
+[ "$(stat_of chunk_bytes)" = 0 ] || fail "chunk bytes left after deleting everything: $(cat "$T/body")"
+pass
+finish
