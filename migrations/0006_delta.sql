@@ -13,5 +13,9 @@
 -- when the repository was made (or by the model card); NULL if none.
 
 ALTER TABLE tensors ADD COLUMN base_id INTEGER REFERENCES tensors(id);
+-- tensors.alone_bytes: for a delta tensor, what coding it alone would take
+-- by the order-0 bound the FLOAT codec comes within a few percent of
+-- (elves_entropy_bound), so that stats can say what delta coding saved.
+ALTER TABLE tensors ADD COLUMN alone_bytes INTEGER;
 CREATE INDEX tensors_base ON tensors(base_id) WHERE base_id IS NOT NULL;
 ALTER TABLE repos ADD COLUMN base TEXT;

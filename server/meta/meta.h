@@ -155,6 +155,9 @@ typedef struct meta_figures {
     int64_t spool;      /* upload bytes of listed files still spooled */
     int64_t referenced; /* chunk bytes the listed files reference */
     int64_t chunk;      /* live chunk bytes, each chunk once */
+    int64_t delta_logical; /* bytes of listed segments that are delta-coded */
+    int64_t delta_stored;  /* chunk bytes of those tensors, each once */
+    int64_t delta_alone;   /* their alone_bytes, each tensor once */
 } meta_figures;
 
 /* ---- chunks, tensors, blocks ------------------------------------------
@@ -209,6 +212,7 @@ typedef struct meta_tensor_new {
     const char *codec;
     int64_t base_id; /* the tensor its delta blocks are coded against, 0:
                         none (a reference: see base_tensor_each) */
+    uint64_t alone_bytes; /* delta tensors: estimated bytes coded alone */
 } meta_tensor_new;
 
 /* A stored tensor as a base for delta coding: what a file segment named

@@ -78,6 +78,7 @@ typedef struct seg_rec {
     int64_t base_id;     /* delta coding: the base tensor, 0 if none */
     elves_fp128 base_fp; /* its fingerprint */
     size_t delta_blocks; /* blocks written as delta blocks */
+    double alone_est;    /* order-0 bound of the tensor coded alone */
 } seg_rec;
 
 typedef struct ingest {
@@ -513,6 +514,9 @@ static int encode_segment(ingest *in, seg_rec *r)
         int rc = elves_encode_segment_delta(
             &codec, in->src + seg->offset + off, len, &part,
             r->base_id ? &r->base_fp : NULL, off, &opts, put_block, &ctx, &e);
+        if (r->base_id) /* what stats count delta coding against */
+            r->alone_est += elves_entropy_bound(in->src + seg->offset + off,
+                                                (size_t)len, seg->dtype);
         drop_window(in, seg->offset + off, seg->offset + off + len);
         if (rc == ELVES_E_CALLBACK)
             return -1; /* in->err or in->stopped says why */
@@ -755,7 +759,8 @@ static int insert_tensor(ingest *in, meta_tx *tx, seg_rec *r, int *created)
                          shape_text ? shape_text : "[]",
                          r->unit->length,
                          r->codec,
-                         r->delta_blocks ? r->base_id : 0};
+                         r->delta_blocks ? r->base_id : 0,
+                         r->delta_blocks ? (uint64_t)r->alone_est : 0};
     int rc = meta_tensor_insert(tx, &t, &r->tensor_id, in->err);
     free(shape_text);
     if (rc < 0)

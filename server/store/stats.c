@@ -18,6 +18,13 @@
  *                  lower is better.
  *   dedup_saved_bytes  encoded bytes that listed files reference minus
  *                  chunk_bytes: what dedup (same file, same tensor) saved.
+ *   delta_logical_bytes  bytes of the listed files' tensors that are
+ *                  delta-coded against a base tensor (model families).
+ *   delta_stored_bytes   encoded bytes of those tensors, each once.
+ *   delta_saved_bytes    what coding them alone would have taken (the
+ *                  order-0 bound recorded at ingest, tensors.alone_bytes)
+ *                  minus delta_stored_bytes: an estimate, within the few
+ *                  percent the FLOAT codec stays above that bound.
  * Per repository the same figures cover the files its heads list; chunks
  * shared with other repositories count in each, so per-repo stored bytes
  * may add up to more than the total.
@@ -31,13 +38,18 @@ static json_t *figures_json(const meta_figures *f)
 {
     int64_t stored = f->chunk + f->spool;
     int64_t saved = f->referenced - f->chunk;
-    return json_pack("{s:I, s:I, s:I, s:I, s:f, s:I, s:I}", "logical_bytes",
-                     (json_int_t)f->logical, "stored_bytes", (json_int_t)stored,
-                     "chunk_bytes", (json_int_t)f->chunk, "spool_bytes",
-                     (json_int_t)f->spool, "ratio",
-                     stored ? (double)f->logical / (double)stored : 0.0,
-                     "dedup_saved_bytes", (json_int_t)(saved > 0 ? saved : 0),
-                     "files", (json_int_t)f->files);
+    int64_t dsaved = f->delta_alone - f->delta_stored;
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}", "logical_bytes",
+        (json_int_t)f->logical, "stored_bytes", (json_int_t)stored,
+        "chunk_bytes", (json_int_t)f->chunk, "spool_bytes",
+        (json_int_t)f->spool, "ratio",
+        stored ? (double)f->logical / (double)stored : 0.0,
+        "dedup_saved_bytes", (json_int_t)(saved > 0 ? saved : 0), "files",
+        (json_int_t)f->files, "delta_logical_bytes",
+        (json_int_t)f->delta_logical, "delta_stored_bytes",
+        (json_int_t)f->delta_stored, "delta_saved_bytes",
+        (json_int_t)(dsaved > 0 ? dsaved : 0));
 }
 
 static json_t *repo_figures(meta_tx *tx, int64_t repo_id, const char *name,

@@ -60,8 +60,14 @@ pass
 for r in fam/ft-a fam/ft-b; do
   raw=$(stat_of "$r" logical_bytes) stored=$(stat_of "$r" chunk_bytes)
   [ "$((stored * 2))" -lt "$raw" ] || fail "$r: $raw bytes stored in $stored: not delta-coded"
-  echo "$r: $raw bytes stored in $stored against the base"
+  dl=$(stat_of "$r" delta_logical_bytes) ds=$(stat_of "$r" delta_stored_bytes)
+  saved=$(stat_of "$r" delta_saved_bytes)
+  [ "$dl" -gt $((raw * 9 / 10)) ] && [ "$ds" -gt 0 ] && [ "$ds" -le "$stored" ] &&
+    [ "$saved" -gt $((dl / 5)) ] || fail "$r: delta stats $dl/$ds/$saved beside $raw/$stored"
+  echo "$r: $raw bytes stored in $stored against the base; delta-coded $dl -> $ds, saved $saved"
 done
+[ "$(stat_of fam/base delta_logical_bytes)" = 0 ] || fail "the base counts as delta-coded"
+[ "$(stat_of delta_saved_bytes)" -gt 0 ] || fail "store-wide delta_saved_bytes"
 pass
 
 for f in "fam/ft-a model.safetensors ft-a" "fam/ft-b model.safetensors ft-b" \

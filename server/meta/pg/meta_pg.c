@@ -132,6 +132,12 @@ static int pg_repo_each(meta_tx *tx, int (*fn)(void *ctx, const meta_repo *r),
     "r JOIN tree_entries te ON te.commit_id = r.commit_id WHERE $1::bigint < " \
     "0 OR r.repo_id = $1::bigint)"
 
+/* The delta tensors the listed files name. */
+#define DELTA_TENSORS                                                          \
+    "(SELECT DISTINCT fs.tensor_id FROM " LIVE_PAIRS                           \
+    " x JOIN file_segments fs ON fs.file_id = x.file_id JOIN tensors t ON "    \
+    "t.id = fs.tensor_id WHERE t.base_id IS NOT NULL)"
+
 static int pg_figures(meta_tx *tx, int64_t repo_id, meta_figures *f,
                       es_err *err)
 {
@@ -154,10 +160,23 @@ static int pg_figures(meta_tx *tx, int64_t repo_id, meta_figures *f,
         "SELECT coalesce(sum(length), 0) FROM chunks WHERE id IN (SELECT "
         "b.chunk_id FROM file_blocks b WHERE b.file_id IN (SELECT file_id "
         "FROM " LIVE_PAIRS " x))";
-    const char *sql[] = {logical, files, spool, referenced,
-                         repo_id < 0 ? chunks_all : chunks_repo};
-    int64_t *into[] = {&f->logical, &f->files, &f->spool, &f->referenced,
-                       &f->chunk};
+    static const char delta_logical[] =
+        "SELECT coalesce(sum(fs.length), 0) FROM " LIVE_PAIRS
+        " x JOIN file_segments fs ON fs.file_id = x.file_id JOIN tensors t ON "
+        "t.id = fs.tensor_id WHERE t.base_id IS NOT NULL";
+    static const char delta_stored[] =
+        "SELECT coalesce(sum(c.length), 0) FROM tensor_blocks tb JOIN chunks "
+        "c ON c.id = tb.chunk_id WHERE tb.tensor_id IN " DELTA_TENSORS;
+    static const char delta_alone[] =
+        "SELECT coalesce(sum(alone_bytes), 0) FROM tensors WHERE id IN "
+        DELTA_TENSORS;
+    const char *sql[] = {logical,     files,
+                         spool,       referenced,
+                         repo_id < 0 ? chunks_all : chunks_repo,
+                         delta_logical, delta_stored, delta_alone};
+    int64_t *into[] = {&f->logical,       &f->files,        &f->spool,
+                       &f->referenced,    &f->chunk,        &f->delta_logical,
+                       &f->delta_stored,  &f->delta_alone};
     memset(f, 0, sizeof *f);
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
         if (pg_i64(tx, sql[i], PG_P(PG_I(repo_id)), into[i], err) < 0)

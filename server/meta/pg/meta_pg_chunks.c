@@ -208,12 +208,14 @@ int pg_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
 {
     int found = pg_i64(tx,
                        "INSERT INTO tensors (fingerprint, lossy, dtype, shape, "
-                       "raw_len, codec, base_id) VALUES ($1, $2, $3, $4, $5, "
-                       "$6, NULLIF($7::bigint, 0)) ON CONFLICT (fingerprint, "
+                       "raw_len, codec, base_id, alone_bytes) VALUES ($1, $2, "
+                       "$3, $4, $5, $6, NULLIF($7::bigint, 0), "
+                       "NULLIF($8::bigint, 0)) ON CONFLICT (fingerprint, "
                        "lossy) DO NOTHING RETURNING id",
                        PG_P(PG_T(t->fingerprint), PG_I(t->lossy),
                             PG_T(t->dtype), PG_T(t->shape), PG_I(t->raw_len),
-                            PG_T(t->codec), PG_I(t->base_id)),
+                            PG_T(t->codec), PG_I(t->base_id),
+                            PG_I(t->alone_bytes)),
                        id, err);
     return found; /* *id is 0 when nothing was inserted */
 }

@@ -197,6 +197,12 @@ static int sq_repo_each(meta_tx *tx, int (*fn)(void *ctx, const meta_repo *r),
     "r JOIN tree_entries te ON te.commit_id = r.commit_id WHERE ?1 < 0 OR "    \
     "r.repo_id = ?1)"
 
+/* The delta tensors the listed files name. */
+#define DELTA_TENSORS                                                          \
+    "(SELECT DISTINCT fs.tensor_id FROM " LIVE_PAIRS                           \
+    " x JOIN file_segments fs ON fs.file_id = x.file_id JOIN tensors t ON "    \
+    "t.id = fs.tensor_id WHERE t.base_id IS NOT NULL)"
+
 static int query_i64_repo(db *d, const char *sql, int64_t repo_id, int64_t *out,
                           es_err *err)
 {
@@ -232,6 +238,16 @@ static int sq_figures(meta_tx *tx, int64_t repo_id, meta_figures *f,
         "SELECT coalesce(sum(length), 0) FROM chunks WHERE id IN (SELECT "
         "b.chunk_id FROM file_blocks b WHERE b.file_id IN (SELECT file_id "
         "FROM " LIVE_PAIRS "))";
+    static const char delta_logical[] =
+        "SELECT coalesce(sum(fs.length), 0) FROM " LIVE_PAIRS
+        " x JOIN file_segments fs ON fs.file_id = x.file_id JOIN tensors t ON "
+        "t.id = fs.tensor_id WHERE t.base_id IS NOT NULL";
+    static const char delta_stored[] =
+        "SELECT coalesce(sum(c.length), 0) FROM tensor_blocks tb JOIN chunks "
+        "c ON c.id = tb.chunk_id WHERE tb.tensor_id IN " DELTA_TENSORS;
+    static const char delta_alone[] =
+        "SELECT coalesce(sum(alone_bytes), 0) FROM tensors WHERE id IN "
+        DELTA_TENSORS;
     db *d = sq_db(tx);
     memset(f, 0, sizeof *f);
     if (query_i64_repo(d, logical, repo_id, &f->logical, err) < 0 ||
@@ -239,7 +255,10 @@ static int sq_figures(meta_tx *tx, int64_t repo_id, meta_figures *f,
         query_i64_repo(d, spool, repo_id, &f->spool, err) < 0 ||
         query_i64_repo(d, referenced, repo_id, &f->referenced, err) < 0 ||
         query_i64_repo(d, repo_id < 0 ? chunks_all : chunks_repo, repo_id,
-                       &f->chunk, err) < 0)
+                       &f->chunk, err) < 0 ||
+        query_i64_repo(d, delta_logical, repo_id, &f->delta_logical, err) < 0 ||
+        query_i64_repo(d, delta_stored, repo_id, &f->delta_stored, err) < 0 ||
+        query_i64_repo(d, delta_alone, repo_id, &f->delta_alone, err) < 0)
         return -1;
     return 0;
 }

@@ -276,9 +276,10 @@ int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
                               "INSERT INTO tensors (fingerprint, lossy, dtype, "
-                              "shape, raw_len, codec, base_id) VALUES (?, ?, ?, "
-                              "?, ?, ?, NULLIF(?, 0)) ON CONFLICT (fingerprint, "
-                              "lossy) DO NOTHING",
+                              "shape, raw_len, codec, base_id, alone_bytes) "
+                              "VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0), "
+                              "NULLIF(?, 0)) ON CONFLICT (fingerprint, lossy) DO "
+                              "NOTHING",
                               err);
     if (!s)
         return -1;
@@ -289,6 +290,7 @@ int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
     db_bind_i64(s, 5, (int64_t)t->raw_len);
     db_bind_text(s, 6, t->codec);
     db_bind_i64(s, 7, t->base_id);
+    db_bind_i64(s, 8, (int64_t)t->alone_bytes);
     if (db_step_done(d, s, err) < 0)
         return -1;
     int created = db_changes(d) > 0;

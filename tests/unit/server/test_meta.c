@@ -336,7 +336,7 @@ static void test_refcounts_and_grace(void **state)
     int64_t file = new_file(tx, "g1"), chunk = 0, tensor = 0;
     meta_chunk_new cn = {7, 0, 100, 0xFFFFFFFFFFFFFFF0ull, 400, 1};
     OK(0, meta_chunk_insert(tx, &cn, &chunk, &err));
-    meta_tensor_new tn = {"fp", 0, "F32", "[100]", 400, "zstd", 0};
+    meta_tensor_new tn = {"fp", 0, "F32", "[100]", 400, "zstd", 0, 0};
     OK(1, meta_tensor_insert(tx, &tn, &tensor, &err));
     int64_t again = -1;
     OK(0, meta_tensor_insert(tx, &tn, &again, &err)); /* exists */
@@ -439,9 +439,9 @@ static void test_delta_refs(void **state)
     OK(0, meta_commit_insert(tx, C1, repo, NULL, "first", 5, &err));
     OK(0, meta_ref_insert(tx, repo, "main", "branch", C1, &err));
     OK(0, meta_entry_add(tx, C1, "m.safetensors", fb, &err));
-    meta_tensor_new tb = {"aa00", 0, "BF16", "[4,8]", 64, "float", 0};
+    meta_tensor_new tb = {"aa00", 0, "BF16", "[4,8]", 64, "float", 0, 0};
     OK(1, meta_tensor_insert(tx, &tb, &base, &err));
-    meta_tensor_new td = {"dd00", 0, "BF16", "[4,8]", 64, "float", base};
+    meta_tensor_new td = {"dd00", 0, "BF16", "[4,8]", 64, "float", base, 60};
     OK(1, meta_tensor_insert(tx, &td, &delta, &err));
     meta_segment sb = {0, "tensor", "w", "BF16", 8, 64, "float", base};
     OK(0, meta_segment_add(tx, fb, &sb, &err));
@@ -494,7 +494,7 @@ static void old_dead_tensor(meta *m, const char *dir, const char *fp,
     meta_tx *tx = begin(m, META_WRITE);
     meta_chunk_new cn = {9, 0, 50, 42, 200, 1};
     OK(0, meta_chunk_insert(tx, &cn, chunk, &err));
-    meta_tensor_new tn = {fp, 0, "F32", "[50]", 200, "zstd", 0};
+    meta_tensor_new tn = {fp, 0, "F32", "[50]", 200, "zstd", 0, 0};
     OK(1, meta_tensor_insert(tx, &tn, tensor, &err));
     meta_block b = {0, 0, 200, *chunk};
     OK(0, meta_tensor_block_add(tx, *tensor, &b, &err));
