@@ -15,7 +15,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        gcc libc6-dev make cmake pkg-config \
        libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev \
-       libzstd-dev libxxhash-dev libssl-dev libcmocka-dev libpq-dev \
+       libzstd-dev libxxhash-dev libssl-dev libcmocka-dev libpq-dev libyaml-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -32,7 +32,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        libmicrohttpd12 libsqlite3-0 libjansson4 libcurl4 libzstd1 libxxhash0 \
-       libssl3 libpq5 ca-certificates curl \
+       libssl3 libpq5 libyaml-0-2 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 elves \
     && useradd --system --uid 10001 --gid elves --home-dir /data \

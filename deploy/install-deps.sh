@@ -18,7 +18,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ca-certificates
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
-  libzstd-dev libxxhash-dev libssl-dev libcmocka-dev libpq-dev
+  libzstd-dev libxxhash-dev libssl-dev libcmocka-dev libpq-dev libyaml-dev
   curl
 )
 

@@ -10,7 +10,8 @@
 -- out with the grace time.  Chains are one level deep: a base has no base.
 --
 -- repos.base: "org/name" or "org/name@revision", the base model declared
--- when the repository was made (or by the model card); NULL if none.
+-- when the repository was made or by an upload; NULL if none (a model
+-- card's base_model is read from README.md at ingest, not kept here).
 
 ALTER TABLE tensors ADD COLUMN base_id INTEGER REFERENCES tensors(id);
 -- tensors.alone_bytes: for a delta tensor, what coding it alone would take

@@ -4,10 +4,13 @@
  * in downloads, finds its base tensor's decoded bytes (st->base_src).
  *
  * The plan: the job's repository declares a base ("org/name[@rev]",
- * repos.base); its chain is followed to the root (a fine-tune of a
- * fine-tune is coded against the root base, so chains stay one level
- * deep), and the root's tensors at that revision are listed by segment
- * name.  A tensor of the new file is coded against the base tensor of the
+ * repos.base), or else its README.md on main names one (base_model in the
+ * model card's front matter, the Hugging Face convention; a list's first
+ * entry); the chain is followed to the root (a fine-tune of a fine-tune is
+ * coded against the root base, so chains stay one level deep), and the
+ * root's tensors at that revision are listed by segment name.  The model
+ * card is read when the job starts: a file compressed before its README
+ * is committed is coded alone.  A tensor of the new file is coded against the base tensor of the
  * same name, dtype, shape and length.
  *
  * Reads: a delta block names its base by fingerprint (tensors.fingerprint)
@@ -25,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "card.h"
 
 #define BASE_MAPS 64
 #define BASE_CHAIN_MAX 8
@@ -314,25 +319,73 @@ static void split_spec(const char *spec, char repo[256], char rev[256])
     snprintf(rev, 256, "%s", at ? at + 1 : "");
 }
 
-/* Inside tx: the job's repository -> the root of its base chain and the
- * commit of it to code against.  1 found, 0 no base declared. */
-static int plan_root(meta_tx *tx, int64_t job_id, char repo[256],
-                     char commit[41], es_err *err)
+/* The job's repository and the base it declares: 1 with spec, 0 none. */
+static int declared_base(es_store *st, int64_t job_id, char repo[200],
+                         char spec[256], es_err *err)
 {
+    meta_tx *tx;
     meta_job job;
+    int64_t repo_id;
+    int rc;
+
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    rc = meta_job_get(tx, job_id, &job, err);
+    if (rc == 1 && repo_find(tx, job.repo, &repo_id, NULL, err) < 0)
+        rc = -1;
+    if (rc == 1) {
+        snprintf(repo, 200, "%s", job.repo);
+        rc = meta_repo_base_get(tx, repo_id, spec, err);
+    }
+    return meta_end(tx, rc, err);
+}
+
+/* base_model in the front matter of README.md on main: 1 with spec. */
+static int card_base(es_store *st, const char *repo, char spec[256])
+{
+    store_file f;
+    store_reader *r = NULL;
+    es_err e = {0, ""};
+    size_t n, got = 0;
+    char *text;
+    int rc = 0;
+
+    if (store_file_lookup(st, repo, NULL, "README.md", &f, &e) < 0)
+        return 0;
+    n = f.size < CARD_FRONT_MAX + 8 ? (size_t)f.size : CARD_FRONT_MAX + 8;
+    text = malloc(n + 1);
+    if (text && store_reader_open(st, &f, &r, &e) == 0) {
+        while (got < n) {
+            size_t k = 0;
+            if (store_reader_read(r, got, (uint8_t *)text + got, n - got, &k,
+                                  &e) < 0 ||
+                k == 0)
+                break;
+            got += k;
+        }
+        store_reader_close(r);
+        json_t *front = card_front_matter(text, got);
+        rc = card_base_model(front, spec, 256) && store_base_spec_valid(spec);
+        json_decref(front);
+    }
+    free(text);
+    return rc;
+}
+
+/* Inside tx: the root of the chain that starts at spec, and the commit of
+ * it to code against. */
+static int plan_root(meta_tx *tx, const char *job_repo, const char *spec_in,
+                     char repo[256], char commit[41], es_err *err)
+{
     char spec[256], rev[256], mode[16];
     int64_t repo_id;
-    int rc = meta_job_get(tx, job_id, &job, err);
+    int rc = 1;
 
-    if (rc <= 0)
-        return rc;
-    if (repo_find(tx, job.repo, &repo_id, mode, err) < 0)
-        return -1;
-    rc = meta_repo_base_get(tx, repo_id, spec, err);
+    snprintf(spec, sizeof spec, "%s", spec_in);
     for (int hop = 0; rc == 1; hop++) {
         split_spec(spec, repo, rev);
-        if (hop == BASE_CHAIN_MAX || strcmp(repo, job.repo) == 0)
-            return es_errf(err, 409, "the base chain of %s loops", job.repo);
+        if (hop == BASE_CHAIN_MAX || strcmp(repo, job_repo) == 0)
+            return es_errf(err, 409, "the base chain of %s loops", job_repo);
         if (repo_find(tx, repo, &repo_id, mode, err) < 0)
             return -1;
         if (strcmp(mode, "lossless") != 0)
@@ -353,12 +406,18 @@ static int plan_root(meta_tx *tx, int64_t job_id, char repo[256],
 
 int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err)
 {
-    base_plan *p = calloc(1, sizeof *p);
-    char commit[41];
+    base_plan *p;
+    char commit[41], job_repo[200] = "", spec[256];
     meta_tx *tx;
     int rc;
 
     *out = NULL;
+    rc = declared_base(st, job_id, job_repo, spec, err);
+    if (rc == 0)
+        rc = card_base(st, job_repo, spec);
+    if (rc <= 0) /* no base; a failing database is the job's error */
+        return rc < 0 && err->status >= 500 ? -1 : 0;
+    p = calloc(1, sizeof *p);
     if (!p)
         return es_errf(err, 500, "out of memory");
     p->tensors = VEC_INIT(plan_tensor);
@@ -366,7 +425,7 @@ int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err)
         free(p);
         return -1;
     }
-    rc = plan_root(tx, job_id, p->repo, commit, err);
+    rc = plan_root(tx, job_repo, spec, p->repo, commit, err);
     if (rc == 1) {
         plan_load l = {p, err};
         rc = meta_base_tensor_each(tx, commit, plan_add, &l, err) < 0 ? -1 : 1;

@@ -8,6 +8,8 @@
 #   - the base repository deleted and GC run: every fine-tune still
 #     downloads byte-exact (the base tensors stay, invisible), and the base
 #     is gone from listings;
+#   - a repository with no declared base whose README.md names one
+#     (base_model in the model card's front matter) is delta-coded too;
 #   - the fine-tunes deleted too: GC returns the store to empty;
 #   - a base that does not exist or is malformed: the file is coded alone
 #     (logged), or the request is a 400.
@@ -96,6 +98,18 @@ start_server "$T/data"
 same_bytes fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors"
 range_ok fam/ft-b model.safetensors "$FAM/ft-b.bf16.safetensors" 250000 260000
 
+# The base named by the model card (README.md front matter, a list): the
+# F32 family, so no file is a copy of one stored above.
+create_repo fam/base32
+wait_job "$(upload fam/base32 model.safetensors "$FAM/base.f32.safetensors")"
+create_repo fam/card
+printf -- '---\nlicense: mit\nbase_model:\n  - fam/base32\n  - x/y\n---\n# ft-a\n' >"$T/README.md"
+wait_job "$(upload fam/card README.md "$T/README.md")"
+wait_job "$(upload fam/card model.safetensors "$FAM/ft-a.f32.safetensors")"
+[ "$(stat_of fam/card delta_logical_bytes)" -gt 500000 ] ||
+  fail "README.md base_model not used: $(cat "$T/body")"
+same_bytes fam/card model.safetensors "$FAM/ft-a.f32.safetensors"
+
 # A base that is not there: coded alone; a malformed one: 400.
 create_repo fam/orphan
 wait_job "$(upload fam/orphan m.safetensors "$FAM/ft-a.bf16.safetensors" -H 'X-Elves-Base: fam/nowhere')"
@@ -107,7 +121,7 @@ s=$(req POST "$BASE/api/v1/repos" -H 'Content-Type: application/json' \
 expect_json_error "$s" 400 "a malformed base on create"
 
 # Everything goes: the space returns.
-for r in fam/ft-a fam/ft-b fam/orphan; do
+for r in fam/ft-a fam/ft-b fam/orphan fam/card fam/base32; do
   [ "$(req DELETE "$BASE/api/v1/repos/$r")" = 200 ] || fail "delete $r: $(cat "$T/body")"
 done
 gc
