@@ -19,4 +19,7 @@ ALTER TABLE tensors ADD COLUMN base_id INTEGER REFERENCES tensors(id);
 -- (elves_entropy_bound), so that stats can say what delta coding saved.
 ALTER TABLE tensors ADD COLUMN alone_bytes INTEGER;
 CREATE INDEX tensors_base ON tensors(base_id) WHERE base_id IS NOT NULL;
+-- Base detection finds stored tensors by the name a segment gave them.
+CREATE INDEX file_segments_name ON file_segments(name, dtype)
+    WHERE name IS NOT NULL;
 ALTER TABLE repos ADD COLUMN base TEXT;

@@ -33,7 +33,9 @@ ROOT=$WORK/root
 # chroot unit.test_meta.postgres, unit.test_meta_copy.postgres and
 # unit.s3_rgw prove that those engines install from the installer and start
 # (about 80 s); the other twins and e2e.scaleout (150 s) are left out there.
-EXCLUDE=${ELVES_FRESH_EXCLUDE-'^unit\.test_(chunkstore_s3|reader|spool_s3|store_[a-z_]+)\.postgres$|^e2e\.scaleout$'}
+# e2e.server_delta (40 s) needs nothing the other server tests do not, and
+# is left out there too.
+EXCLUDE=${ELVES_FRESH_EXCLUDE-'^unit\.test_(chunkstore_s3|reader|spool_s3|store_[a-z_]+)\.postgres$|^e2e\.(scaleout|server_delta)$'}
 t0=$(date +%s)
 say() { echo "[fresh $(( $(date +%s) - t0 ))s] $*"; }
 

@@ -247,6 +247,14 @@ typedef struct meta_file_source {
     char mode[16];
 } meta_file_source;
 
+/* Base detection: a stored tensor that a file on some repository's main
+ * branch names as a candidate base for a new one. */
+typedef struct meta_base_candidate {
+    const char *repo; /* "org/name" */
+    const char *fingerprint;
+    int64_t tensor_id;
+} meta_base_candidate;
+
 /* ---- the ops table -------------------------------------------------- */
 
 struct meta_ops {
@@ -516,6 +524,15 @@ struct meta_ops {
     int (*base_tensor_each)(meta_tx *tx, const char *commit_id,
                             int (*fn)(void *ctx, const meta_base_tensor *t),
                             void *ctx, es_err *err);
+    /* Base detection: up to `most` lossless tensors coded alone that a
+     * file on the main branch of a lossless repository names `name`, with
+     * this dtype, shape (JSON) and length. */
+    int (*base_candidate_each)(meta_tx *tx, const char *name,
+                               const char *dtype, const char *shape,
+                               uint64_t raw_len, int most,
+                               int (*fn)(void *ctx,
+                                         const meta_base_candidate *c),
+                               void *ctx, es_err *err);
     /* A lossless tensor by fingerprint, referenced or not: 1 with *id and
      * *raw_len, 0 if none. */
     int (*tensor_by_fingerprint)(meta_tx *tx, const char *fingerprint,
@@ -1077,6 +1094,16 @@ meta_base_tensor_each(meta_tx *tx, const char *commit_id,
                       void *ctx, es_err *err)
 {
     return tx->ops->base_tensor_each(tx, commit_id, fn, ctx, err);
+}
+
+static inline int meta_base_candidate_each(
+    meta_tx *tx, const char *name, const char *dtype, const char *shape,
+    uint64_t raw_len, int most,
+    int (*fn)(void *ctx, const meta_base_candidate *c), void *ctx,
+    es_err *err)
+{
+    return tx->ops->base_candidate_each(tx, name, dtype, shape, raw_len, most,
+                                        fn, ctx, err);
 }
 
 static inline int meta_tensor_by_fingerprint(meta_tx *tx,

@@ -10,7 +10,12 @@
  * coded against the root base, so chains stay one level deep), and the
  * root's tensors at that revision are listed by segment name.  The model
  * card is read when the job starts: a file compressed before its README
- * is committed is coded alone.  A tensor of the new file is coded against the base tensor of the
+ * is committed is coded alone.  With neither, the base is detected
+ * (detect_base): the largest named tensors of the new file are looked up
+ * by (name, dtype, shape) among the tensors on other repositories' main
+ * branches, and the repository most of them match is kept if a sample of
+ * blocks says delta coding pays (the XOR planes' order-0 bound well below
+ * that of the samples coded alone).  A tensor of the new file is coded against the base tensor of the
  * same name, dtype, shape and length.
  *
  * Reads: a delta block names its base by fingerprint (tensors.fingerprint)
@@ -372,6 +377,185 @@ static int card_base(es_store *st, const char *repo, char spec[256])
     return rc;
 }
 
+/* ---- detection ------------------------------------------------------------ */
+
+/* Bounded work per file: DETECT_TENSORS index lookups (each returning at
+ * most DETECT_ROWS rows), then DETECT_SAMPLES samples of DETECT_SAMPLE
+ * bytes read from the candidate base and entropy-counted. */
+#define DETECT_TENSORS 8
+#define DETECT_ROWS 16
+#define DETECT_SAMPLES 4
+#define DETECT_SAMPLE ((size_t)64 << 10)
+#define DETECT_MIN_BYTES ((uint64_t)4 << 10)
+/* A candidate is the base when most elements keep their top byte (sign
+ * and exponent) and the XOR planes' bound is below this share of the
+ * samples' bound alone.  Measured (e2e.server_delta): the F32 fine-tune of
+ * tests/data/family keeps 0.90 of its top bytes at a share of 0.88; a
+ * look-alike (the base's values shuffled) 0.19 at 1.02; two faceapi
+ * models of shared/data that share 7 of 8 layer names and shapes 0.04 at
+ * 0.94, which the share alone would have taken for a fine-tune. */
+#define DETECT_TOP_SAME 0.75
+#define DETECT_PAYS 0.95
+
+typedef struct detect_hit {
+    char repo[200];
+    elves_fp128 fp;
+    size_t seg; /* index in segs */
+} detect_hit;
+
+typedef struct detect_ctx {
+    const char *job_repo;
+    size_t seg;
+    detect_hit *hits;
+    size_t n, cap;
+    es_err *err;
+} detect_ctx;
+
+static int detect_add(void *arg, const meta_base_candidate *c)
+{
+    detect_ctx *d = arg;
+    if (strcmp(c->repo, d->job_repo) == 0 || d->n == d->cap)
+        return 0;
+    detect_hit *h = &d->hits[d->n];
+    if (hex_fp(&h->fp, c->fingerprint) < 0)
+        return 0;
+    snprintf(h->repo, sizeof h->repo, "%s", c->repo);
+    h->seg = d->seg;
+    d->n++;
+    return 0;
+}
+
+static void shape_text(char *buf, size_t cap, const elves_segment *s)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < s->ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? "," : "",
+                              (unsigned long long)s->shape[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+/* The largest named tensors of the file, biggest first. */
+static size_t detect_pick(const elves_segments *segs, size_t *pick)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < segs->count; i++) {
+        const elves_segment *s = &segs->items[i];
+        if (s->kind != ELVES_SEG_TENSOR || !s->name ||
+            s->dtype == ELVES_DT_OPAQUE || s->length < DETECT_MIN_BYTES)
+            continue;
+        size_t k = n < DETECT_TENSORS ? n++ : DETECT_TENSORS;
+        if (k == DETECT_TENSORS && s->length <= segs->items[pick[k - 1]].length)
+            continue;
+        if (k == DETECT_TENSORS)
+            k--;
+        while (k > 0 && segs->items[pick[k - 1]].length < s->length) {
+            pick[k] = pick[k - 1];
+            k--;
+        }
+        pick[k] = i;
+    }
+    return n;
+}
+
+/* The repository most hits name; *count its hits. */
+static const char *detect_best(const detect_hit *hits, size_t n, size_t *count)
+{
+    const char *best = NULL;
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t c = 0;
+        for (size_t j = 0; j < n; j++)
+            c += strcmp(hits[i].repo, hits[j].repo) == 0;
+        if (c > *count) {
+            *count = c;
+            best = hits[i].repo;
+        }
+    }
+    return best;
+}
+
+/* Samples the middle of up to DETECT_SAMPLES hit tensors against their
+ * base: 1 if delta coding pays. */
+static int detect_pays(es_store *st, const detect_hit *hits, size_t n,
+                       const char *repo, const elves_segments *segs,
+                       const uint8_t *src, double *share, double *same)
+{
+    uint8_t *base = malloc(DETECT_SAMPLE);
+    double xor_bits = 0, alone_bits = 0;
+    size_t sampled = 0;
+    uint64_t elements = 0, kept = 0;
+
+    for (size_t i = 0; base && i < n && sampled < DETECT_SAMPLES; i++) {
+        const elves_segment *s = &segs->items[hits[i].seg];
+        unsigned esz = elves_dtype_bits(s->dtype) >= 8
+                           ? elves_dtype_bits(s->dtype) / 8
+                           : 1;
+        size_t len =
+            s->length < DETECT_SAMPLE ? (size_t)s->length : DETECT_SAMPLE;
+        uint64_t off = (s->length - len) / 2 / esz * esz;
+        if (strcmp(hits[i].repo, repo) != 0 ||
+            st->base_src.read(st, &hits[i].fp, off, (uint32_t)len, base) != 0)
+            continue;
+        xor_bits += elves_xor_entropy_bound(src + s->offset + off, base, len,
+                                            s->dtype);
+        for (size_t k = esz - 1; k < len; k += esz, elements++)
+            kept += src[s->offset + off + k] == base[k];
+        alone_bits += elves_entropy_bound(src + s->offset + off, len, s->dtype);
+        sampled++;
+    }
+    free(base);
+    *share = alone_bits > 0 ? xor_bits / alone_bits : 1;
+    *same = elements ? (double)kept / (double)elements : 0;
+    return sampled > 0 && *share < DETECT_PAYS && *same >= DETECT_TOP_SAME;
+}
+
+/* A base for a file that declares none: 1 with spec, 0 if none pays. */
+static int detect_base(es_store *st, int64_t job_id, const char *job_repo,
+                       const elves_segments *segs, const uint8_t *src,
+                       char spec[256], es_err *err)
+{
+    size_t pick[DETECT_TENSORS], n = segs ? detect_pick(segs, pick) : 0;
+    detect_hit hits[DETECT_TENSORS * DETECT_ROWS];
+    detect_ctx d = {job_repo, 0, hits, 0, DETECT_TENSORS * DETECT_ROWS, err};
+    meta_tx *tx;
+    size_t count;
+    double share = 1, same = 0;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const elves_segment *s = &segs->items[pick[i]];
+        char shape[200];
+        shape_text(shape, sizeof shape, s);
+        d.seg = pick[i];
+        rc = meta_base_candidate_each(tx, s->name, elves_dtype_name(s->dtype),
+                                      shape, s->length, DETECT_ROWS,
+                                      detect_add, &d, err);
+    }
+    if (meta_end(tx, rc, err) < 0)
+        return -1;
+    const char *best = detect_best(hits, d.n, &count);
+    /* most of the tensors looked up must match the same repository */
+    if (!best || count * 2 < n)
+        return 0;
+    int pays = detect_pays(st, hits, d.n, best, segs, src, &share, &same);
+    fprintf(stderr,
+            "elvesd: job %lld: base detection: %s matches %zu of %zu tensors, "
+            "top byte kept %.2f, XOR bound %.2f of alone: %s\n",
+            (long long)job_id, best, count, n, same, share,
+            pays ? "delta-coded against it" : "coded alone");
+    if (!pays)
+        return 0;
+    size_t len = strnlen(best, sizeof hits[0].repo - 1);
+    memcpy(spec, best, len);
+    spec[len] = 0;
+    return 1;
+}
+
 /* Inside tx: the root of the chain that starts at spec, and the commit of
  * it to code against. */
 static int plan_root(meta_tx *tx, const char *job_repo, const char *spec_in,
@@ -404,7 +588,8 @@ static int plan_root(meta_tx *tx, const char *job_repo, const char *spec_in,
     return rc;
 }
 
-int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err)
+int base_plan_load(es_store *st, int64_t job_id, const elves_segments *segs,
+                   const uint8_t *src, base_plan **out, es_err *err)
 {
     base_plan *p;
     char commit[41], job_repo[200] = "", spec[256];
@@ -415,6 +600,8 @@ int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err)
     rc = declared_base(st, job_id, job_repo, spec, err);
     if (rc == 0)
         rc = card_base(st, job_repo, spec);
+    if (rc == 0 && job_repo[0])
+        rc = detect_base(st, job_id, job_repo, segs, src, spec, err);
     if (rc <= 0) /* no base; a failing database is the job's error */
         return rc < 0 && err->status >= 500 ? -1 : 0;
     p = calloc(1, sizeof *p);

@@ -866,7 +866,8 @@ static int compress(ingest *in)
 {
     if (map_source(in) < 0)
         return -1;
-    if (base_plan_load(in->st, in->job_id, &in->plan, in->err) < 0) {
+    if (base_plan_load(in->st, in->job_id, in->segs, in->src, &in->plan,
+                       in->err) < 0) {
         in->backend_failed = 1;
         return -1;
     }

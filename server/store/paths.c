@@ -80,3 +80,15 @@ void store_spool_path(const es_store *st, const char *name, char *buf,
 {
     snprintf(buf, cap, "%s/%s", st->spool_dir, name);
 }
+
+int store_base_spec_valid(const char *spec)
+{
+    char repo[256];
+    const char *at = strchr(spec, '@');
+    size_t n = at ? (size_t)(at - spec) : strlen(spec);
+    if (n == 0 || n >= sizeof repo || (at && (!at[1] || strlen(at) > 200)))
+        return 0;
+    memcpy(repo, spec, n);
+    repo[n] = 0;
+    return store_repo_name_valid(repo);
+}

@@ -64,13 +64,6 @@ int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
     return 0;
 }
 
-static int check_path(const char *path, es_err *err)
-{
-    if (!store_path_valid(path))
-        return es_errf(err, 400, "invalid path");
-    return 0;
-}
-
 /* ---- repositories ----------------------------------------------------------
  */
 
@@ -107,18 +100,6 @@ int store_repo_create(es_store *st, const char *name, const char *mode,
         meta_end(tx, create_tx(tx, name, mode, err), err) < 0)
         return -1;
     return store_repo_get(st, name, out, err);
-}
-
-int store_base_spec_valid(const char *spec)
-{
-    char repo[256];
-    const char *at = strchr(spec, '@');
-    size_t n = at ? (size_t)(at - spec) : strlen(spec);
-    if (n == 0 || n >= sizeof repo || (at && (!at[1] || strlen(at) > 200)))
-        return 0;
-    memcpy(repo, spec, n);
-    repo[n] = 0;
-    return store_repo_name_valid(repo);
 }
 
 int store_repo_set_base(es_store *st, const char *name, const char *base,
@@ -374,7 +355,7 @@ int store_repo_delete(es_store *st, const char *name, es_err *err)
 int store_file_delete(es_store *st, const char *repo, const char *revision,
                       const char *path, es_err *err)
 {
-    if (repo_name_check(repo, err) < 0 || check_path(path, err) < 0)
+    if (repo_name_check(repo, err) < 0 || path_check(path, err) < 0)
         return -1;
     char message[1100], commit[41];
     snprintf(message, sizeof message, "Delete %s", path);
@@ -393,41 +374,6 @@ int store_file_delete(es_store *st, const char *repo, const char *revision,
 
 /* ---- lookup and listing
  * ------------------------------------------------------- */
-
-static int lookup_tx(meta_tx *tx, const char *repo, const char *revision,
-                     const char *path, store_file *out, es_err *err)
-{
-    int64_t repo_id;
-    char commit[41];
-    meta_file f;
-    if (repo_find(tx, repo, &repo_id, NULL, err) < 0 ||
-        resolve_rev(tx, repo_id, revision, commit, err) < 0)
-        return -1;
-    int rc = meta_entry_file(tx, commit, path, &f, err);
-    if (rc == 0)
-        return es_errf(err, 404, "'%.200s' not found", path);
-    if (rc < 0)
-        return -1;
-    memset(out, 0, sizeof *out);
-    out->file_id = f.id;
-    out->size = f.size;
-    memcpy(out->sha256, f.sha256, sizeof out->sha256);
-    out->mtime = f.created;
-    memcpy(out->state, f.state, sizeof out->state);
-    memcpy(out->commit, commit, 41);
-    return 0;
-}
-
-int store_file_lookup(es_store *st, const char *repo, const char *revision,
-                      const char *path, store_file *out, es_err *err)
-{
-    if (repo_name_check(repo, err) < 0 || check_path(path, err) < 0)
-        return -1;
-    meta_tx *tx;
-    if (meta_begin(st->meta, META_READ, &tx, err) < 0)
-        return -1;
-    return meta_end(tx, lookup_tx(tx, repo, revision, path, out, err), err);
-}
 
 static int add_codec(void *ctx, int codec, int64_t bytes)
 {

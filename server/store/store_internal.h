@@ -77,9 +77,11 @@ void base_shutdown(es_store *st);
 /* The base tensors a file version is coded against: the lossless tensors
  * of the root of its repository's declared base chain, by segment name. */
 typedef struct base_plan base_plan;
-/* *out NULL when the file's repository declares no base (or it cannot be
- * found: a warning is logged and the file is coded alone). */
-int base_plan_load(es_store *st, int64_t job_id, base_plan **out, es_err *err);
+/* *out NULL when the file's repository declares no base and none is
+ * detected for its segments (segs of src), or the base cannot be found (a
+ * warning is logged and the file is coded alone). */
+int base_plan_load(es_store *st, int64_t job_id, const elves_segments *segs,
+                   const uint8_t *src, base_plan **out, es_err *err);
 void base_plan_free(base_plan *p);
 /* The base tensor for a segment (same name, dtype, shape, length): 1 with
  * its id and 16-byte fingerprint, 0 if none. */
@@ -111,8 +113,9 @@ int repo_tx_finish(es_store *st, meta_tx *tx, int rc, name_list *dead,
                    es_err *err);
 
 /* ---- lookup.c --------------------------------------------------------- */
-/* 400 unless name is a valid "org/name". */
+/* 400 unless name is a valid "org/name" / path is valid. */
 int repo_name_check(const char *name, es_err *err);
+int path_check(const char *path, es_err *err);
 /* Inside a transaction: resolves repo -> (id, mode).  404 if missing. */
 int repo_find(meta_tx *tx, const char *name, int64_t *id, char mode[16],
               es_err *err);

@@ -10,6 +10,9 @@
 #     is gone from listings;
 #   - a repository with no declared base whose README.md names one
 #     (base_model in the model card's front matter) is delta-coded too;
+#   - with neither, the base is detected for a fine-tune, and for none of
+#     a look-alike (same names and shapes, other weights) and the 13
+#     unrelated models of shared/data;
 #   - the fine-tunes deleted too: GC returns the store to empty;
 #   - a base that does not exist or is malformed: the file is coded alone
 #     (logged), or the request is a 400.
@@ -110,6 +113,50 @@ wait_job "$(upload fam/card model.safetensors "$FAM/ft-a.f32.safetensors")"
   fail "README.md base_model not used: $(cat "$T/body")"
 same_bytes fam/card model.safetensors "$FAM/ft-a.f32.safetensors"
 
+# Detection: no base declared, no model card.  ft-b (F32) finds the F32
+# base; the same architecture with other weights (the base's values
+# shuffled within each tensor) and the 13 unrelated models of shared/data,
+# each in a repository of its own, find none.
+create_repo fam/detect
+wait_job "$(upload fam/detect model.safetensors "$FAM/ft-b.f32.safetensors")"
+[ "$(stat_of fam/detect delta_logical_bytes)" -gt 500000 ] ||
+  fail "ft-b's base not detected: $(cat "$T/body")"
+grep -q "base detection: fam/base32 matches" "$LOG" || fail "no detection log line"
+same_bytes fam/detect model.safetensors "$FAM/ft-b.f32.safetensors"
+"$PY" - "$FAM/base.f32.safetensors" "$T/shuffled.safetensors" <<'EOF'
+import json, random, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+data = bytearray(b[8 + n:])
+rnd = random.Random(7)
+for k, v in h.items():
+    if k == "__metadata__":
+        continue
+    s, e = v["data_offsets"]
+    el = [data[i:i + 4] for i in range(s, e, 4)]
+    rnd.shuffle(el)
+    data[s:e] = b"".join(el)
+open(sys.argv[2], "wb").write(b[:8 + n] + bytes(data))
+EOF
+before=$(stat_of delta_logical_bytes)
+create_repo fam/lookalike
+wait_job "$(upload fam/lookalike model.safetensors "$T/shuffled.safetensors")"
+grep -q "base detection: fam/base32 matches .*coded alone" "$LOG" ||
+  fail "the look-alike was not sampled and refused"
+# (uploaded at once and compressed two at a time: each is checked against
+# the family and the models stored before it)
+i=0 jobs=()
+for f in "$DATA"/*.safetensors; do
+  i=$((i + 1))
+  create_repo "zoo/m$i"
+  jobs+=("$(upload "zoo/m$i" model.safetensors "$f")")
+done
+for j in "${jobs[@]}"; do wait_job "$j"; done
+[ "$(stat_of delta_logical_bytes)" = "$before" ] ||
+  fail "a false base: delta-coded bytes $before -> $(stat_of delta_logical_bytes)"
+pass
+
 # A base that is not there: coded alone; a malformed one: 400.
 create_repo fam/orphan
 wait_job "$(upload fam/orphan m.safetensors "$FAM/ft-a.bf16.safetensors" -H 'X-Elves-Base: fam/nowhere')"
@@ -121,7 +168,8 @@ s=$(req POST "$BASE/api/v1/repos" -H 'Content-Type: application/json' \
 expect_json_error "$s" 400 "a malformed base on create"
 
 # Everything goes: the space returns.
-for r in fam/ft-a fam/ft-b fam/orphan fam/card fam/base32; do
+for r in fam/ft-a fam/ft-b fam/orphan fam/card fam/base32 fam/detect fam/lookalike \
+  $(seq -f 'zoo/m%g' 1 "$i"); do
   [ "$(req DELETE "$BASE/api/v1/repos/$r")" = 200 ] || fail "delete $r: $(cat "$T/body")"
 done
 gc

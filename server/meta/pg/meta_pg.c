@@ -267,6 +267,7 @@ static const meta_ops pg_ops = {
     .segment_add = pg_segment_add,
     .block_add = pg_block_add,
     .base_tensor_each = pg_base_tensor_each,
+    .base_candidate_each = pg_base_candidate_each,
     .tensor_by_fingerprint = pg_tensor_by_fingerprint,
     .repo_base_get = pg_repo_base_get,
     .repo_base_set = pg_repo_base_set,

@@ -422,3 +422,31 @@ int pg_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
                               "id = $2",
                           PG_P(PG_T(base ? base : ""), PG_I(repo_id)), err));
 }
+
+int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
+                           const char *shape, uint64_t raw_len, int most,
+                           int (*fn)(void *ctx, const meta_base_candidate *c),
+                           void *ctx, es_err *err)
+{
+    PGresult *r = pg_run(
+        tx,
+        "SELECT p.name, t.fingerprint, t.id FROM file_segments fs JOIN "
+        "tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON te.file_id "
+        "= fs.file_id JOIN refs r ON r.commit_id = te.commit_id AND r.kind = "
+        "'branch' AND r.name = 'main' JOIN repos p ON p.id = r.repo_id WHERE "
+        "fs.name = $1 AND fs.dtype = $2 AND fs.codec IS NOT NULL AND t.lossy "
+        "= 0 AND t.base_id IS NULL AND t.shape = $3 AND t.raw_len = $4 AND "
+        "p.mode = 'lossless' ORDER BY p.name LIMIT $5",
+        PG_P(PG_T(name), PG_T(dtype), PG_T(shape), PG_I(raw_len), PG_I(most)),
+        err);
+    int rc = 0;
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        meta_base_candidate c = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                                 pg_col_i64(r, i, 2)};
+        rc = fn(ctx, &c) != 0 ? -1 : 0;
+    }
+    PQclear(r);
+    return rc;
+}

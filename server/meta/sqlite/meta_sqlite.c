@@ -350,6 +350,7 @@ static const meta_ops sq_ops = {
     .segment_add = sq_segment_add,
     .block_add = sq_block_add,
     .base_tensor_each = sq_base_tensor_each,
+    .base_candidate_each = sq_base_candidate_each,
     .tensor_by_fingerprint = sq_tensor_by_fingerprint,
     .repo_base_get = sq_repo_base_get,
     .repo_base_set = sq_repo_base_set,

@@ -602,3 +602,40 @@ int sq_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
     db_bind_i64(s, 2, repo_id);
     return db_step_done(d, s, err) < 0 ? -1 : 0;
 }
+
+int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
+                           const char *shape, uint64_t raw_len, int most,
+                           int (*fn)(void *ctx, const meta_base_candidate *c),
+                           void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d,
+        "SELECT p.name, t.fingerprint, t.id FROM file_segments fs JOIN "
+        "tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON te.file_id "
+        "= fs.file_id JOIN refs r ON r.commit_id = te.commit_id AND r.kind = "
+        "'branch' AND r.name = 'main' JOIN repos p ON p.id = r.repo_id WHERE "
+        "fs.name = ? AND fs.dtype = ? AND fs.codec IS NOT NULL AND t.lossy "
+        "= 0 AND t.base_id IS NULL AND t.shape = ? AND t.raw_len = ? AND "
+        "p.mode = 'lossless' ORDER BY p.name LIMIT ?",
+        err);
+    int rc;
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, name);
+    db_bind_text(s, 2, dtype);
+    db_bind_text(s, 3, shape);
+    db_bind_i64(s, 4, (int64_t)raw_len);
+    db_bind_i64(s, 5, most);
+    while ((rc = db_step_row(d, s, err)) == 1) {
+        meta_base_candidate c = {(const char *)sqlite3_column_text(s, 0),
+                                 (const char *)sqlite3_column_text(s, 1),
+                                 sqlite3_column_int64(s, 2)};
+        if (fn(ctx, &c) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}

@@ -170,6 +170,10 @@ int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b,
 int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
                         int (*fn)(void *ctx, const meta_base_tensor *t),
                         void *ctx, es_err *err);
+int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
+                           const char *shape, uint64_t raw_len, int most,
+                           int (*fn)(void *ctx, const meta_base_candidate *c),
+                           void *ctx, es_err *err);
 int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
                              int64_t *id, uint64_t *raw_len, es_err *err);
 int sq_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
