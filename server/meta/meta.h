@@ -533,6 +533,12 @@ struct meta_ops {
                                int (*fn)(void *ctx,
                                          const meta_base_candidate *c),
                                void *ctx, es_err *err);
+    /* A file version's delta coding: how many of its segments name a
+     * delta tensor and their bytes, and a repository whose heads list a
+     * file holding one of their base tensors ("" when none does any more:
+     * the base was deleted and its tensors are kept for this file). */
+    int (*file_delta_get)(meta_tx *tx, int64_t file_id, int64_t *segments,
+                          int64_t *bytes, char base_repo[200], es_err *err);
     /* A lossless tensor by fingerprint, referenced or not: 1 with *id and
      * *raw_len, 0 if none. */
     int (*tensor_by_fingerprint)(meta_tx *tx, const char *fingerprint,
@@ -1104,6 +1110,14 @@ static inline int meta_base_candidate_each(
 {
     return tx->ops->base_candidate_each(tx, name, dtype, shape, raw_len, most,
                                         fn, ctx, err);
+}
+
+static inline int meta_file_delta_get(meta_tx *tx, int64_t file_id,
+                                      int64_t *segments, int64_t *bytes,
+                                      char base_repo[200], es_err *err)
+{
+    return tx->ops->file_delta_get(tx, file_id, segments, bytes, base_repo,
+                                   err);
 }
 
 static inline int meta_tensor_by_fingerprint(meta_tx *tx,

@@ -389,8 +389,26 @@ typedef struct files_walk {
     es_err *err;
 } files_walk;
 
+/* "delta": {"base","segments","bytes"} for a file with delta-coded
+ * tensors (base "" once no repository lists the base any more), else
+ * null. */
+static int add_delta(files_walk *w, int64_t file_id, json_t *j)
+{
+    int64_t segments = 0, bytes = 0;
+    char base[200];
+    if (meta_file_delta_get(w->tx, file_id, &segments, &bytes, base, w->err) <
+        0)
+        return -1;
+    json_object_set_new(j, "delta",
+                        segments ? json_pack("{s:s, s:I, s:I}", "base", base,
+                                             "segments", (json_int_t)segments,
+                                             "bytes", (json_int_t)bytes)
+                                 : json_null());
+    return 0;
+}
+
 /* One listing row: {"path","size","sha256","stored_bytes","state",
- * "codecs","error"?}. */
+ * "codecs","delta","error"?}. */
 static int add_file(void *ctx, const meta_entry *e)
 {
     files_walk *w = ctx;
@@ -414,6 +432,12 @@ static int add_file(void *ctx, const meta_entry *e)
         return es_errf(w->err, 500, "out of memory");
     if (f->has_error)
         json_object_set_new(j, "error", json_string(f->error));
+    if (!stored)
+        json_object_set_new(j, "delta", json_null());
+    else if (add_delta(w, f->id, j) < 0) {
+        json_decref(j);
+        return -1;
+    }
     json_array_append_new(w->list, j);
     return 0;
 }

@@ -84,6 +84,20 @@ range_ok fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors" 0 99
 range_ok fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors" 100000 333333
 range_ok fam/ft-b frozen.safetensors "$FAM/ft-frozen.bf16.safetensors" 400000 510575
 
+# The listing names the base each file was coded against.
+delta_base() { # repo path: the listing's delta.base of path
+  [ "$(req GET "$BASE/api/v1/repos/$1/files")" = 200 ] || fail "list $1: $(cat "$T/body")"
+  "$PY" - "$T/body" "$2" <<'EOF'
+import json, sys
+for f in json.load(open(sys.argv[1])):
+    if f["path"] == sys.argv[2]:
+        print("null" if f["delta"] is None else f["delta"]["base"] or "(gone)")
+EOF
+}
+[ "$(delta_base fam/ft-a model.safetensors)" = fam/base ] || fail "listing: $(cat "$T/body")"
+[ "$(delta_base fam/base model.safetensors)" = null ] || fail "the base listed as delta-coded"
+pass
+
 # The base repository goes; its tensors stay for the fine-tunes.
 s=$(req DELETE "$BASE/api/v1/repos/fam/base")
 expect_status "$s" 200 "delete the base repository"
@@ -95,6 +109,9 @@ for f in "fam/ft-a model.safetensors ft-a" "fam/ft-b model.safetensors ft-b" \
   set -- $f
   same_bytes "$1" "$2" "$FAM/$3.bf16.safetensors"
 done
+# (ft-frozen's embeddings are the base's own tensors, deduplicated: the
+# listing now names fam/ft-b, which holds some of ft-a's base tensors)
+[ "$(delta_base fam/ft-a model.safetensors)" = fam/ft-b ] || fail "listing after the base went: $(cat "$T/body")"
 # and after a restart (no cache, maps loaded again)
 stop_server
 start_server "$T/data"
@@ -168,7 +185,10 @@ s=$(req POST "$BASE/api/v1/repos" -H 'Content-Type: application/json' \
 expect_json_error "$s" 400 "a malformed base on create"
 
 # Everything goes: the space returns.
-for r in fam/ft-a fam/ft-b fam/orphan fam/card fam/base32 fam/detect fam/lookalike \
+[ "$(req DELETE "$BASE/api/v1/repos/fam/ft-b")" = 200 ] || fail "delete fam/ft-b"
+[ "$(delta_base fam/ft-a model.safetensors)" = "(gone)" ] || fail "listing, no base left: $(cat "$T/body")"
+same_bytes fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors"
+for r in fam/ft-a fam/orphan fam/card fam/base32 fam/detect fam/lookalike \
   $(seq -f 'zoo/m%g' 1 "$i"); do
   [ "$(req DELETE "$BASE/api/v1/repos/$r")" = 200 ] || fail "delete $r: $(cat "$T/body")"
 done

@@ -268,6 +268,7 @@ static const meta_ops pg_ops = {
     .block_add = pg_block_add,
     .base_tensor_each = pg_base_tensor_each,
     .base_candidate_each = pg_base_candidate_each,
+    .file_delta_get = pg_file_delta_get,
     .tensor_by_fingerprint = pg_tensor_by_fingerprint,
     .repo_base_get = pg_repo_base_get,
     .repo_base_set = pg_repo_base_set,

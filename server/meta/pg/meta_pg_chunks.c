@@ -450,3 +450,31 @@ int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
     PQclear(r);
     return rc;
 }
+
+int pg_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
+                      int64_t *bytes, char base_repo[200], es_err *err)
+{
+    PGresult *r = pg_run(tx, "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
+        "JOIN tensors t ON t.id = fs.tensor_id WHERE fs.file_id = $1 AND "
+        "t.base_id IS NOT NULL",
+                         PG_P(PG_I(file_id)), err);
+    base_repo[0] = 0;
+    if (!r)
+        return -1;
+    *segments = PQntuples(r) ? pg_col_i64(r, 0, 0) : 0;
+    *bytes = PQntuples(r) ? pg_col_i64(r, 0, 1) : 0;
+    PQclear(r);
+    if (*segments == 0)
+        return 0;
+    r = pg_run(tx, "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+        "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
+        "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
+        "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
+        "fs.file_id = $1 ORDER BY p.name LIMIT 1", PG_P(PG_I(file_id)), err);
+    if (!r)
+        return -1;
+    if (PQntuples(r))
+        pg_col_text(r, 0, 0, base_repo, 200);
+    PQclear(r);
+    return 0;
+}

@@ -235,6 +235,8 @@ int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
                            const char *shape, uint64_t raw_len, int most,
                            int (*fn)(void *ctx, const meta_base_candidate *c),
                            void *ctx, es_err *err);
+int pg_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
+                      int64_t *bytes, char base_repo[200], es_err *err);
 int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
                              int64_t *id, uint64_t *raw_len, es_err *err);
 int pg_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],

@@ -351,6 +351,7 @@ static const meta_ops sq_ops = {
     .block_add = sq_block_add,
     .base_tensor_each = sq_base_tensor_each,
     .base_candidate_each = sq_base_candidate_each,
+    .file_delta_get = sq_file_delta_get,
     .tensor_by_fingerprint = sq_tensor_by_fingerprint,
     .repo_base_get = sq_repo_base_get,
     .repo_base_set = sq_repo_base_set,

@@ -639,3 +639,36 @@ int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
     sqlite3_reset(s);
     return rc < 0 ? -1 : 0;
 }
+
+int sq_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
+                      int64_t *bytes, char base_repo[200], es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(d, "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
+        "JOIN tensors t ON t.id = fs.tensor_id WHERE fs.file_id = ? AND "
+        "t.base_id IS NOT NULL", err);
+    int rc;
+    base_repo[0] = 0;
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, file_id);
+    rc = db_step_row(d, s, err);
+    *segments = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    *bytes = rc == 1 ? sqlite3_column_int64(s, 1) : 0;
+    sqlite3_reset(s);
+    if (rc < 0 || *segments == 0)
+        return rc < 0 ? -1 : 0;
+    s = db_prep(d, "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+        "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
+        "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
+        "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
+        "fs.file_id = ? ORDER BY p.name LIMIT 1", err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, file_id);
+    rc = db_step_row(d, s, err);
+    if (rc == 1)
+        db_col_text(s, 0, base_repo, 200);
+    sqlite3_reset(s);
+    return rc < 0 ? -1 : 0;
+}

@@ -464,6 +464,14 @@ static void test_delta_refs(void **state)
     assert_int_equal(id, base);
     assert_int_equal(raw, 64);
     OK(0, meta_tensor_by_fingerprint(tx, "ffff", &id, &raw, &err));
+    int64_t segs = -1, bytes = -1;
+    char holder[200];
+    OK(0, meta_file_delta_get(tx, fd, &segs, &bytes, holder, &err));
+    assert_int_equal(segs, 1);
+    assert_int_equal(bytes, 64);
+    assert_string_equal(holder, "org/base"); /* lists the base's file */
+    OK(0, meta_file_delta_get(tx, fb, &segs, &bytes, holder, &err));
+    assert_int_equal(segs, 0);
     commit(tx);
 
     /* the base's file goes: the base tensor stays while the delta names it */
