@@ -447,6 +447,44 @@ static void delta_speed_row(cli_table *t, const char *name,
     speedup_cell(t, d->z3.dec, d->dec_delta);
 }
 
+static json_t *delta_json(const bench_delta *d)
+{
+    return json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:o, s:o, s:o, "
+        "s:o, s:o}",
+        "file", d->path, "bytes", (json_int_t)d->bytes, "alone",
+        (json_int_t)d->alone, "delta", (json_int_t)d->delta, "delta_tensors",
+        (json_int_t)d->ndelta, "delta_tensor_bytes", (json_int_t)d->xor_raw,
+        "delta_tensor_stored", (json_int_t)d->xor_stored,
+        "delta_tensor_alone", (json_int_t)d->xor_alone, "xor_plane_bound",
+        num(d->xor_bound), "zstd19_long_with_base", (json_int_t)d->z19_long,
+        "enc_mbps_alone", num(cli_mbps(d->bytes, d->enc_alone)),
+        "dec_mbps_alone", num(cli_mbps(d->bytes, d->dec_alone)),
+        "enc_mbps_delta", num(cli_mbps(d->bytes, d->enc_delta)),
+        "dec_mbps_delta", num(cli_mbps(d->bytes, d->dec_delta)), "zstd3",
+        zstd_json(&d->z3, d->bytes));
+}
+
+/* One JSON document: the base (coded alone), each member, the family. */
+static int family_json(const bench_args *a, const bench_delta *base,
+                       const bench_delta *m, const bench_delta *total)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < a->nfiles; i++)
+        json_array_append_new(arr, delta_json(&m[i]));
+    json_t *doc = json_pack("{s:s, s:I, s:o, s:o, s:o}", "elves_version",
+                            ELVES_VERSION_STRING, "block_size",
+                            (json_int_t)block_size_of(a), "base",
+                            delta_json(base), "members", arr, "family",
+                            delta_json(total));
+    if (!doc)
+        return cli_fail("bench", "cannot build the JSON document");
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2));
+    json_decref(doc);
+    fputc('\n', stdout);
+    return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
+}
+
 static void print_family(const bench_args *a, const bench_delta *base,
                          const bench_delta *m, const bench_delta *total)
 {
@@ -513,7 +551,9 @@ static int bench_family(const bench_args *a)
         if (rc == 0)
             bench_delta_add(&total, &m[i]);
     }
-    if (rc == 0)
+    if (rc == 0 && a->json)
+        rc = family_json(a, &b, m, &total);
+    else if (rc == 0)
         print_family(a, &b, m, &total);
     cli_base_close(&base);
     free(m);
@@ -529,8 +569,6 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(&a, argc, argv);
     if (rc >= 0)
         return rc;
-    if (a.base && a.json)
-        return cli_usage_error("bench", "--base has no --json output yet");
     if (a.base)
         return bench_family(&a);
     bench_file *files = calloc((size_t)a.nfiles, sizeof *files);
