@@ -393,6 +393,17 @@ static json_t *file_json(const char *name, const bench_file *f)
     return o;
 }
 
+/* Writes doc (consumed) to stdout, indented. */
+static int write_doc(json_t *doc)
+{
+    if (!doc)
+        return cli_fail("bench", "cannot build the JSON document");
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2));
+    json_decref(doc);
+    fputc('\n', stdout);
+    return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
+}
+
 static int print_json(const bench_args *a, const bench_file *files,
                       const bench_file *total)
 {
@@ -404,12 +415,7 @@ static int print_json(const bench_args *a, const bench_file *files,
                   ELVES_VERSION_STRING, "threads", (int)a->opts.threads,
                   "block_size", (int)block_size_of(a), "files", arr, "total",
                   file_json("TOTAL", total), "definitions", footer);
-    if (!doc)
-        return cli_fail("bench", "cannot build the JSON document");
-    int rc = json_dumpf(doc, stdout, JSON_INDENT(2));
-    json_decref(doc);
-    fputc('\n', stdout);
-    return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
+    return write_doc(doc);
 }
 
 /* ---- model families (--base) --------------------------------------------- */
@@ -477,12 +483,7 @@ static int family_json(const bench_args *a, const bench_delta *base,
                             (json_int_t)block_size_of(a), "base",
                             delta_json(base), "members", arr, "family",
                             delta_json(total));
-    if (!doc)
-        return cli_fail("bench", "cannot build the JSON document");
-    int rc = json_dumpf(doc, stdout, JSON_INDENT(2));
-    json_decref(doc);
-    fputc('\n', stdout);
-    return rc == 0 ? 0 : cli_fail("bench", "cannot write JSON");
+    return write_doc(doc);
 }
 
 static void print_family(const bench_args *a, const bench_delta *base,
