@@ -143,20 +143,31 @@ static int map_load_tensor(es_store *st, const elves_fp128 *fp, base_map *out,
     return 0;
 }
 
-/* Copies the blocks of map m under [off, off + len) into out. */
+/* The blocks of a map that cover [off, off + len): [*lo, *hi). */
+static void map_cover(const base_block *blocks, size_t n, uint64_t off,
+                      uint32_t len, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = n;
+    while (a < b) { /* first block ending after off */
+        size_t mid = (a + b) / 2;
+        if (blocks[mid].raw_offset + blocks[mid].raw_len <= off)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    *lo = a;
+    while (b < n && blocks[b].raw_offset < off + len)
+        b++;
+    *hi = b > a ? b : a;
+}
+
+/* Copies the bytes [off, off + len) that blocks (the ones covering them,
+ * in order) decode to into out. */
 static int map_copy(es_store *st, const base_block *blocks, size_t n,
                     uint64_t off, uint32_t len, uint8_t *out, es_err *err)
 {
     uint64_t end = off + len;
-    size_t lo = 0, hi = n;
-    while (lo < hi) { /* first block ending after off */
-        size_t mid = (lo + hi) / 2;
-        if (blocks[mid].raw_offset + blocks[mid].raw_len <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t k = lo; k < n && off < end; k++) {
+    for (size_t k = 0; k < n && off < end; k++) {
         const base_block *b = &blocks[k];
         if (b->raw_offset > off)
             break; /* a gap: not a tiling */
@@ -172,64 +183,72 @@ static int map_copy(es_store *st, const base_block *blocks, size_t n,
     return off == end ? 0 : es_errf(err, 500, "base tensor map has a gap");
 }
 
-/* elves_base_read_fn over the store: any thread, any number at once. */
+/* The kept map of fp (lock held), or NULL. */
+static base_map *map_find(base_maps *bm, const elves_fp128 *fp)
+{
+    for (int i = 0; i < BASE_MAPS; i++)
+        if (bm->maps[i].blocks && memcmp(bm->maps[i].fp.b, fp->b, 16) == 0)
+            return &bm->maps[i];
+    return NULL;
+}
+
+/* Keeps a freshly loaded map in place of the least recently used one
+ * (lock held); returns where it now is. */
+static base_map *map_keep(base_maps *bm, base_map *fresh)
+{
+    base_map *victim = map_find(bm, &fresh->fp);
+    if (victim) { /* another thread loaded it meanwhile */
+        free(fresh->blocks);
+        return victim;
+    }
+    victim = &bm->maps[0];
+    for (int i = 1; i < BASE_MAPS; i++)
+        if (bm->maps[i].used < victim->used)
+            victim = &bm->maps[i];
+    free(victim->blocks);
+    *victim = *fresh;
+    return victim;
+}
+
+/* elves_base_read_fn over the store: any thread, any number at once.  The
+ * blocks under the range (one, for blocks of the same size) are copied
+ * out of the kept map under the lock; decoding runs without it. */
 static int store_base_read(void *ctx, const elves_fp128 *fp, uint64_t offset,
                            uint32_t len, uint8_t *out)
 {
     es_store *st = ctx;
     base_maps *bm = st->bases;
-    base_map fresh = {0}, *m = NULL, *victim;
-    base_block *copy;
-    size_t n;
+    base_map fresh = {0}, *m;
+    base_block *cover = NULL;
+    size_t lo = 0, hi = 0;
     es_err err = {0, ""};
     int rc;
 
     pthread_mutex_lock(&bm->mu);
-    victim = &bm->maps[0];
-    for (int i = 0; i < BASE_MAPS; i++) {
-        base_map *c = &bm->maps[i];
-        if (c->blocks && memcmp(c->fp.b, fp->b, 16) == 0) {
-            m = c;
-            break;
-        }
-        if (c->used < victim->used)
-            victim = c;
-    }
-    if (m) { /* copy what we need out of the table before unlocking */
-        m->used = ++bm->clock;
-        n = m->n;
-        copy = malloc((n ? n : 1) * sizeof *copy);
-        if (copy)
-            memcpy(copy, m->blocks, n * sizeof *copy);
-        pthread_mutex_unlock(&bm->mu);
-        if (!copy)
-            return -1;
-    } else {
+    m = map_find(bm, fp);
+    if (!m) {
         pthread_mutex_unlock(&bm->mu);
         if (map_load_tensor(st, fp, &fresh, &err) < 0) {
             fprintf(stderr, "elvesd: delta base: %s\n", err.msg);
             return -1;
         }
-        n = fresh.n;
-        copy = malloc((n ? n : 1) * sizeof *copy);
-        if (!copy) {
-            free(fresh.blocks);
-            return -1;
-        }
-        memcpy(copy, fresh.blocks, n * sizeof *copy);
         pthread_mutex_lock(&bm->mu);
-        free(victim->blocks);
-        *victim = fresh;
-        victim->used = ++bm->clock;
-        pthread_mutex_unlock(&bm->mu);
+        m = map_keep(bm, &fresh);
     }
-    rc = map_copy(st, copy, n, offset, len, out, &err);
-    free(copy);
+    m->used = ++bm->clock;
+    map_cover(m->blocks, m->n, offset, len, &lo, &hi);
+    cover = malloc((hi - lo ? hi - lo : 1) * sizeof *cover);
+    if (cover)
+        memcpy(cover, m->blocks + lo, (hi - lo) * sizeof *cover);
+    pthread_mutex_unlock(&bm->mu);
+    if (!cover)
+        return -1;
+    rc = map_copy(st, cover, hi - lo, offset, len, out, &err);
+    free(cover);
     if (rc < 0)
         fprintf(stderr, "elvesd: delta base: %s\n", err.msg);
     return rc < 0 ? -1 : 0;
 }
-
 
 /* ---- plans ---------------------------------------------------------------- */
 
@@ -264,19 +283,6 @@ const char *base_plan_repo(const base_plan *p)
     return p->repo;
 }
 
-static int hex_fp(elves_fp128 *fp, const char *hex)
-{
-    if (strlen(hex) != 32)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        fp->b[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 typedef struct plan_load {
     base_plan *p;
     es_err *err;
@@ -288,7 +294,7 @@ static int plan_add(void *arg, const meta_base_tensor *t)
     plan_tensor pt = {0};
     if (t->base_id) /* a delta tensor is never a base */
         return 0;
-    if (hex_fp(&pt.fp, t->fingerprint) < 0)
+    if (es_unhex(pt.fp.b, t->fingerprint, 16) < 0)
         return 0;
     pt.name = strdup(t->name);
     pt.dtype = strdup(t->dtype);
@@ -417,7 +423,7 @@ static int detect_add(void *arg, const meta_base_candidate *c)
     if (strcmp(c->repo, d->job_repo) == 0 || d->n == d->cap)
         return 0;
     detect_hit *h = &d->hits[d->n];
-    if (hex_fp(&h->fp, c->fingerprint) < 0)
+    if (es_unhex(h->fp.b, c->fingerprint, 16) < 0)
         return 0;
     snprintf(h->repo, sizeof h->repo, "%s", c->repo);
     h->seg = d->seg;
