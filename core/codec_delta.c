@@ -56,6 +56,14 @@ ES_VECTORIZE static void xor_bytes(uint8_t *restrict d,
         d[i] = a[i] ^ b[i];
 }
 
+/* dst[i] ^= src[i]. */
+ES_VECTORIZE static void xor_into(uint8_t *restrict dst,
+                                  const uint8_t *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] ^= src[i];
+}
+
 /* SUB for w-byte elements: z = zigzag(t(a) - t(b)), and back (for 4 and 8
  * bytes; 2 bytes is merge_sub2). */
 #define SUB_FNS(W, T, ST)                                                      \
@@ -347,7 +355,7 @@ static void inverse(uint8_t *dst, delta_work *w, int t, size_t n,
             memcpy(w->x, w->plane[0], w->m);
         else
             es_float_merge(w->x, (const uint8_t *const *)w->plane, w->m, dt);
-        es_xor_into(dst, w->x, body);
+        xor_into(dst, w->x, body);
     } else if (w->np == 2) {
         merge_sub2(dst, w->plane[0], w->plane[1], w->m);
     } else {
@@ -357,13 +365,7 @@ static void inverse(uint8_t *dst, delta_work *w, int t, size_t n,
         else
             sub_inv8(dst, w->x, w->m);
     }
-    es_xor_into(dst + body, w->x + body, n % w->np);
-}
-
-void es_xor_into(uint8_t *dst, const uint8_t *src, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] ^= src[i];
+    xor_into(dst + body, w->x + body, n % w->np);
 }
 
 int es_delta_encode(es_stream_ctx *sc, size_t *out, uint8_t *dst, size_t cap,

@@ -69,8 +69,6 @@ int es_delta_decode(es_stream_ctx *sc, uint8_t *dst, size_t n,
                   const uint8_t *src, size_t len, elves_dtype dt);
 /* Planes the delta codec splits a dtype into (1, 2, 4 or 8). */
 unsigned es_delta_planes(elves_dtype dt);
-/* dst[i] ^= src[i]. */
-void es_xor_into(uint8_t *dst, const uint8_t *src, size_t n);
 
 /* ELF also writes what the decoder will return into decoded[0..n), so the
  * block checksum covers the lossy result; ELVES_E_BOUND if any value would
