@@ -22,19 +22,12 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "util.h"
+
 #define SECRET_LEN 32
 
 static uint8_t secret[SECRET_LEN];
 static int require_auth;
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 static int read_secret(const char *path, char *err, size_t errlen)
 {
@@ -46,13 +39,7 @@ static int read_secret(const char *path, char *err, size_t errlen)
     }
     size_t got = fread(hex, 1, 2 * SECRET_LEN, f);
     fclose(f);
-    for (size_t i = 0; i < SECRET_LEN && got == 2 * SECRET_LEN; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            got = 0;
-        secret[i] = (uint8_t)(hi << 4 | lo);
-    }
-    if (got != 2 * SECRET_LEN) {
+    if (got != 2 * SECRET_LEN || es_unhex(secret, hex, SECRET_LEN) < 0) {
         snprintf(err, errlen, "%s: not 64 hex digits", path);
         return -1;
     }
