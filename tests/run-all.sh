@@ -5,6 +5,7 @@
 #      (unit + end-to-end), and no call cycle between server files,
 #   3. an ASan+UBSan build (build-asan/) and the unit tests again,
 #   4. each libFuzzer target (build-fuzz/) for ELVES_FUZZ_SECONDS (default 30),
+#      nproc of them side by side,
 #   5. the README's two commands again in a bare Debian 12 chroot
 #      (tests/fresh-machine.sh), which runs this script there with
 #      ELVES_SUITE=quick.
@@ -65,14 +66,33 @@ else
 
   build_fuzz() { CC=clang build build-fuzz fuzzers -DCMAKE_BUILD_TYPE=RelWithDebInfo -DELVES_FUZZ=ON; }
   step "fuzz build" build_fuzz
-  for f in build-fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
+  # Each target is one single-threaded process, so $jobs of them run side
+  # by side (each still gets its full time on a core); their output is
+  # kept apart and printed, target by target, once a batch is done.
+  fuzz_one() { # binary: runs it, output in build-fuzz/logs/NAME.log, status in NAME.rc
+    local f=$1 name corpus seeds rc=0
     name=$(basename "$f")
     corpus=build-fuzz/corpus-$name
-    mkdir -p "$corpus"
     seeds=tests/fuzz/seeds/${name#fuzz_}
-    step "fuzz $name ${fuzz_seconds}s" "$f" -max_total_time="$fuzz_seconds" \
-      -rss_limit_mb=2048 -print_final_stats=0 "$corpus" $( [ -d "$seeds" ] && echo "$seeds" )
+    mkdir -p "$corpus" build-fuzz/logs
+    rm -f "build-fuzz/logs/$name.rc"
+    "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=0 \
+      "$corpus" $( [ -d "$seeds" ] && echo "$seeds" ) >"build-fuzz/logs/$name.log" 2>&1 || rc=$?
+    echo "$rc" >"build-fuzz/logs/$name.rc"
+  }
+  fuzz_report() { # name: its output, and its status
+    cat "build-fuzz/logs/$1.log"
+    [ "$(cat "build-fuzz/logs/$1.rc" 2>/dev/null)" = 0 ]
+  }
+  targets=()
+  for f in build-fuzz/fuzz_*; do [ -f "$f" ] && [ -x "$f" ] && targets+=("$f"); done
+  for ((i = 0; i < ${#targets[@]}; i += jobs)); do
+    batch=("${targets[@]:i:jobs}")
+    for f in "${batch[@]}"; do fuzz_one "$f" & done
+    wait
+    for f in "${batch[@]}"; do
+      step "fuzz $(basename "$f") ${fuzz_seconds}s" fuzz_report "$(basename "$f")"
+    done
   done
 
   step "fresh Debian 12 (README's commands in a minbase chroot)" tests/fresh-machine.sh
