@@ -8,6 +8,8 @@
 #     byte-exact through B while it is still spooled (B reads the bucket's
 #     copy) and after it is stored; a commit on A moves main on B at once
 #     (the Hub's revision API on both answers the same sha);
+#   - a fine-tune declaring its base, uploaded through B, is delta-coded
+#     against the base stored through A and served by A byte-exact;
 #   - through nginx (round robin over A and B) every download is
 #     byte-exact and both replicas served some;
 #   - kill -9 of the replica running a job: the other takes the job over
@@ -44,6 +46,7 @@ cleanup_all() {
 trap cleanup_all EXIT
 t0=$(date +%s.%N)
 PGURL=$("$TOOLS/pg-up.sh" "$PGDIR") || fail "PostgreSQL did not start"
+q() { psql "$PGURL" -XAtq -c "$1"; }
 t1=$(date +%s.%N)
 "$TOOLS/rgw-up.sh" "$RGWDIR" >/dev/null || fail "Ceph RGW did not start"
 t2=$(date +%s.%N)
@@ -187,6 +190,29 @@ sha_b=$(jget "$T/body" sha)
 [ "$sha_a" = "$sha_b" ] && [ "$sha_a" != "$before" ] || fail "main on B ($sha_b) is not A's ($sha_a, was $before)"
 pass
 
+# ---- a model family across the replicas ------------------------------------------
+# The base stored through A, a fine-tune that declares it uploaded through B:
+# B codes it against the base's blocks in the bucket, the delta references
+# are rows in PostgreSQL, and A serves the fine-tune (whole and a range)
+# byte-exact by reading the base blocks it needs.
+FAM=$ELVES_SRC/tests/data/family
+BASE=$A create_repo fam/base
+BASE=$A wait_job "$(BASE=$A upload fam/base model.safetensors "$FAM/base.bf16.safetensors")"
+s=$(req POST "$B/api/v1/repos" -H 'Content-Type: application/json' --data '{"name":"fam/ft","base":"fam/base"}')
+[ "$s" = 201 ] || fail "create fam/ft with a base through B: $s $(cat "$T/body")"
+BASE=$B wait_job "$(BASE=$B upload fam/ft model.safetensors "$FAM/ft-a.bf16.safetensors")"
+[ "$(q "SELECT count(*) FROM tensors WHERE base_id IS NOT NULL")" -gt 0 ] || fail "no tensor names a base in PostgreSQL"
+[ "$(req GET "$A/api/v1/repos/fam/ft/stats")" = 200 ] || fail "fam/ft stats through A: $(cat "$T/body")"
+dl=$(jget "$T/body" delta_logical_bytes) ds=$(jget "$T/body" delta_stored_bytes)
+[ "$dl" -gt 0 ] && [ "$((ds * 2))" -lt "$dl" ] || fail "fam/ft through A: delta-coded $dl -> $ds"
+echo "fam/ft on PostgreSQL + RGW: delta-coded $dl bytes -> $ds"
+s=$("${CURL[@]}" -o "$T/ft.bin" -w '%{http_code}' "$A/api/v1/repos/fam/ft/files/model.safetensors")
+[ "$s" = 200 ] && [ "$(sha "$T/ft.bin")" = "$(sha "$FAM/ft-a.bf16.safetensors")" ] || fail "fine-tune through A: $s"
+s=$("${CURL[@]}" -o "$T/ft-range.bin" -w '%{http_code}' -r 100000-299999 "$A/api/v1/repos/fam/ft/files/model.safetensors")
+[ "$s" = 206 ] || fail "fine-tune range through A: $s"
+cmp -s "$T/ft-range.bin" <(tail -c +100001 "$FAM/ft-a.bf16.safetensors" | head -c 200000) || fail "fine-tune range through A differs"
+pass
+
 # ---- behind nginx ---------------------------------------------------------------
 NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 nginx_up "$T/nginx" "$NPORT" "${A##*:}" "${B##*:}"
@@ -223,7 +249,6 @@ echo "job $JOB taken over and stored by B ${took} s after A was killed (lease 6 
 s=$("${CURL[@]}" -o "$T/dl2.bin" -w '%{http_code}' "$B/api/v1/repos/org/shared/files/big2.safetensors")
 [ "$s" = 200 ] && [ "$(sha "$T/dl2.bin")" = "$(sha "$BIG2")" ] || fail "taken-over file through B: $s"
 pass
-q() { psql "$PGURL" -XAtq -c "$1"; }
 [ "$(q "SELECT count(*) FROM jobs WHERE state IN ('running','queued')")" = 0 ] || fail "jobs left running or queued"
 [ "$(q "SELECT count(*) FROM file_blocks b LEFT JOIN chunks c ON c.id = b.chunk_id WHERE c.id IS NULL")" = 0 ] || fail "a block names a missing chunk"
 pass
