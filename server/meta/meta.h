@@ -112,7 +112,7 @@ typedef struct meta_hf_repo {
     char mode[16];
     char type[16]; /* "model" or "dataset" */
     int is_private;
-    char gated[8]; /* "false", "auto" or "manual" (migrations/0005) */
+    char gated[8];   /* "false", "auto" or "manual" (migrations/0005) */
     int64_t created; /* the repository's */
 } meta_hf_repo;
 
@@ -150,11 +150,11 @@ typedef struct meta_job {
 /* Storage figures of the file versions that branch and tag heads list, of
  * one repository or of all (stats.c defines each). */
 typedef struct meta_figures {
-    int64_t logical;    /* sizes of the listed file versions */
-    int64_t files;      /* distinct listed file versions */
-    int64_t spool;      /* upload bytes of listed files still spooled */
-    int64_t referenced; /* chunk bytes the listed files reference */
-    int64_t chunk;      /* live chunk bytes, each chunk once */
+    int64_t logical;       /* sizes of the listed file versions */
+    int64_t files;         /* distinct listed file versions */
+    int64_t spool;         /* upload bytes of listed files still spooled */
+    int64_t referenced;    /* chunk bytes the listed files reference */
+    int64_t chunk;         /* live chunk bytes, each chunk once */
     int64_t delta_logical; /* bytes of listed segments that are delta-coded */
     int64_t delta_stored;  /* chunk bytes of those tensors, each once */
     int64_t delta_alone;   /* their alone_bytes, each tensor once */
@@ -210,8 +210,8 @@ typedef struct meta_tensor_new {
     const char *shape; /* JSON array of dimensions */
     uint64_t raw_len;
     const char *codec;
-    int64_t base_id; /* the tensor its delta blocks are coded against, 0:
-                        none (a reference: see base_tensor_each) */
+    int64_t base_id;      /* the tensor its delta blocks are coded against, 0:
+                             none (a reference: see base_tensor_each) */
     uint64_t alone_bytes; /* delta tensors: estimated bytes coded alone */
 } meta_tensor_new;
 
@@ -419,8 +419,7 @@ struct meta_ops {
      * requeued or claimed again since (by this or another process).  A
      * write transaction that records a job's result checks this first, so
      * a worker that lost its lease cannot overwrite its successor's. */
-    int (*job_owned)(meta_tx *tx, int64_t job_id, int64_t attempt,
-                     es_err *err);
+    int (*job_owned)(meta_tx *tx, int64_t job_id, int64_t attempt, es_err *err);
     /* Jobs queued or running. */
     int (*job_pending)(meta_tx *tx, int64_t *n, es_err *err);
     int (*job_get)(meta_tx *tx, int64_t id, meta_job *out, es_err *err);
@@ -527,9 +526,8 @@ struct meta_ops {
     /* Base detection: up to `most` lossless tensors coded alone that a
      * file on the main branch of a lossless repository names `name`, with
      * this dtype, shape (JSON) and length. */
-    int (*base_candidate_each)(meta_tx *tx, const char *name,
-                               const char *dtype, const char *shape,
-                               uint64_t raw_len, int most,
+    int (*base_candidate_each)(meta_tx *tx, const char *name, const char *dtype,
+                               const char *shape, uint64_t raw_len, int most,
                                int (*fn)(void *ctx,
                                          const meta_base_candidate *c),
                                void *ctx, es_err *err);
@@ -846,8 +844,7 @@ static inline int meta_hf_repo_settings(meta_tx *tx, int64_t repo_id,
                                         const char *type, int is_private,
                                         const char *gated, es_err *err)
 {
-    return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, gated,
-                                     err);
+    return tx->ops->hf_repo_settings(tx, repo_id, type, is_private, gated, err);
 }
 
 static inline int meta_hf_entry_each(meta_tx *tx, const char *commit,
@@ -973,8 +970,8 @@ static inline int meta_job_finish(meta_tx *tx, int64_t job_id, int64_t file_id,
                                error, progress, now, err);
 }
 
-static inline int meta_job_owned(meta_tx *tx, int64_t job_id,
-                                 int64_t attempt, es_err *err)
+static inline int meta_job_owned(meta_tx *tx, int64_t job_id, int64_t attempt,
+                                 es_err *err)
 {
     return tx->ops->job_owned(tx, job_id, attempt, err);
 }
@@ -1050,8 +1047,7 @@ static inline int meta_tensor_find(meta_tx *tx, const char *fingerprint,
                                 err);
 }
 
-static inline int meta_tensor_hold(meta_tx *tx, int64_t tensor_id,
-                                   es_err *err)
+static inline int meta_tensor_hold(meta_tx *tx, int64_t tensor_id, es_err *err)
 {
     return tx->ops->tensor_hold(tx, tensor_id, err);
 }
@@ -1094,19 +1090,19 @@ static inline int meta_block_add(meta_tx *tx, int64_t file_id,
     return tx->ops->block_add(tx, file_id, b, err);
 }
 
-static inline int
-meta_base_tensor_each(meta_tx *tx, const char *commit_id,
-                      int (*fn)(void *ctx, const meta_base_tensor *t),
-                      void *ctx, es_err *err)
+static inline int meta_base_tensor_each(meta_tx *tx, const char *commit_id,
+                                        int (*fn)(void *ctx,
+                                                  const meta_base_tensor *t),
+                                        void *ctx, es_err *err)
 {
     return tx->ops->base_tensor_each(tx, commit_id, fn, ctx, err);
 }
 
-static inline int meta_base_candidate_each(
-    meta_tx *tx, const char *name, const char *dtype, const char *shape,
-    uint64_t raw_len, int most,
-    int (*fn)(void *ctx, const meta_base_candidate *c), void *ctx,
-    es_err *err)
+static inline int
+meta_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
+                         const char *shape, uint64_t raw_len, int most,
+                         int (*fn)(void *ctx, const meta_base_candidate *c),
+                         void *ctx, es_err *err)
 {
     return tx->ops->base_candidate_each(tx, name, dtype, shape, raw_len, most,
                                         fn, ctx, err);
@@ -1226,7 +1222,7 @@ typedef struct meta_copy_summary {
     int64_t files_stored;  /* state stored */
     int64_t files_spooled; /* spooled or compressing: not yet compressed */
     int64_t files_failed;
-    int64_t logical_bytes; /* sizes of the file versions */
+    int64_t logical_bytes;       /* sizes of the file versions */
     int64_t chunks, chunk_bytes; /* chunk rows and their encoded bytes */
 } meta_copy_summary;
 

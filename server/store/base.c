@@ -15,8 +15,8 @@
  * by (name, dtype, shape) among the tensors on other repositories' main
  * branches, and the repository most of them match is kept if a sample of
  * blocks says delta coding pays (the XOR planes' order-0 bound well below
- * that of the samples coded alone).  A tensor of the new file is coded against the base tensor of the
- * same name, dtype, shape and length.
+ * that of the samples coded alone).  A tensor of the new file is coded against
+ * the base tensor of the same name, dtype, shape and length.
  *
  * Reads: a delta block names its base by fingerprint (tensors.fingerprint)
  * and offset.  The tensor's block map (tensor_blocks) is loaded once and
@@ -250,7 +250,8 @@ static int store_base_read(void *ctx, const elves_fp128 *fp, uint64_t offset,
     return rc < 0 ? -1 : 0;
 }
 
-/* ---- plans ---------------------------------------------------------------- */
+/* ---- plans ----------------------------------------------------------------
+ */
 
 typedef struct plan_tensor {
     char *name, *dtype, *shape;
@@ -315,7 +316,7 @@ static int plan_add(void *arg, const meta_base_tensor *t)
 static int cmp_plan(const void *a, const void *b)
 {
     return strcmp(((const plan_tensor *)a)->name,
-                   ((const plan_tensor *)b)->name);
+                  ((const plan_tensor *)b)->name);
 }
 
 /* Splits "org/name@rev" into repo and revision (NULL: main). */
@@ -383,7 +384,8 @@ static int card_base(es_store *st, const char *repo, char spec[256])
     return rc;
 }
 
-/* ---- detection ------------------------------------------------------------ */
+/* ---- detection ------------------------------------------------------------
+ */
 
 /* Bounded work per file: DETECT_TENSORS index lookups (each returning at
  * most DETECT_ROWS rows), then DETECT_SAMPLES samples of DETECT_SAMPLE
@@ -503,8 +505,8 @@ static int detect_pays(es_store *st, const detect_hit *hits, size_t n,
         if (strcmp(hits[i].repo, repo) != 0 ||
             st->base_src.read(st, &hits[i].fp, off, (uint32_t)len, base) != 0)
             continue;
-        xor_bits += elves_xor_entropy_bound(src + s->offset + off, base, len,
-                                            s->dtype);
+        xor_bits +=
+            elves_xor_entropy_bound(src + s->offset + off, base, len, s->dtype);
         for (size_t k = esz - 1; k < len; k += esz, elements++)
             kept += src[s->offset + off + k] == base[k];
         alone_bits += elves_entropy_bound(src + s->offset + off, len, s->dtype);
@@ -539,8 +541,8 @@ static int detect_base(es_store *st, int64_t job_id, const char *job_repo,
         shape_text(shape, sizeof shape, s);
         d.seg = pick[i];
         rc = meta_base_candidate_each(tx, s->name, elves_dtype_name(s->dtype),
-                                      shape, s->length, DETECT_ROWS,
-                                      detect_add, &d, err);
+                                      shape, s->length, DETECT_ROWS, detect_add,
+                                      &d, err);
     }
     if (meta_end(tx, rc, err) < 0)
         return -1;

@@ -26,8 +26,9 @@ static void chunk_row(const PGresult *r, int i, int at, meta_chunk *c)
 
 int pg_chunk_get(meta_tx *tx, int64_t chunk_id, meta_chunk *out, es_err *err)
 {
-    PGresult *r = pg_run(tx, "SELECT " CHUNK_COLS " FROM chunks c WHERE c.id = $1",
-                         PG_P(PG_I(chunk_id)), err);
+    PGresult *r =
+        pg_run(tx, "SELECT " CHUNK_COLS " FROM chunks c WHERE c.id = $1",
+               PG_P(PG_I(chunk_id)), err);
     if (!r)
         return -1;
     int found = PQntuples(r) > 0;
@@ -99,13 +100,13 @@ int pg_file_link_twin(meta_tx *tx, int64_t file_id, int64_t twin, es_err *err)
 int pg_file_stored(meta_tx *tx, int64_t file_id, const char *sha256,
                    const char *format, uint64_t stored_bytes, es_err *err)
 {
-    int n = pg_exec(tx,
-                    "UPDATE files SET state = 'stored', error = NULL, spool = "
-                    "NULL, sha256 = $1, format = $2, stored_bytes = $3 WHERE "
-                    "id = $4 AND state = 'compressing'",
-                    PG_P(PG_T(sha256), PG_T(format), PG_I(stored_bytes),
-                         PG_I(file_id)),
-                    err);
+    int n = pg_exec(
+        tx,
+        "UPDATE files SET state = 'stored', error = NULL, spool = "
+        "NULL, sha256 = $1, format = $2, stored_bytes = $3 WHERE "
+        "id = $4 AND state = 'compressing'",
+        PG_P(PG_T(sha256), PG_T(format), PG_I(stored_bytes), PG_I(file_id)),
+        err);
     return n < 0 ? -1 : n > 0;
 }
 
@@ -115,14 +116,13 @@ int pg_tensor_find(meta_tx *tx, const char *fingerprint, uint64_t raw_len,
                    int lossy_ok, int64_t *id, char codec[16], es_err *err)
 {
     *id = 0;
-    PGresult *r = pg_run(tx,
-                         "SELECT id, codec, refcount FROM tensors WHERE "
-                         "fingerprint = $1 "
-                         "AND raw_len = $2 AND (lossy = 0 OR $3::bigint = 1) "
-                         "ORDER BY lossy DESC LIMIT 1",
-                         PG_P(PG_T(fingerprint), PG_I(raw_len),
-                              PG_I(lossy_ok ? 1 : 0)),
-                         err);
+    PGresult *r = pg_run(
+        tx,
+        "SELECT id, codec, refcount FROM tensors WHERE "
+        "fingerprint = $1 "
+        "AND raw_len = $2 AND (lossy = 0 OR $3::bigint = 1) "
+        "ORDER BY lossy DESC LIMIT 1",
+        PG_P(PG_T(fingerprint), PG_I(raw_len), PG_I(lossy_ok ? 1 : 0)), err);
     if (!r)
         return -1;
     int found = PQntuples(r) > 0;
@@ -206,17 +206,17 @@ int pg_chunk_insert(meta_tx *tx, const meta_chunk_new *c, int64_t *id,
 int pg_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
                      es_err *err)
 {
-    int found = pg_i64(tx,
-                       "INSERT INTO tensors (fingerprint, lossy, dtype, shape, "
-                       "raw_len, codec, base_id, alone_bytes) VALUES ($1, $2, "
-                       "$3, $4, $5, $6, NULLIF($7::bigint, 0), "
-                       "NULLIF($8::bigint, 0)) ON CONFLICT (fingerprint, "
-                       "lossy) DO NOTHING RETURNING id",
-                       PG_P(PG_T(t->fingerprint), PG_I(t->lossy),
-                            PG_T(t->dtype), PG_T(t->shape), PG_I(t->raw_len),
-                            PG_T(t->codec), PG_I(t->base_id),
-                            PG_I(t->alone_bytes)),
-                       id, err);
+    int found =
+        pg_i64(tx,
+               "INSERT INTO tensors (fingerprint, lossy, dtype, shape, "
+               "raw_len, codec, base_id, alone_bytes) VALUES ($1, $2, "
+               "$3, $4, $5, $6, NULLIF($7::bigint, 0), "
+               "NULLIF($8::bigint, 0)) ON CONFLICT (fingerprint, "
+               "lossy) DO NOTHING RETURNING id",
+               PG_P(PG_T(t->fingerprint), PG_I(t->lossy), PG_T(t->dtype),
+                    PG_T(t->shape), PG_I(t->raw_len), PG_T(t->codec),
+                    PG_I(t->base_id), PG_I(t->alone_bytes)),
+               id, err);
     return found; /* *id is 0 when nothing was inserted */
 }
 
@@ -266,8 +266,7 @@ int pg_segment_add(meta_tx *tx, int64_t file_id, const meta_segment *g,
 
 /* ---- garbage collection ------------------------------------------------ */
 
-int pg_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
-                          es_err *err)
+int pg_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n, es_err *err)
 {
     int gone = pg_exec(tx,
                        "DELETE FROM tensors WHERE refcount = 0 AND "
@@ -371,9 +370,12 @@ int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
     if (!r)
         return -1;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        meta_base_tensor t = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                              PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-                              (uint64_t)pg_col_i64(r, i, 4), pg_col_i64(r, i, 5),
+        meta_base_tensor t = {PQgetvalue(r, i, 0),
+                              PQgetvalue(r, i, 1),
+                              PQgetvalue(r, i, 2),
+                              PQgetvalue(r, i, 3),
+                              (uint64_t)pg_col_i64(r, i, 4),
+                              pg_col_i64(r, i, 5),
                               pg_col_i64(r, i, 6)};
         rc = fn(ctx, &t) != 0 ? -1 : 0;
     }
@@ -381,8 +383,8 @@ int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
     return rc;
 }
 
-int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
-                             int64_t *id, uint64_t *raw_len, es_err *err)
+int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint, int64_t *id,
+                             uint64_t *raw_len, es_err *err)
 {
     PGresult *r = pg_run(tx,
                          "SELECT id, raw_len FROM tensors WHERE fingerprint = "
@@ -399,8 +401,7 @@ int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
     return found;
 }
 
-int pg_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
-                     es_err *err)
+int pg_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256], es_err *err)
 {
     PGresult *r = pg_run(tx,
                          "SELECT base FROM repos WHERE id = $1 AND base IS "
@@ -418,8 +419,9 @@ int pg_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
 int pg_repo_base_set(meta_tx *tx, int64_t repo_id, const char *base,
                      es_err *err)
 {
-    return pg_ran(pg_exec(tx, "UPDATE repos SET base = NULLIF($1, '') WHERE "
-                              "id = $2",
+    return pg_ran(pg_exec(tx,
+                          "UPDATE repos SET base = NULLIF($1, '') WHERE "
+                          "id = $2",
                           PG_P(PG_T(base ? base : ""), PG_I(repo_id)), err));
 }
 
@@ -454,10 +456,12 @@ int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
 int pg_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
                       int64_t *bytes, char base_repo[200], es_err *err)
 {
-    PGresult *r = pg_run(tx, "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
+    PGresult *r = pg_run(
+        tx,
+        "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
         "JOIN tensors t ON t.id = fs.tensor_id WHERE fs.file_id = $1 AND "
         "t.base_id IS NOT NULL",
-                         PG_P(PG_I(file_id)), err);
+        PG_P(PG_I(file_id)), err);
     base_repo[0] = 0;
     if (!r)
         return -1;
@@ -466,11 +470,14 @@ int pg_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
     PQclear(r);
     if (*segments == 0)
         return 0;
-    r = pg_run(tx, "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+    r = pg_run(
+        tx,
+        "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
         "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
         "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
         "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.file_id = $1 ORDER BY p.name LIMIT 1", PG_P(PG_I(file_id)), err);
+        "fs.file_id = $1 ORDER BY p.name LIMIT 1",
+        PG_P(PG_I(file_id)), err);
     if (!r)
         return -1;
     if (PQntuples(r))

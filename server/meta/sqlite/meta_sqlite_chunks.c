@@ -274,13 +274,14 @@ int sq_tensor_insert(meta_tx *tx, const meta_tensor_new *t, int64_t *id,
                      es_err *err)
 {
     db *d = sq_db(tx);
-    sqlite3_stmt *s = db_prep(d,
-                              "INSERT INTO tensors (fingerprint, lossy, dtype, "
-                              "shape, raw_len, codec, base_id, alone_bytes) "
-                              "VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0), "
-                              "NULLIF(?, 0)) ON CONFLICT (fingerprint, lossy) DO "
-                              "NOTHING",
-                              err);
+    sqlite3_stmt *s =
+        db_prep(d,
+                "INSERT INTO tensors (fingerprint, lossy, dtype, "
+                "shape, raw_len, codec, base_id, alone_bytes) "
+                "VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0), "
+                "NULLIF(?, 0)) ON CONFLICT (fingerprint, lossy) DO "
+                "NOTHING",
+                err);
     if (!s)
         return -1;
     db_bind_text(s, 1, t->fingerprint);
@@ -361,8 +362,7 @@ int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b, es_err *err)
 
 /* ---- garbage collection ------------------------------------------------ */
 
-int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n,
-                          es_err *err)
+int sq_tensor_dead_delete(meta_tx *tx, int64_t before, int64_t *n, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
@@ -537,14 +537,13 @@ int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
         return -1;
     db_bind_text(s, 1, commit_id);
     while ((rc = db_step_row(d, s, err)) == 1) {
-        meta_base_tensor t = {
-            (const char *)sqlite3_column_text(s, 0),
-            (const char *)sqlite3_column_text(s, 1),
-            (const char *)sqlite3_column_text(s, 2),
-            (const char *)sqlite3_column_text(s, 3),
-            (uint64_t)sqlite3_column_int64(s, 4),
-            sqlite3_column_int64(s, 5),
-            sqlite3_column_int64(s, 6)};
+        meta_base_tensor t = {(const char *)sqlite3_column_text(s, 0),
+                              (const char *)sqlite3_column_text(s, 1),
+                              (const char *)sqlite3_column_text(s, 2),
+                              (const char *)sqlite3_column_text(s, 3),
+                              (uint64_t)sqlite3_column_int64(s, 4),
+                              sqlite3_column_int64(s, 5),
+                              sqlite3_column_int64(s, 6)};
         if (fn(ctx, &t) != 0) {
             rc = -1;
             break;
@@ -554,8 +553,8 @@ int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
     return rc < 0 ? -1 : 0;
 }
 
-int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
-                             int64_t *id, uint64_t *raw_len, es_err *err)
+int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint, int64_t *id,
+                             uint64_t *raw_len, es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(d,
@@ -574,8 +573,7 @@ int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint,
     return rc;
 }
 
-int sq_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256],
-                     es_err *err)
+int sq_repo_base_get(meta_tx *tx, int64_t repo_id, char base[256], es_err *err)
 {
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(
@@ -644,9 +642,12 @@ int sq_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
                       int64_t *bytes, char base_repo[200], es_err *err)
 {
     db *d = sq_db(tx);
-    sqlite3_stmt *s = db_prep(d, "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
+    sqlite3_stmt *s = db_prep(
+        d,
+        "SELECT count(*), coalesce(sum(fs.length), 0) FROM file_segments fs "
         "JOIN tensors t ON t.id = fs.tensor_id WHERE fs.file_id = ? AND "
-        "t.base_id IS NOT NULL", err);
+        "t.base_id IS NOT NULL",
+        err);
     int rc;
     base_repo[0] = 0;
     if (!s)
@@ -658,11 +659,14 @@ int sq_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
     sqlite3_reset(s);
     if (rc < 0 || *segments == 0)
         return rc < 0 ? -1 : 0;
-    s = db_prep(d, "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+    s = db_prep(
+        d,
+        "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
         "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
         "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
         "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.file_id = ? ORDER BY p.name LIMIT 1", err);
+        "fs.file_id = ? ORDER BY p.name LIMIT 1",
+        err);
     if (!s)
         return -1;
     db_bind_i64(s, 1, file_id);

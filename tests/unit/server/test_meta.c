@@ -3,14 +3,14 @@
  * always and on PostgreSQL too when ELVES_TEST_DATABASE is set
  * (tests/tools/with-pg.sh): repositories, refs, commits and tree entries,
  * file versions, 409 for a name taken, the job queue with leases
- * (claim, renew, requeue, fencing of a claim whose lease ran out), reference counts kept by triggers and the
- * dead_since grace of GC, a GC on one handle interleaved with a dedup
- * against a dead tensor on another, the schema figures; on PostgreSQL also that
- * concurrent claims never hand out one job twice and that a transaction
- * after a server restart succeeds; on SQLite that a database made before
- * migration 0004 opens and is upgraded; what the Hub API adds (ref
- * deletes, commits with their parents, renames, settings replaced, objects
- * found without a size).
+ * (claim, renew, requeue, fencing of a claim whose lease ran out), reference
+ * counts kept by triggers and the dead_since grace of GC, a GC on one handle
+ * interleaved with a dedup against a dead tensor on another, the schema
+ * figures; on PostgreSQL also that concurrent claims never hand out one job
+ * twice and that a transaction after a server restart succeeds; on SQLite that
+ * a database made before migration 0004 opens and is upgraded; what the Hub API
+ * adds (ref deletes, commits with their parents, renames, settings replaced,
+ * objects found without a size).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -43,9 +43,8 @@ static meta *open_meta(const char *dir)
     char path[4200];
     snprintf(path, sizeof path, "%s/elves.db", dir);
     const char *url = tdb_database(dir);
-    meta_config mc = {.backend = url ? "postgres" : "sqlite",
-                      .path = path,
-                      .url = url};
+    meta_config mc = {
+        .backend = url ? "postgres" : "sqlite", .path = path, .url = url};
     meta *m = NULL;
     es_err err = {0, ""};
     if (meta_open(&m, &mc, &err) < 0)
@@ -224,8 +223,8 @@ static void test_hub_calls(void **state)
     assert_int_equal(c.created, 6);
     OK(1, meta_commit_info(tx, C1, &c, &err));
     assert_string_equal(c.parent, "");
-    OK(0, meta_commit_info(tx, "3333333333333333333333333333333333333333",
-                           &c, &err));
+    OK(0, meta_commit_info(tx, "3333333333333333333333333333333333333333", &c,
+                           &err));
     meta_repo r;
     OK(0, meta_repo_find(tx, "org/a", &r, &err));
     meta_hf_repo h;
@@ -491,7 +490,8 @@ static void test_delta_refs(void **state)
     commit(tx);
 }
 
-/* ---- GC on one replica, dedup on another ---------------------------------- */
+/* ---- GC on one replica, dedup on another ----------------------------------
+ */
 
 /* A tensor T and its one chunk, unreferenced since long ago (dead_since 1),
  * as a file deleted an hour before leaves them. */
@@ -608,7 +608,8 @@ static void test_gc_vs_dedup_across_replicas(void **state)
     meta_close(b);
 }
 
-/* ---- concurrent claims ---------------------------------------------------- */
+/* ---- concurrent claims ----------------------------------------------------
+ */
 
 #define CLAIM_JOBS 120
 #define CLAIMERS 4
@@ -711,7 +712,8 @@ static void test_reconnect(void **state)
     commit(b);
 }
 
-/* ---- SQLite: a database made before migration 0004 ------------------------ */
+/* ---- SQLite: a database made before migration 0004 ------------------------
+ */
 
 static void test_sqlite_upgrade(void **state)
 {
@@ -733,8 +735,8 @@ static void test_sqlite_upgrade(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     for (int i = 0; i < 3; i++) {
-        char *sql = meta_migration_sql(meta_migrations[i].sql,
-                                       META_DIALECT_SQLITE);
+        char *sql =
+            meta_migration_sql(meta_migrations[i].sql, META_DIALECT_SQLITE);
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         free(sql);
         char rec[200];
@@ -785,8 +787,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delta_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_and_grace, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_gc_vs_dedup_across_replicas,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_vs_dedup_across_replicas, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
