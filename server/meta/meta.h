@@ -248,11 +248,13 @@ typedef struct meta_file_source {
 } meta_file_source;
 
 /* Base detection: a stored tensor that a file on some repository's main
- * branch names as a candidate base for a new one. */
+ * branch, or a file a mirror fetched, names as a candidate base for a new
+ * one. */
 typedef struct meta_base_candidate {
-    const char *repo; /* "org/name" */
+    const char *repo; /* "org/name", or a mirror's "model:org/name" */
     const char *fingerprint;
     int64_t tensor_id;
+    int64_t file_id; /* the file version that names it */
 } meta_base_candidate;
 
 /* ---- the ops table -------------------------------------------------- */
@@ -523,9 +525,15 @@ struct meta_ops {
     int (*base_tensor_each)(meta_tx *tx, const char *commit_id,
                             int (*fn)(void *ctx, const meta_base_tensor *t),
                             void *ctx, es_err *err);
+    /* The same for one file version. */
+    int (*file_base_tensor_each)(meta_tx *tx, int64_t file_id,
+                                 int (*fn)(void *ctx,
+                                           const meta_base_tensor *t),
+                                 void *ctx, es_err *err);
     /* Base detection: up to `most` lossless tensors coded alone that a
-     * file on the main branch of a lossless repository names `name`, with
-     * this dtype, shape (JSON) and length. */
+     * file on the main branch of a lossless repository, or a lossless file
+     * the mirror fetched (repo is then the mirror's repo key), names
+     * `name`, with this dtype, shape (JSON) and length. */
     int (*base_candidate_each)(meta_tx *tx, const char *name, const char *dtype,
                                const char *shape, uint64_t raw_len, int most,
                                int (*fn)(void *ctx,
@@ -533,8 +541,9 @@ struct meta_ops {
                                void *ctx, es_err *err);
     /* A file version's delta coding: how many of its segments name a
      * delta tensor and their bytes, and a repository whose heads list a
-     * file holding one of their base tensors ("" when none does any more:
-     * the base was deleted and its tensors are kept for this file). */
+     * file holding one of their base tensors, else the repo key of a
+     * mirror that fetched one ("" when none does any more: the base was
+     * deleted and its tensors are kept for this file). */
     int (*file_delta_get)(meta_tx *tx, int64_t file_id, int64_t *segments,
                           int64_t *bytes, char base_repo[200], es_err *err);
     /* A lossless tensor by fingerprint, referenced or not: 1 with *id and
@@ -1096,6 +1105,14 @@ static inline int meta_base_tensor_each(meta_tx *tx, const char *commit_id,
                                         void *ctx, es_err *err)
 {
     return tx->ops->base_tensor_each(tx, commit_id, fn, ctx, err);
+}
+
+static inline int
+meta_file_base_tensor_each(meta_tx *tx, int64_t file_id,
+                           int (*fn)(void *ctx, const meta_base_tensor *t),
+                           void *ctx, es_err *err)
+{
+    return tx->ops->file_base_tensor_each(tx, file_id, fn, ctx, err);
 }
 
 static inline int

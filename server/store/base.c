@@ -13,7 +13,10 @@
  * is committed is coded alone.  With neither, the base is detected
  * (detect_base): the largest named tensors of the new file are looked up
  * by (name, dtype, shape) among the tensors on other repositories' main
- * branches, and the repository most of them match is kept if a sample of
+ * branches and in the files a mirror fetched (a mirrored file's job names
+ * no local repository: detection is all it has, and the plan is then the
+ * tensors of the fetched files that matched), and the repository most of
+ * them match is kept if a sample of
  * blocks says delta coding pays (the XOR planes' order-0 bound well below
  * that of the samples coded alone).  A tensor of the new file is coded against
  * the base tensor of the same name, dtype, shape and length.
@@ -331,7 +334,9 @@ static void split_spec(const char *spec, char repo[256], char rev[256])
     snprintf(rev, 256, "%s", at ? at + 1 : "");
 }
 
-/* The job's repository and the base it declares: 1 with spec, 0 none. */
+/* The job's repository and the base it declares: 1 with spec, 0 none.
+ * A file a mirror fetched has no local repository (its job names the
+ * upstream's): it declares nothing, and detection may find its base. */
 static int declared_base(es_store *st, int64_t job_id, char repo[200],
                          char spec[256], es_err *err)
 {
@@ -343,11 +348,13 @@ static int declared_base(es_store *st, int64_t job_id, char repo[200],
     if (meta_begin(st->meta, META_READ, &tx, err) < 0)
         return -1;
     rc = meta_job_get(tx, job_id, &job, err);
-    if (rc == 1 && repo_find(tx, job.repo, &repo_id, NULL, err) < 0)
-        rc = -1;
     if (rc == 1) {
         snprintf(repo, 200, "%s", job.repo);
-        rc = meta_repo_base_get(tx, repo_id, spec, err);
+        rc = repo_find(tx, job.repo, &repo_id, NULL, err);
+        if (rc == 0)
+            rc = meta_repo_base_get(tx, repo_id, spec, err);
+        else if (err->status == 404)
+            rc = 0, *err = (es_err){0, ""};
     }
     return meta_end(tx, rc, err);
 }
@@ -406,8 +413,9 @@ static int card_base(es_store *st, const char *repo, char spec[256])
 #define DETECT_PAYS 0.95
 
 typedef struct detect_hit {
-    char repo[200];
+    char repo[200]; /* or a mirror's repo key */
     elves_fp128 fp;
+    int64_t file_id;
     size_t seg; /* index in segs */
 } detect_hit;
 
@@ -419,15 +427,23 @@ typedef struct detect_ctx {
     es_err *err;
 } detect_ctx;
 
+/* A mirror's repo key ("model:org/name") names the repository it mirrors. */
+static const char *key_repo(const char *key)
+{
+    const char *colon = strchr(key, ':');
+    return colon ? colon + 1 : key;
+}
+
 static int detect_add(void *arg, const meta_base_candidate *c)
 {
     detect_ctx *d = arg;
-    if (strcmp(c->repo, d->job_repo) == 0 || d->n == d->cap)
+    if (strcmp(key_repo(c->repo), d->job_repo) == 0 || d->n == d->cap)
         return 0;
     detect_hit *h = &d->hits[d->n];
     if (es_unhex(h->fp.b, c->fingerprint, 16) < 0)
         return 0;
     snprintf(h->repo, sizeof h->repo, "%s", c->repo);
+    h->file_id = c->file_id;
     h->seg = d->seg;
     d->n++;
     return 0;
@@ -466,7 +482,9 @@ static size_t detect_pick(const elves_segments *segs, size_t *pick)
     return n;
 }
 
-/* The repository most hits name; *count its hits. */
+/* The repository most hits name; *count the tensors of the new file it
+ * matches.  Hits come segment by segment, each segment's by repository,
+ * so a tensor that two of a repository's files share is counted once. */
 static const char *detect_best(const detect_hit *hits, size_t n, size_t *count)
 {
     const char *best = NULL;
@@ -474,7 +492,9 @@ static const char *detect_best(const detect_hit *hits, size_t n, size_t *count)
     for (size_t i = 0; i < n; i++) {
         size_t c = 0;
         for (size_t j = 0; j < n; j++)
-            c += strcmp(hits[i].repo, hits[j].repo) == 0;
+            c += strcmp(hits[i].repo, hits[j].repo) == 0 &&
+                 !(j > 0 && hits[j - 1].seg == hits[j].seg &&
+                   strcmp(hits[j - 1].repo, hits[j].repo) == 0);
         if (c > *count) {
             *count = c;
             best = hits[i].repo;
@@ -518,10 +538,13 @@ static int detect_pays(es_store *st, const detect_hit *hits, size_t n,
     return sampled > 0 && *share < DETECT_PAYS && *same >= DETECT_TOP_SAME;
 }
 
-/* A base for a file that declares none: 1 with spec, 0 if none pays. */
+/* A base for a file that declares none: 1 with spec, 0 if none pays.
+ * When it is a mirror's repository (spec a repo key), *nfiles of files
+ * are its fetched file versions that hold the tensors matched. */
 static int detect_base(es_store *st, int64_t job_id, const char *job_repo,
                        const elves_segments *segs, const uint8_t *src,
-                       char spec[256], es_err *err)
+                       char spec[256], int64_t files[DETECT_TENSORS],
+                       size_t *nfiles, es_err *err)
 {
     size_t pick[DETECT_TENSORS], n = segs ? detect_pick(segs, pick) : 0;
     detect_hit hits[DETECT_TENSORS * DETECT_ROWS];
@@ -561,6 +584,14 @@ static int detect_base(es_store *st, int64_t job_id, const char *job_repo,
     size_t len = strnlen(best, sizeof hits[0].repo - 1);
     memcpy(spec, best, len);
     spec[len] = 0;
+    for (size_t i = 0; strchr(spec, ':') && i < d.n; i++) {
+        size_t k = 0;
+        while (k < *nfiles && files[k] != hits[i].file_id)
+            k++;
+        if (strcmp(hits[i].repo, spec) == 0 && k == *nfiles &&
+            *nfiles < DETECT_TENSORS)
+            files[(*nfiles)++] = hits[i].file_id;
+    }
     return 1;
 }
 
@@ -601,6 +632,8 @@ int base_plan_load(es_store *st, int64_t job_id, const elves_segments *segs,
 {
     base_plan *p;
     char commit[41], job_repo[200] = "", spec[256];
+    int64_t files[DETECT_TENSORS];
+    size_t nfiles = 0;
     meta_tx *tx;
     int rc;
 
@@ -609,7 +642,8 @@ int base_plan_load(es_store *st, int64_t job_id, const elves_segments *segs,
     if (rc == 0)
         rc = card_base(st, job_repo, spec);
     if (rc == 0 && job_repo[0])
-        rc = detect_base(st, job_id, job_repo, segs, src, spec, err);
+        rc = detect_base(st, job_id, job_repo, segs, src, spec, files, &nfiles,
+                         err);
     if (rc <= 0) /* no base; a failing database is the job's error */
         return rc < 0 && err->status >= 500 ? -1 : 0;
     p = calloc(1, sizeof *p);
@@ -620,10 +654,19 @@ int base_plan_load(es_store *st, int64_t job_id, const elves_segments *segs,
         free(p);
         return -1;
     }
-    rc = plan_root(tx, job_repo, spec, p->repo, commit, err);
-    if (rc == 1) {
-        plan_load l = {p, err};
-        rc = meta_base_tensor_each(tx, commit, plan_add, &l, err) < 0 ? -1 : 1;
+    plan_load l = {p, err};
+    if (nfiles) { /* a mirrored base: the files of it the mirror holds */
+        snprintf(p->repo, sizeof p->repo, "%s", spec);
+        rc = 1;
+        for (size_t i = 0; i < nfiles && rc == 1; i++)
+            rc = meta_file_base_tensor_each(tx, files[i], plan_add, &l, err) < 0
+                     ? -1
+                     : 1;
+    } else {
+        rc = plan_root(tx, job_repo, spec, p->repo, commit, err);
+        if (rc == 1)
+            rc = meta_base_tensor_each(tx, commit, plan_add, &l, err) < 0 ? -1
+                                                                          : 1;
     }
     rc = meta_end(tx, rc, err);
     if (rc <= 0) {

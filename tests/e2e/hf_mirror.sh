@@ -3,7 +3,8 @@
 # started with --upstream pointing at it.  Through the mirror: repo info,
 # tree, HEAD and ranged/whole GETs (bytes compared by SHA-256), a private
 # repo through --upstream-token, upstream 404s passed through with their
-# X-Error-Code, a branch re-resolved after --upstream-ttl.  Then the
+# X-Error-Code, a branch re-resolved after --upstream-ttl, a fine-tune
+# delta-coded against a base the mirror fetched before.  Then the
 # upstream stops: what was fetched is still served (by branch and by commit
 # id), and what was never fetched is a 504.
 set -euo pipefail
@@ -89,6 +90,54 @@ expect_status "$s" 200 "GET after the upstream moved"
 cmp -s "$T/body" "$T/config2.json" || fail "the mirror did not re-resolve main after the ttl"
 [ "$(header X-Repo-Commit)" = "$c2" ] || fail "X-Repo-Commit after the move"
 
+# ---- a model family through the mirror ------------------------------------------------
+# The mirror detects that a fine-tune it fetches is one of a base it fetched
+# before (no local repository declares anything), codes it as a delta, and
+# serves it byte-exact, online and (below) offline.
+FAM=$ELVES_SRC/tests/data/family
+for r in fam-base fam-ft; do
+  s=$(req POST "$UP/api/repos/create" "${A[@]}" --data "{\"name\":\"up/$r\"}")
+  expect_status "$s" 200 "upstream repo up/$r"
+done
+s=$(req PUT "$UP/api/v1/repos/up/fam-base/files/model.safetensors" "${A[@]}" -T "$FAM/base.bf16.safetensors")
+expect_status "$s" 201 "upstream base upload"
+s=$(req PUT "$UP/api/v1/repos/up/fam-ft/files/model.safetensors" "${A[@]}" -T "$FAM/ft-a.bf16.safetensors")
+expect_status "$s" 201 "upstream fine-tune upload"
+mirror_idle() { # waits for every job the mirror has made
+  local id=1
+  while [ "$(req GET "$M/api/v1/jobs/$id")" = 200 ]; do
+    BASE=$M wait_job "$id" 60; id=$((id + 1))
+  done
+}
+chunk_bytes() { curl -s "$M/api/v1/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["chunk_bytes"])'; }
+s=$(req GET "$M/up/fam-base/resolve/main/model.safetensors")
+expect_status "$s" 200 "base through the mirror"
+[ "$(sha "$T/body")" = "$(sha "$FAM/base.bf16.safetensors")" ] || fail "base bytes"
+mirror_idle
+before=$(chunk_bytes)
+s=$(req GET "$M/up/fam-ft/resolve/main/model.safetensors")
+expect_status "$s" 200 "fine-tune through the mirror"
+[ "$(sha "$T/body")" = "$(sha "$FAM/ft-a.bf16.safetensors")" ] || fail "fine-tune bytes"
+mirror_idle
+grew=$(( $(chunk_bytes) - before )); ftsize=$(fsize "$FAM/ft-a.bf16.safetensors")
+echo "mirrored fine-tune: $ftsize bytes stored in $grew"
+grep -q "base detection: model:up/fam-base .*delta-coded against it" "$LOG" ||
+  fail "the mirror did not detect the mirrored base: $(grep 'base detection' "$LOG")"
+# coded alone this file takes 0.67 of its size, as a delta 0.43 (server_delta)
+[ $((grew * 100)) -lt $((ftsize * 55)) ] || fail "the mirrored fine-tune was not delta-coded: $grew of $ftsize"
+pass
+# a local repository of the mirror's is detected against the mirrored base too
+create_repo loc/ft
+wait_job "$(upload loc/ft model.safetensors "$FAM/ft-b.bf16.safetensors")"
+s=$(req GET "$M/api/v1/repos/loc/ft/files")
+expect_status "$s" 200 "local listing"
+[ "$(jget "$T/body" 0 delta base)" = model:up/fam-base ] || fail "the listing does not name the mirrored base: $(cat "$T/body")"
+download loc/ft model.safetensors "$T/ftb"
+[ "$(sha "$T/ftb")" = "$(sha "$FAM/ft-b.bf16.safetensors")" ] || fail "local fine-tune bytes"
+s=$(req GET "$M/up/fam-ft/resolve/main/model.safetensors" -H 'Range: bytes=100000-299999')
+expect_status "$s" 206 "range of the delta-coded fine-tune"
+cmp -s "$T/body" <(tail -c +100001 "$FAM/ft-a.bf16.safetensors" | head -c 200000) || fail "fine-tune range bytes"
+
 # ---- the upstream goes away ------------------------------------------------------------
 PID=$UP_PID; LOG=$UP_LOG; stop_server
 PID=$M_PID
@@ -96,6 +145,9 @@ sleep 1.2 # the pin of main is stale now: the upstream cannot be asked
 s=$(req GET "$M/up/model/resolve/main/w/model.safetensors")
 expect_status "$s" 200 "cached file by branch, upstream down"
 [ "$(sha "$T/body")" = "$(sha "$big")" ] || fail "offline bytes"
+s=$(req GET "$M/up/fam-ft/resolve/main/model.safetensors")
+expect_status "$s" 200 "cached delta-coded fine-tune, upstream down"
+[ "$(sha "$T/body")" = "$(sha "$FAM/ft-a.bf16.safetensors")" ] || fail "offline fine-tune bytes"
 s=$(req GET "$M/up/model/resolve/$c1/config.json")
 expect_status "$s" 200 "cached file by commit id, upstream down"
 cmp -s "$T/body" "$T/config.json" || fail "offline old config.json"

@@ -267,6 +267,7 @@ static const meta_ops pg_ops = {
     .segment_add = pg_segment_add,
     .block_add = pg_block_add,
     .base_tensor_each = pg_base_tensor_each,
+    .file_base_tensor_each = pg_file_base_tensor_each,
     .base_candidate_each = pg_base_candidate_each,
     .file_delta_get = pg_file_delta_get,
     .tensor_by_fingerprint = pg_tensor_by_fingerprint,

@@ -354,18 +354,11 @@ int pg_spool_named(meta_tx *tx, const char *name, es_err *err)
                      PG_P(PG_T(name)), err);
 }
 
-int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
-                        int (*fn)(void *ctx, const meta_base_tensor *t),
-                        void *ctx, es_err *err)
+/* Each row of r as a meta_base_tensor; clears r. */
+static int base_tensor_rows(PGresult *r,
+                            int (*fn)(void *ctx, const meta_base_tensor *t),
+                            void *ctx)
 {
-    PGresult *r = pg_run(
-        tx,
-        "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "
-        "coalesce(t.base_id, 0) FROM tree_entries te JOIN file_segments fs ON "
-        "fs.file_id = te.file_id JOIN tensors t ON t.id = fs.tensor_id WHERE "
-        "te.commit_id = $1 AND fs.name IS NOT NULL AND fs.codec IS NOT NULL "
-        "AND t.lossy = 0",
-        PG_P(PG_T(commit_id)), err);
     int rc = 0;
     if (!r)
         return -1;
@@ -381,6 +374,39 @@ int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
     }
     PQclear(r);
     return rc;
+}
+
+#define BASE_TENSOR_COLS                                                       \
+    "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "       \
+    "coalesce(t.base_id, 0) FROM "
+#define BASE_TENSOR_WHERE                                                      \
+    " fs.name IS NOT NULL AND fs.codec IS NOT NULL AND t.lossy = 0"
+
+int pg_base_tensor_each(meta_tx *tx, const char *commit_id,
+                        int (*fn)(void *ctx, const meta_base_tensor *t),
+                        void *ctx, es_err *err)
+{
+    return base_tensor_rows(
+        pg_run(tx,
+               BASE_TENSOR_COLS "tree_entries te JOIN file_segments fs ON "
+                                "fs.file_id = te.file_id JOIN tensors t ON "
+                                "t.id = fs.tensor_id WHERE te.commit_id = $1 "
+                                "AND" BASE_TENSOR_WHERE,
+               PG_P(PG_T(commit_id)), err),
+        fn, ctx);
+}
+
+int pg_file_base_tensor_each(meta_tx *tx, int64_t file_id,
+                             int (*fn)(void *ctx, const meta_base_tensor *t),
+                             void *ctx, es_err *err)
+{
+    return base_tensor_rows(pg_run(tx,
+                                   BASE_TENSOR_COLS
+                                   "file_segments fs JOIN tensors t ON t.id = "
+                                   "fs.tensor_id WHERE fs.file_id = $1 "
+                                   "AND" BASE_TENSOR_WHERE,
+                                   PG_P(PG_I(file_id)), err),
+                            fn, ctx);
 }
 
 int pg_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint, int64_t *id,
@@ -432,13 +458,19 @@ int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
 {
     PGresult *r = pg_run(
         tx,
-        "SELECT p.name, t.fingerprint, t.id FROM file_segments fs JOIN "
-        "tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON te.file_id "
-        "= fs.file_id JOIN refs r ON r.commit_id = te.commit_id AND r.kind = "
-        "'branch' AND r.name = 'main' JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.name = $1 AND fs.dtype = $2 AND fs.codec IS NOT NULL AND t.lossy "
-        "= 0 AND t.base_id IS NULL AND t.shape = $3 AND t.raw_len = $4 AND "
-        "p.mode = 'lossless' ORDER BY p.name LIMIT $5",
+        "SELECT p.name, t.fingerprint, t.id, fs.file_id FROM file_segments "
+        "fs JOIN tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON "
+        "te.file_id = fs.file_id JOIN refs r ON r.commit_id = te.commit_id "
+        "AND r.kind = 'branch' AND r.name = 'main' JOIN repos p ON p.id = "
+        "r.repo_id WHERE fs.name = $1 AND fs.dtype = $2 AND fs.codec IS NOT "
+        "NULL AND t.lossy = 0 AND t.base_id IS NULL AND t.shape = $3 AND "
+        "t.raw_len = $4 AND p.mode = 'lossless' UNION SELECT me.repo_key, "
+        "t.fingerprint, t.id, fs.file_id FROM file_segments fs JOIN tensors t "
+        "ON t.id = fs.tensor_id JOIN mirror_entries me ON me.file_id = "
+        "fs.file_id JOIN files f ON f.id = fs.file_id WHERE fs.name = $1 AND "
+        "fs.dtype = $2 AND fs.codec IS NOT NULL AND t.lossy = 0 AND "
+        "t.base_id IS NULL AND t.shape = $3 AND t.raw_len = $4 AND f.mode = "
+        "'lossless' ORDER BY 1 LIMIT $5",
         PG_P(PG_T(name), PG_T(dtype), PG_T(shape), PG_I(raw_len), PG_I(most)),
         err);
     int rc = 0;
@@ -446,7 +478,7 @@ int pg_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
         return -1;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         meta_base_candidate c = {PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                                 pg_col_i64(r, i, 2)};
+                                 pg_col_i64(r, i, 2), pg_col_i64(r, i, 3)};
         rc = fn(ctx, &c) != 0 ? -1 : 0;
     }
     PQclear(r);
@@ -472,11 +504,14 @@ int pg_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
         return 0;
     r = pg_run(
         tx,
-        "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+        "SELECT p.name, 0 FROM file_segments fs JOIN tensors t ON t.id = "
         "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
         "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
         "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.file_id = $1 ORDER BY p.name LIMIT 1",
+        "fs.file_id = $1 UNION SELECT me.repo_key, 1 FROM file_segments fs "
+        "JOIN tensors t ON t.id = fs.tensor_id JOIN file_segments bs ON "
+        "bs.tensor_id = t.base_id JOIN mirror_entries me ON me.file_id = "
+        "bs.file_id WHERE fs.file_id = $1 ORDER BY 2, 1 LIMIT 1",
         PG_P(PG_I(file_id)), err);
     if (!r)
         return -1;

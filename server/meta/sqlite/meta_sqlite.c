@@ -350,6 +350,7 @@ static const meta_ops sq_ops = {
     .segment_add = sq_segment_add,
     .block_add = sq_block_add,
     .base_tensor_each = sq_base_tensor_each,
+    .file_base_tensor_each = sq_file_base_tensor_each,
     .base_candidate_each = sq_base_candidate_each,
     .file_delta_get = sq_file_delta_get,
     .tensor_by_fingerprint = sq_tensor_by_fingerprint,

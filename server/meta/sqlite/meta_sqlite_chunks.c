@@ -519,23 +519,12 @@ int sq_spool_named(meta_tx *tx, const char *name, es_err *err)
     return rc;
 }
 
-int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
-                        int (*fn)(void *ctx, const meta_base_tensor *t),
-                        void *ctx, es_err *err)
+/* Each row of s (bound) as a meta_base_tensor. */
+static int base_tensor_rows(db *d, sqlite3_stmt *s,
+                            int (*fn)(void *ctx, const meta_base_tensor *t),
+                            void *ctx, es_err *err)
 {
-    db *d = sq_db(tx);
-    sqlite3_stmt *s = db_prep(
-        d,
-        "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "
-        "coalesce(t.base_id, 0) FROM tree_entries te JOIN file_segments fs ON "
-        "fs.file_id = te.file_id JOIN tensors t ON t.id = fs.tensor_id WHERE "
-        "te.commit_id = ? AND fs.name IS NOT NULL AND fs.codec IS NOT NULL "
-        "AND t.lossy = 0",
-        err);
     int rc;
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, commit_id);
     while ((rc = db_step_row(d, s, err)) == 1) {
         meta_base_tensor t = {(const char *)sqlite3_column_text(s, 0),
                               (const char *)sqlite3_column_text(s, 1),
@@ -551,6 +540,46 @@ int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
     }
     sqlite3_reset(s);
     return rc < 0 ? -1 : 0;
+}
+
+#define BASE_TENSOR_COLS                                                       \
+    "SELECT fs.name, t.dtype, t.shape, t.fingerprint, t.raw_len, t.id, "       \
+    "coalesce(t.base_id, 0) FROM "
+#define BASE_TENSOR_WHERE                                                      \
+    " fs.name IS NOT NULL AND fs.codec IS NOT NULL AND t.lossy = 0"
+
+int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
+                        int (*fn)(void *ctx, const meta_base_tensor *t),
+                        void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s = db_prep(
+        d,
+        BASE_TENSOR_COLS "tree_entries te JOIN file_segments fs ON fs.file_id "
+                         "= te.file_id JOIN tensors t ON t.id = fs.tensor_id "
+                         "WHERE te.commit_id = ? AND" BASE_TENSOR_WHERE,
+        err);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, commit_id);
+    return base_tensor_rows(d, s, fn, ctx, err);
+}
+
+int sq_file_base_tensor_each(meta_tx *tx, int64_t file_id,
+                             int (*fn)(void *ctx, const meta_base_tensor *t),
+                             void *ctx, es_err *err)
+{
+    db *d = sq_db(tx);
+    sqlite3_stmt *s =
+        db_prep(d,
+                BASE_TENSOR_COLS
+                "file_segments fs JOIN tensors t ON t.id = "
+                "fs.tensor_id WHERE fs.file_id = ? AND" BASE_TENSOR_WHERE,
+                err);
+    if (!s)
+        return -1;
+    db_bind_i64(s, 1, file_id);
+    return base_tensor_rows(d, s, fn, ctx, err);
 }
 
 int sq_tensor_by_fingerprint(meta_tx *tx, const char *fingerprint, int64_t *id,
@@ -609,13 +638,19 @@ int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
     db *d = sq_db(tx);
     sqlite3_stmt *s = db_prep(
         d,
-        "SELECT p.name, t.fingerprint, t.id FROM file_segments fs JOIN "
-        "tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON te.file_id "
-        "= fs.file_id JOIN refs r ON r.commit_id = te.commit_id AND r.kind = "
-        "'branch' AND r.name = 'main' JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.name = ? AND fs.dtype = ? AND fs.codec IS NOT NULL AND t.lossy "
-        "= 0 AND t.base_id IS NULL AND t.shape = ? AND t.raw_len = ? AND "
-        "p.mode = 'lossless' ORDER BY p.name LIMIT ?",
+        "SELECT p.name, t.fingerprint, t.id, fs.file_id FROM file_segments "
+        "fs JOIN tensors t ON t.id = fs.tensor_id JOIN tree_entries te ON "
+        "te.file_id = fs.file_id JOIN refs r ON r.commit_id = te.commit_id "
+        "AND r.kind = 'branch' AND r.name = 'main' JOIN repos p ON p.id = "
+        "r.repo_id WHERE fs.name = ?1 AND fs.dtype = ?2 AND fs.codec IS NOT "
+        "NULL AND t.lossy = 0 AND t.base_id IS NULL AND t.shape = ?3 AND "
+        "t.raw_len = ?4 AND p.mode = 'lossless' UNION SELECT me.repo_key, "
+        "t.fingerprint, t.id, fs.file_id FROM file_segments fs JOIN tensors t "
+        "ON t.id = fs.tensor_id JOIN mirror_entries me ON me.file_id = "
+        "fs.file_id JOIN files f ON f.id = fs.file_id WHERE fs.name = ?1 AND "
+        "fs.dtype = ?2 AND fs.codec IS NOT NULL AND t.lossy = 0 AND "
+        "t.base_id IS NULL AND t.shape = ?3 AND t.raw_len = ?4 AND f.mode = "
+        "'lossless' ORDER BY 1 LIMIT ?5",
         err);
     int rc;
     if (!s)
@@ -628,7 +663,8 @@ int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
     while ((rc = db_step_row(d, s, err)) == 1) {
         meta_base_candidate c = {(const char *)sqlite3_column_text(s, 0),
                                  (const char *)sqlite3_column_text(s, 1),
-                                 sqlite3_column_int64(s, 2)};
+                                 sqlite3_column_int64(s, 2),
+                                 sqlite3_column_int64(s, 3)};
         if (fn(ctx, &c) != 0) {
             rc = -1;
             break;
@@ -661,11 +697,14 @@ int sq_file_delta_get(meta_tx *tx, int64_t file_id, int64_t *segments,
         return rc < 0 ? -1 : 0;
     s = db_prep(
         d,
-        "SELECT p.name FROM file_segments fs JOIN tensors t ON t.id = "
+        "SELECT p.name, 0 FROM file_segments fs JOIN tensors t ON t.id = "
         "fs.tensor_id JOIN file_segments bs ON bs.tensor_id = t.base_id JOIN "
         "tree_entries te ON te.file_id = bs.file_id JOIN refs r ON "
         "r.commit_id = te.commit_id JOIN repos p ON p.id = r.repo_id WHERE "
-        "fs.file_id = ? ORDER BY p.name LIMIT 1",
+        "fs.file_id = ?1 UNION SELECT me.repo_key, 1 FROM file_segments fs "
+        "JOIN tensors t ON t.id = fs.tensor_id JOIN file_segments bs ON "
+        "bs.tensor_id = t.base_id JOIN mirror_entries me ON me.file_id = "
+        "bs.file_id WHERE fs.file_id = ?1 ORDER BY 2, 1 LIMIT 1",
         err);
     if (!s)
         return -1;

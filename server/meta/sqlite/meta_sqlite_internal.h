@@ -170,6 +170,9 @@ int sq_block_add(meta_tx *tx, int64_t file_id, const meta_block *b,
 int sq_base_tensor_each(meta_tx *tx, const char *commit_id,
                         int (*fn)(void *ctx, const meta_base_tensor *t),
                         void *ctx, es_err *err);
+int sq_file_base_tensor_each(meta_tx *tx, int64_t file_id,
+                             int (*fn)(void *ctx, const meta_base_tensor *t),
+                             void *ctx, es_err *err);
 int sq_base_candidate_each(meta_tx *tx, const char *name, const char *dtype,
                            const char *shape, uint64_t raw_len, int most,
                            int (*fn)(void *ctx, const meta_base_candidate *c),

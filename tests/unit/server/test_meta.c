@@ -420,8 +420,29 @@ static int collect_base(void *ctx, const meta_base_tensor *t)
     return 0;
 }
 
+static int collect_candidate(void *ctx, const meta_base_candidate *c)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s:%s:%lld;", c->repo, c->fingerprint,
+             (long long)c->file_id);
+    return 0;
+}
+
+/* Base detection's candidates for a tensor "w" BF16 [4,8] of 64 bytes. */
+static void candidates(meta *m, char out[512])
+{
+    es_err err = {0, ""};
+    out[0] = 0;
+    meta_tx *tx = begin(m, META_READ);
+    OK(0, meta_base_candidate_each(tx, "w", "BF16", "[4,8]", 64, 16,
+                                   collect_candidate, out, &err));
+    commit(tx);
+}
+
 /* A base tensor listed by a commit, a delta tensor naming it: the base is
- * found by fingerprint and by its commit, survives GC while the delta
+ * found by fingerprint and by its commit, as a detection candidate on main
+ * and in a mirror's fetched file, survives GC while the delta
  * tensor exists (even with no file left naming it), and goes once the
  * delta tensor went; a repository's declared base is kept and cleared. */
 static void test_delta_refs(void **state)
@@ -473,8 +494,38 @@ static void test_delta_refs(void **state)
     assert_int_equal(segs, 0);
     commit(tx);
 
-    /* the base's file goes: the base tensor stays while the delta names it */
+    /* detection: main's file, then also a file a mirror fetched */
+    char want[512], got[512];
+    candidates(f->m, got);
+    snprintf(want, sizeof want, "org/base:aa00:%lld;", (long long)fb);
+    assert_string_equal(got, want);
+    tx = begin(f->m, META_WRITE);
+    int64_t fm = new_file(tx, "m1");
+    OK(0, meta_segment_add(tx, fm, &sb, &err));
+    OK(0, meta_mirror_commit_add(tx, "model:up/base", C1, now, &err));
+    meta_hf_entry me = {.path = "m.safetensors", .size = 80};
+    OK(0, meta_mirror_entry_add(tx, "model:up/base", C1, &me, &err));
+    OK(0, meta_mirror_entry_fetched(tx, "model:up/base", C1, "m.safetensors",
+                                    fm, &err));
+    commit(tx);
+    candidates(f->m, got);
+    snprintf(want, sizeof want, "model:up/base:aa00:%lld;org/base:aa00:%lld;",
+             (long long)fm, (long long)fb);
+    assert_string_equal(got, want);
+    listed[0] = 0;
+    tx = begin(f->m, META_READ);
+    OK(0, meta_file_base_tensor_each(tx, fm, collect_base, listed, &err));
+    assert_string_equal(listed, "w:BF16:[4,8]:aa00:64:0;");
+    commit(tx);
     char spool[META_SPOOL_NAME_MAX];
+    tx = begin(f->m, META_WRITE);
+    OK(0, meta_file_delete(tx, fm, now, spool, &err));
+    commit(tx);
+    candidates(f->m, got);
+    snprintf(want, sizeof want, "org/base:aa00:%lld;", (long long)fb);
+    assert_string_equal(got, want);
+
+    /* the base's file goes: the base tensor stays while the delta names it */
     tx = begin(f->m, META_WRITE);
     OK(0, meta_file_delete(tx, fb, now, spool, &err));
     OK(0, meta_tensor_dead_delete(tx, now + 60, &n, &err));
