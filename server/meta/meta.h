@@ -26,7 +26,7 @@
 
 /* Bumped whenever meta_ops changes shape; meta_open refuses a backend
  * built against another version. */
-#define META_OPS_VERSION 7
+#define META_OPS_VERSION 8
 
 typedef struct meta_ops meta_ops;
 
@@ -591,9 +591,44 @@ struct meta_ops {
     /* repo_id < 0: all repositories. */
     int (*figures)(meta_tx *tx, int64_t repo_id, meta_figures *out,
                    es_err *err);
+
+    /* Consistency checks (meta_check.c), in the SQL both backends speak.
+     * check_count: the first column of the first row of sql. */
+    int (*check_count)(meta_tx *tx, const char *sql, int64_t *out,
+                       es_err *err);
+    /* check_repair: runs sql, an UPDATE, binding now (unix seconds) to $1
+     * if it names it; *changed rows. */
+    int (*check_repair)(meta_tx *tx, const char *sql, int64_t now,
+                        int64_t *changed, es_err *err);
+    /* fsck: each container that chunk rows name, in id order, with how
+     * many chunks it holds, their bytes, and where the last of them ends. */
+    int (*chunk_container_each)(meta_tx *tx,
+                                int (*fn)(void *ctx, uint64_t container,
+                                          int64_t chunks, int64_t bytes, uint64_t end),
+                                void *ctx, es_err *err);
 };
 
 /* ---- calls ------------------------------------------------------------- */
+
+/* One consistency check of the metadata (meta_check.c) as it ran. */
+typedef struct meta_check_result {
+    const char *name; /* "chunk_refcount", ... */
+    const char *what; /* what each problem found is */
+    int64_t problems; /* found (before any repair) */
+    int repairable;   /* repair can fix these from the rows themselves */
+    int64_t repaired; /* rows repair changed */
+} meta_check_result;
+
+/* Runs every check inside tx (META_WRITE when repair) and calls fn with
+ * each; with repair, what is repairable is fixed in tx.  The checks:
+ * reference counts equal to the references, chunks/tensors marked dead
+ * exactly when unreferenced, pack totals, no block naming a missing chunk
+ * or segment a missing tensor, delta tensors whose base exists, is no
+ * delta itself and has their dtype and length, blocks that tile every
+ * tensor and stored file, and jobs agreeing with their files' states. */
+int meta_check_each(meta_tx *tx, int repair, int64_t now,
+                    int (*fn)(void *ctx, const meta_check_result *r),
+                    void *ctx, es_err *err);
 
 /* Which backend and where.  backend NULL means "sqlite". */
 typedef struct meta_config {
@@ -1197,6 +1232,14 @@ static inline int meta_chunk_move(meta_tx *tx, int64_t chunk_id,
                                   es_err *err)
 {
     return tx->ops->chunk_move(tx, chunk_id, container, offset, err);
+}
+
+static inline int meta_chunk_container_each(
+    meta_tx *tx,
+    int (*fn)(void *ctx, uint64_t container, int64_t chunks, int64_t bytes, uint64_t end),
+    void *ctx, es_err *err)
+{
+    return tx->ops->chunk_container_each(tx, fn, ctx, err);
 }
 
 static inline int meta_container_forget(meta_tx *tx, uint64_t container,

@@ -283,6 +283,9 @@ static const meta_ops pg_ops = {
     .container_forget = pg_container_forget,
     .spool_named = pg_spool_named,
     .figures = pg_figures,
+    .check_count = pg_check_count,
+    .check_repair = pg_check_repair,
+    .chunk_container_each = pg_chunk_container_each,
 };
 
 int meta_pg_open(meta **out, const char *url, es_err *err)

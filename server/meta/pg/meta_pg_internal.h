@@ -262,4 +262,13 @@ int pg_chunk_move(meta_tx *tx, int64_t chunk_id, uint64_t container,
 int pg_container_forget(meta_tx *tx, uint64_t container, es_err *err);
 int pg_spool_named(meta_tx *tx, const char *name, es_err *err);
 
+/* meta_pg_check.c */
+int pg_check_count(meta_tx *tx, const char *sql, int64_t *out, es_err *err);
+int pg_check_repair(meta_tx *tx, const char *sql, int64_t now,
+                    int64_t *changed, es_err *err);
+int pg_chunk_container_each(meta_tx *tx,
+                            int (*fn)(void *ctx, uint64_t container,
+                                      int64_t chunks, int64_t bytes, uint64_t end),
+                            void *ctx, es_err *err);
+
 #endif /* ELVESD_META_PG_INTERNAL_H */

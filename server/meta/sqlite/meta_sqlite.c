@@ -366,6 +366,9 @@ static const meta_ops sq_ops = {
     .container_forget = sq_container_forget,
     .spool_named = sq_spool_named,
     .figures = sq_figures,
+    .check_count = sq_check_count,
+    .check_repair = sq_check_repair,
+    .chunk_container_each = sq_chunk_container_each,
 };
 
 int meta_sqlite_open(meta **out, const char *path, es_err *err)

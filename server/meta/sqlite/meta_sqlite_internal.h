@@ -202,4 +202,13 @@ int sq_chunk_move(meta_tx *tx, int64_t chunk_id, uint64_t container,
 int sq_container_forget(meta_tx *tx, uint64_t container, es_err *err);
 int sq_spool_named(meta_tx *tx, const char *name, es_err *err);
 
+/* meta_sqlite_check.c */
+int sq_check_count(meta_tx *tx, const char *sql, int64_t *out, es_err *err);
+int sq_check_repair(meta_tx *tx, const char *sql, int64_t now,
+                    int64_t *changed, es_err *err);
+int sq_chunk_container_each(meta_tx *tx,
+                            int (*fn)(void *ctx, uint64_t container,
+                                      int64_t chunks, int64_t bytes, uint64_t end),
+                            void *ctx, es_err *err);
+
 #endif /* ELVESD_META_SQLITE_INTERNAL_H */

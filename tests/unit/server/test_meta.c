@@ -541,8 +541,86 @@ static void test_delta_refs(void **state)
     commit(tx);
 }
 
-/* ---- GC on one replica, dedup on another ----------------------------------
- */
+/* ---- consistency checks (meta_check.c) --------------------------------- */
+
+typedef struct checks_seen {
+    char text[1024]; /* "name:problems:repaired;" of each with problems */
+    int n;
+} checks_seen;
+
+static int on_check(void *ctx, const meta_check_result *r)
+{
+    checks_seen *c = ctx;
+    size_t n = strlen(c->text);
+    c->n++;
+    if (r->problems)
+        snprintf(c->text + n, sizeof c->text - n, "%s:%lld:%lld;", r->name,
+                 (long long)r->problems, (long long)r->repaired);
+    return 0;
+}
+
+static void run_checks(meta *m, int repair, checks_seen *c)
+{
+    es_err err = {0, ""};
+    memset(c, 0, sizeof *c);
+    meta_tx *tx = begin(m, repair ? META_WRITE : META_READ);
+    OK(0, meta_check_each(tx, repair, 1000, on_check, c, &err));
+    commit(tx);
+}
+
+/* A consistent store passes every check; counts and totals that drifted
+ * are each found by their check and repaired; a base that is a delta
+ * itself is found and left. */
+static void test_checks(void **state)
+{
+    fixture *f = *state;
+    es_err err = {0, ""};
+    checks_seen c;
+    meta_tx *tx = begin(f->m, META_WRITE);
+    int64_t file = new_file(tx, "k1"), chunk = 0, tensor = 0, delta = 0;
+    meta_chunk_new cn = {3, 0, 100, 42, 400, 1};
+    OK(0, meta_chunk_insert(tx, &cn, &chunk, &err));
+    meta_tensor_new tn = {"k0", 0, "F32", "[100]", 400, "zstd", 0, 0};
+    OK(1, meta_tensor_insert(tx, &tn, &tensor, &err));
+    meta_tensor_new td = {"k1", 0, "F32", "[100]", 400, "delta", tensor, 300};
+    OK(1, meta_tensor_insert(tx, &td, &delta, &err));
+    meta_block b = {0, 0, 400, chunk};
+    OK(0, meta_tensor_block_add(tx, tensor, &b, &err));
+    OK(0, meta_tensor_block_add(tx, delta, &b, &err));
+    OK(0, meta_block_add(tx, file, &b, &err));
+    meta_segment sg = {0, "tensor", "w", "F32", 0, 400, "delta", delta};
+    OK(0, meta_segment_add(tx, file, &sg, &err));
+    commit(tx);
+    tdb *db = tdb_open(f->dir);
+    tdb_exec(db, "UPDATE files SET state = 'stored', size = 400");
+    run_checks(f->m, 0, &c);
+    assert_int_equal(c.n, 14);
+    assert_string_equal(c.text, "");
+
+    tdb_exec(db, "UPDATE chunks SET refcount = refcount + 3");
+    tdb_exec(db, "UPDATE packs SET live_bytes = live_bytes + 1");
+    tdb_exec(db, "UPDATE tensors SET dead_since = NULL WHERE refcount = 0");
+    run_checks(f->m, 0, &c);
+    assert_string_equal(c.text, "chunk_refcount:1:0;tensor_dead_mark:1:0;"
+                                "pack_totals:1:0;");
+    run_checks(f->m, 1, &c);
+    assert_string_equal(c.text, "chunk_refcount:1:1;tensor_dead_mark:1:1;"
+                                "pack_totals:1:1;");
+    run_checks(f->m, 0, &c);
+    assert_string_equal(c.text, "");
+    assert_int_equal(tdb_q1(db, "SELECT refcount FROM chunks"), 1);
+    assert_int_equal(
+        tdb_q1(db, "SELECT dead_since FROM tensors WHERE refcount = 0"), 1000);
+
+    /* (a base row that is gone: server_fsck.sh; PostgreSQL's foreign
+     * keys refuse to make one) */
+    tdb_exec(db, "UPDATE tensors SET base_id = id WHERE base_id IS NULL");
+    run_checks(f->m, 1, &c);
+    assert_string_equal(c.text, "delta_chain:2:0;");
+    tdb_close(db);
+}
+
+/* ---- GC on one replica, dedup on another ------------------------------- */
 
 /* A tensor T and its one chunk, unreferenced since long ago (dead_since 1),
  * as a file deleted an hour before leaves them. */
@@ -836,6 +914,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hub_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delta_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refcounts_and_grace, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gc_vs_dedup_across_replicas, setup,
