@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "auth.h"
@@ -234,6 +235,83 @@ static int migrate_command(int argc, char **argv)
     return 0;
 }
 
+static void fsck_line(void *ctx, const char *text)
+{
+    fprintf(ctx, "fsck: %s\n", text);
+}
+
+/* elvesd fsck [--repair] [server flags]: 0 clean (or all repaired), 1
+ * problems left, 2 usage or the store did not open. */
+static int fsck_command(int argc, char **argv)
+{
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), err[512];
+    int n = 0, repair = 0;
+    if (!rest)
+        return 1;
+    rest[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--repair") == 0)
+            repair = 1;
+        else
+            rest[n++] = argv[i];
+    }
+    elvesd_config cfg;
+    config_action a = config_parse(&cfg, n, rest, env_lookup, err, sizeof err);
+    free(rest);
+    if (a != CONFIG_RUN) {
+        if (a == CONFIG_ERROR)
+            fprintf(stderr, "elvesd fsck: %s\n", err);
+        fprintf(a == CONFIG_HELP ? stdout : stderr,
+                "usage: elvesd fsck [--repair] [--data DIR | --database URL "
+                "--chunk-store URL ...]\nchecks the metadata against itself "
+                "and the chunk store; --repair recomputes reference counts, "
+                "dead marks and pack totals (stop elvesd first).\n");
+        return a == CONFIG_HELP ? 0 : 2;
+    }
+    log_init(cfg.log_format == CONFIG_LOG_JSON);
+    char db[4200];
+    snprintf(db, sizeof db, "%s/elves.db", cfg.data_dir);
+    if (!cfg.database[0] && access(db, F_OK) != 0) {
+        fprintf(stderr, "elvesd fsck: no store in %s (no elves.db)\n",
+                cfg.data_dir);
+        return 2;
+    }
+    es_store *st = NULL;
+    store_config sc = {.data_dir = cfg.data_dir,
+                       .database = cfg.database[0] ? cfg.database : NULL,
+                       .chunk_store =
+                           cfg.chunk_store[0] ? cfg.chunk_store : NULL,
+                       .s3_access_key = cfg.s3_access_key,
+                       .s3_secret_key = cfg.s3_secret_key,
+                       .no_workers = 1};
+    es_err e = {0};
+    if (store_open(&st, &sc, &e) != 0) {
+        fprintf(stderr, "elvesd fsck: cannot open %s: %s\n", cfg.data_dir,
+                e.msg);
+        return 2;
+    }
+    store_fsck_report r;
+    int rc = store_fsck(st, repair, fsck_line, stdout, &r, &e);
+    store_close(st);
+    if (rc < 0) {
+        fprintf(stderr, "elvesd fsck: %s\n", e.msg);
+        return 2;
+    }
+    char stored[32], chunks[32], dead[32];
+    human(stored, sizeof stored, r.container_bytes);
+    human(chunks, sizeof chunks, r.chunk_bytes);
+    human(dead, sizeof dead, r.dead_bytes);
+    int64_t left = r.problems - r.repaired;
+    printf("fsck: %s: %lld metadata checks, %lld problems%s%lld chunks (%s) "
+           "in %lld containers (%s stored), %s not in live chunks (%lld "
+           "containers no chunk row names)\n",
+           left ? "PROBLEMS" : "clean", (long long)r.checks,
+           (long long)r.problems, r.repaired ? " (some repaired), " : ", ",
+           (long long)r.chunks, chunks, (long long)r.containers, stored, dead,
+           (long long)r.orphans);
+    return left ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     elvesd_config cfg;
@@ -245,6 +323,8 @@ int main(int argc, char **argv)
         return auth_token_command(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "migrate") == 0)
         return migrate_command(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "fsck") == 0)
+        return fsck_command(argc - 1, argv + 1);
     switch (config_parse(&cfg, argc, argv, env_lookup, err, sizeof err)) {
     case CONFIG_HELP:
         config_usage(stdout, argv[0]);

@@ -212,6 +212,30 @@ typedef struct store_job_counts {
 } store_job_counts;
 int store_jobs_count(es_store *st, store_job_counts *out, es_err *err);
 
+/* ---- consistency check (fsck.c) ---------------------------------------- */
+
+typedef struct store_fsck_report {
+    int64_t checks;              /* metadata checks run */
+    int64_t problems, repaired;  /* rows (or containers) found, fixed */
+    int64_t containers, container_bytes; /* in the chunk store */
+    int64_t chunks, chunk_bytes; /* chunk rows, their bytes */
+    int64_t containers_missing;  /* named by chunk rows, not stored */
+    int64_t containers_short;    /* shorter than their chunks reach */
+    int64_t orphans;             /* sealed containers no chunk row names */
+    int64_t dead_bytes; /* stored bytes no chunk row holds (orphans, crash
+                           leftovers, chunks GC freed but not compacted) */
+} store_fsck_report;
+
+/* elvesd fsck: checks the metadata against itself (meta_check_each) and
+ * against the chunk store, calling line with one text per problem found;
+ * repair fixes what the rows themselves say (reference counts, dead
+ * marks, pack totals), and for a local store refuses (409) while another
+ * process has its database open.  -1 only when the check could not run;
+ * problems are in *r. */
+int store_fsck(es_store *st, int repair,
+               void (*line)(void *ctx, const char *text), void *line_ctx,
+               store_fsck_report *r, es_err *err);
+
 /* ---- migration to PostgreSQL + S3 (store_migrate.c) ------------------- */
 
 /* elvesd migrate: a single-node store (SQLite and pack files in data_dir)

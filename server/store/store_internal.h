@@ -258,4 +258,9 @@ void file_map_free(file_map *m);
 /* Removes spool files that no row names.  At open only. */
 int gc_orphan_spools(es_store *st, es_err *err);
 
+/* 409 naming the process if one other than this has the SQLite database
+ * of data_dir open (a running elvesd), saying why that matters; else 0
+ * (store_migrate.c: what /proc lets us see). */
+int store_at_rest(const char *data_dir, const char *why, es_err *err);
+
 #endif /* ELVESD_STORE_INTERNAL_H */

@@ -106,6 +106,19 @@ static long holder_of(const char *path)
     return found;
 }
 
+int store_at_rest(const char *data_dir, const char *why, es_err *err)
+{
+    char db[4200];
+    snprintf(db, sizeof db, "%s/elves.db", data_dir);
+    long pid = holder_of(db);
+    if (pid)
+        return es_errf(err, 409,
+                       "%s is open in process %ld (a running elvesd?): stop "
+                       "it first, %s",
+                       db, pid, why);
+    return 0;
+}
+
 static int check_source(const char *data_dir, es_err *err)
 {
     char db[4200];
@@ -114,13 +127,7 @@ static int check_source(const char *data_dir, es_err *err)
     if (stat(db, &sb) < 0)
         return es_errf(err, 404, "no store in %s (no elves.db): nothing to "
                        "migrate", data_dir);
-    long pid = holder_of(db);
-    if (pid)
-        return es_errf(err, 409,
-                       "%s is open in process %ld (a running elvesd?): stop "
-                       "it first, migrate copies a store at rest",
-                       db, pid);
-    return 0;
+    return store_at_rest(data_dir, "migrate copies a store at rest", err);
 }
 
 static int count_sealed(void *arg, const chunk_container *c)

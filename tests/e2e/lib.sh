@@ -129,6 +129,18 @@ stop_server() {
   grep -q 'stopped' "$LOG" || fail "no 'stopped' line in the log"
 }
 
+# fsck_clean WHAT [fsck flags...]: elvesd fsck must find nothing wrong
+# (the flags name the store: --data DIR, or --database/--chunk-store).
+fsck_clean() {
+  local what=$1 rc=0
+  shift
+  "$ELVESD" fsck "$@" >"$T/fsck.out" 2>&1 || rc=$?
+  [ "$rc" = 0 ] && grep -q '^fsck: clean' "$T/fsck.out" ||
+    fail "fsck $what (exit $rc): $(cat "$T/fsck.out")"
+  echo "fsck $what: $(tail -1 "$T/fsck.out")"
+  pass
+}
+
 kill_server() {
   kill -9 "$PID" 2>/dev/null || true
   wait "$PID" 2>/dev/null || true

@@ -188,4 +188,5 @@ left=$(find "$DIR/spool" -type f 2>/dev/null | wc -l)
 [ "$left" = 0 ] || fail "$left files left in the spool: $(ls "$DIR/spool")"
 pass
 stop_server
+fsck_clean "after the crashes, restarts and GC" --data "$DIR"
 finish

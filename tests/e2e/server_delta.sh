@@ -14,6 +14,8 @@
 #     a look-alike (same names and shapes, other weights) and the 13
 #     unrelated models of shared/data;
 #   - the fine-tunes deleted too: GC returns the store to empty;
+#   - elvesd fsck finds the references consistent with the base deleted
+#     and at the end;
 #   - a base that does not exist or is malformed: the file is coded alone
 #     (logged), or the request is a 400.
 set -euo pipefail
@@ -114,6 +116,7 @@ done
 [ "$(delta_base fam/ft-a model.safetensors)" = fam/ft-b ] || fail "listing after the base went: $(cat "$T/body")"
 # and after a restart (no cache, maps loaded again)
 stop_server
+fsck_clean "with the base deleted, its tensors kept" --data "$T/data"
 start_server "$T/data"
 same_bytes fam/ft-a model.safetensors "$FAM/ft-a.bf16.safetensors"
 range_ok fam/ft-b model.safetensors "$FAM/ft-b.bf16.safetensors" 250000 260000
@@ -196,4 +199,5 @@ gc
 gc # the base tensors become collectable once their delta tensors are gone
 [ "$(stat_of chunk_bytes)" = 0 ] || fail "chunk bytes left after deleting everything: $(cat "$T/body")"
 pass
+fsck_clean "of the emptied store, elvesd running" --data "$T/data"
 finish
