@@ -177,18 +177,32 @@ static int work_alloc(es_stream_ctx *sc, delta_work *w, size_t n,
 /* ---- contexts ------------------------------------------------------------ */
 
 /* moved[i] = 1 where plane p (or, unless first, a plane before it) is
- * non-zero; returns how many are still 0. */
-ES_VECTORIZE static size_t mark_moved(uint8_t *restrict moved,
-                                      const uint8_t *restrict p, size_t m,
-                                      int first)
+ * non-zero; returns how many are still 0.  Counted in 32-bit sums of
+ * runs that cannot overflow them: a size_t sum made gcc widen every byte
+ * to 64 bits, and this loop was a quarter of delta decoding. */
+ES_CLONES ES_VECTORIZE static size_t mark_moved(uint8_t *restrict moved,
+                                                const uint8_t *restrict p,
+                                                size_t m, int first)
 {
-    size_t still = 0;
-    for (size_t i = 0; i < m; i++) {
-        uint8_t v = (uint8_t)((first ? 0 : moved[i]) | (p[i] != 0));
-        moved[i] = v;
-        still += !v;
+    size_t marked = 0;
+    for (size_t i = 0; i < m;) {
+        size_t end = m - i > ((size_t)1 << 20) ? i + ((size_t)1 << 20) : m;
+        uint32_t run = 0;
+        if (first)
+            for (; i < end; i++) {
+                uint8_t v = p[i] != 0;
+                moved[i] = v;
+                run += v;
+            }
+        else
+            for (; i < end; i++) {
+                uint8_t v = (uint8_t)(moved[i] | (p[i] != 0));
+                moved[i] = v;
+                run += v;
+            }
+        marked += run;
     }
-    return still;
+    return m - marked;
 }
 
 /* c0 = p where !sel, c1 = p where sel, in order; branch-free (each value
@@ -208,28 +222,170 @@ static size_t partition(uint8_t *restrict c0, uint8_t *restrict c1,
     return b;
 }
 
-/* The inverse.  Runs of 8 unselected elements (most of them, below the
- * top plane of a fine-tune) are copied 8 at a time. */
+/* ---- streams that may be sparse ------------------------------------------ */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&     \
+    !defined(ES_NO_CLONES)
+#define SPREAD_SSSE3 1
+#else
+#define SPREAD_SSSE3 0
+#endif
+
+/* spread[b][i]: for bit i of a bitmap byte b, the rank of that bit among
+ * b's set bits (where the byte's value sits in the run of non-zero values)
+ * if it is set, else 0x80 (pshufb's "zero"). */
+#define SP_BIT(b, i) (((b) >> (i)) & 1)
+#define SP_RANK(b, i)                                                          \
+    ((i > 0 ? SP_BIT(b, 0) : 0) + (i > 1 ? SP_BIT(b, 1) : 0) +                 \
+     (i > 2 ? SP_BIT(b, 2) : 0) + (i > 3 ? SP_BIT(b, 3) : 0) +                 \
+     (i > 4 ? SP_BIT(b, 4) : 0) + (i > 5 ? SP_BIT(b, 5) : 0) +                 \
+     (i > 6 ? SP_BIT(b, 6) : 0))
+#define SP_AT(b, i) (SP_BIT(b, i) ? SP_RANK(b, i) : 0x80)
+#define SP1(b)                                                                 \
+    {SP_AT(b, 0), SP_AT(b, 1), SP_AT(b, 2), SP_AT(b, 3),                       \
+     SP_AT(b, 4), SP_AT(b, 5), SP_AT(b, 6), SP_AT(b, 7)}
+#define SP4(b) SP1(b), SP1(b + 1), SP1(b + 2), SP1(b + 3)
+#define SP16(b) SP4(b), SP4(b + 4), SP4(b + 8), SP4(b + 12)
+#define SP64(b) SP16(b), SP16(b + 16), SP16(b + 32), SP16(b + 48)
+static const uint8_t spread[256][8] = {SP64(0), SP64(64), SP64(128),
+                                       SP64(192)};
+/* pop8[b]: b's set bits (no POPCNT in the x86-64 baseline: gcc made
+ * __builtin_popcount a libgcc call). */
+#define PO1(b) (SP_RANK(b, 7) + SP_BIT(b, 7))
+#define PO4(b) PO1(b), PO1(b + 1), PO1(b + 2), PO1(b + 3)
+#define PO16(b) PO4(b), PO4(b + 4), PO4(b + 8), PO4(b + 12)
+#define PO64(b) PO16(b), PO16(b + 16), PO16(b + 32), PO16(b + 48)
+static const uint8_t pop8[256] = {PO64(0), PO64(64), PO64(128), PO64(192)};
+
+/* The first groups x 8 bytes of a sparse stream: byte i of group j is the
+ * next of vals where bit i of bits[j] is set, else 0.  Returns how many of
+ * vals it took.  vals must be readable 8 bytes past the last one taken. */
+static size_t scatter_scalar(uint8_t *restrict p, const uint8_t *restrict bits,
+                             const uint8_t *restrict vals, size_t groups)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < groups; j++) {
+        const uint8_t *sp = spread[bits[j]];
+        uint8_t *q = p + 8 * j;
+        for (size_t i = 0; i < 8; i++)
+            q[i] = (uint8_t)(vals[k + (sp[i] & 7)] & (uint8_t) - !(sp[i] >> 7));
+        k += pop8[bits[j]];
+    }
+    return k;
+}
+
+#if SPREAD_SSSE3
+#include <immintrin.h>
+/* The same with one pshufb a group; measured on the BF16 fine-tune of
+ * delta_bench.sh (elves bench --base): see the commit that added it. */
+__attribute__((target("ssse3"))) static size_t
+scatter_ssse3(uint8_t *restrict p, const uint8_t *restrict bits,
+              const uint8_t *restrict vals, size_t groups)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < groups; j++) {
+        __m128i v = _mm_loadl_epi64((const __m128i *)(const void *)(vals + k));
+        __m128i sh =
+            _mm_loadl_epi64((const __m128i *)(const void *)spread[bits[j]]);
+        _mm_storel_epi64((__m128i *)(void *)(p + 8 * j),
+                         _mm_shuffle_epi8(v, sh));
+        k += pop8[bits[j]];
+    }
+    return k;
+}
+
+static size_t scatter(uint8_t *p, const uint8_t *bits, const uint8_t *vals,
+                      size_t groups)
+{
+    return __builtin_cpu_supports("ssse3")
+               ? scatter_ssse3(p, bits, vals, groups)
+               : scatter_scalar(p, bits, vals, groups);
+}
+#else
+#define scatter scatter_scalar
+#endif
+
+/* The inverse of partition.  Groups of 8 where nothing is selected (most
+ * of them, below the top plane of a fine-tune) are copied 8 at a time; the
+ * others spread c0 and c1 by the group's bitmap (SEL_BITS) as a sparse
+ * stream is spread. */
+#define SEL_BITS(x) ((uint8_t)(((x)*0x0102040810204080ull) >> 56))
+
+static size_t unpartition_scalar(uint8_t *restrict p,
+                                 const uint8_t *restrict c0,
+                                 const uint8_t *restrict c1,
+                                 const uint8_t *restrict sel, size_t groups,
+                                 size_t *b_out)
+{
+    size_t a = 0, b = 0;
+    for (size_t j = 0; j < groups; j++) {
+        uint64_t x;
+        memcpy(&x, sel + 8 * j, 8);
+        if (!x) {
+            memcpy(p + 8 * j, c0 + a, 8);
+            a += 8;
+            continue;
+        }
+        uint8_t bits = SEL_BITS(x);
+        const uint8_t *s1 = spread[bits], *s0 = spread[(uint8_t)~bits];
+        for (size_t i = 0; i < 8; i++) {
+            uint8_t mask = (uint8_t) - !(s1[i] >> 7);
+            p[8 * j + i] = (uint8_t)((c1[b + (s1[i] & 7)] & mask) |
+                                     (c0[a + (s0[i] & 7)] & ~mask));
+        }
+        a += pop8[(uint8_t)~bits];
+        b += pop8[bits];
+    }
+    *b_out = b;
+    return a;
+}
+
+#if SPREAD_SSSE3
+__attribute__((target("ssse3"))) static size_t
+unpartition_ssse3(uint8_t *restrict p, const uint8_t *restrict c0,
+                  const uint8_t *restrict c1, const uint8_t *restrict sel,
+                  size_t groups, size_t *b_out)
+{
+    size_t a = 0, b = 0;
+    for (size_t j = 0; j < groups; j++) {
+        uint64_t x;
+        memcpy(&x, sel + 8 * j, 8);
+        __m128i v0 = _mm_loadl_epi64((const __m128i *)(const void *)(c0 + a));
+        if (!x) {
+            _mm_storel_epi64((__m128i *)(void *)(p + 8 * j), v0);
+            a += 8;
+            continue;
+        }
+        uint8_t bits = SEL_BITS(x), un = (uint8_t)~bits;
+        __m128i v1 = _mm_loadl_epi64((const __m128i *)(const void *)(c1 + b));
+        __m128i s0 = _mm_loadl_epi64((const __m128i *)(const void *)spread[un]);
+        __m128i s1 =
+            _mm_loadl_epi64((const __m128i *)(const void *)spread[bits]);
+        _mm_storel_epi64(
+            (__m128i *)(void *)(p + 8 * j),
+            _mm_or_si128(_mm_shuffle_epi8(v0, s0), _mm_shuffle_epi8(v1, s1)));
+        a += pop8[un];
+        b += pop8[bits];
+    }
+    *b_out = b;
+    return a;
+}
+#endif
+
+/* c0 and c1 must be readable 8 bytes past their ends (the scratch that
+ * follows them). */
 static void unpartition(uint8_t *restrict p, const uint8_t *restrict c0,
                         const uint8_t *restrict c1,
                         const uint8_t *restrict sel, size_t m)
 {
-    size_t a = 0, b = 0, i = 0;
-    for (; i + 8 <= m; i += 8) {
-        uint64_t any;
-        memcpy(&any, sel + i, 8);
-        if (!any) {
-            memcpy(p + i, c0 + a, 8);
-            a += 8;
-            continue;
-        }
-        for (size_t k = i; k < i + 8; k++) {
-            uint8_t s = sel[k] != 0, mask = (uint8_t)-s;
-            p[k] = (uint8_t)((c1[b] & mask) | (c0[a] & ~mask));
-            a += !s;
-            b += s;
-        }
-    }
+    size_t b = 0, i = m / 8 * 8;
+#if SPREAD_SSSE3
+    size_t a = __builtin_cpu_supports("ssse3")
+                   ? unpartition_ssse3(p, c0, c1, sel, m / 8, &b)
+                   : unpartition_scalar(p, c0, c1, sel, m / 8, &b);
+#else
+    size_t a = unpartition_scalar(p, c0, c1, sel, m / 8, &b);
+#endif
     for (; i < m; i++) {
         uint8_t s = sel[i] != 0, mask = (uint8_t)-s;
         p[i] = (uint8_t)((c1[b] & mask) | (c0[a] & ~mask));
@@ -238,13 +394,17 @@ static void unpartition(uint8_t *restrict p, const uint8_t *restrict c0,
     }
 }
 
-/* ---- streams that may be sparse ------------------------------------------ */
-
-static size_t count_zero(const uint8_t *p, size_t n)
+/* 32-bit sums of runs, as in mark_moved. */
+ES_CLONES ES_VECTORIZE static size_t count_zero(const uint8_t *p, size_t n)
 {
     size_t z = 0;
-    for (size_t i = 0; i < n; i++)
-        z += p[i] == 0;
+    for (size_t i = 0; i < n;) {
+        size_t end = n - i > ((size_t)1 << 20) ? i + ((size_t)1 << 20) : n;
+        uint32_t run = 0;
+        for (; i < end; i++)
+            run += p[i] == 0;
+        z += run;
+    }
     return z;
 }
 
@@ -291,26 +451,20 @@ static int get_plane(es_stream_ctx *sc, delta_work *w, uint8_t *p, size_t n,
     if (n % 8 && (w->bits[nbits - 1] >> (n % 8)))
         return ELVES_E_CORRUPT; /* bits past the end */
     for (size_t i = 0; i < nbits; i++)
-        nz += (size_t)__builtin_popcount(w->bits[i]);
+        nz += pop8[w->bits[i]];
     rc = es_stream_get(sc, w->vals, nz, src, len, pos);
     if (rc)
         return rc;
     w->vals[nz] = 0; /* read (and masked off) past the last one */
-    for (size_t i = 0; i < nz; i++)
-        if (w->vals[i] == 0)
-            return ELVES_E_CORRUPT; /* a "non-zero" byte that is zero */
-    for (size_t j = 0, k = 0; j < nbits; j++) {
-        uint8_t bits = w->bits[j], *q = p + 8 * j;
-        size_t e = n - 8 * j < 8 ? n - 8 * j : 8;
-        if (!bits) {
-            memset(q, 0, e);
-            continue;
-        }
-        for (size_t i = 0; i < e; i++) {
-            uint8_t bit = (uint8_t)((bits >> i) & 1);
-            q[i] = (uint8_t)(w->vals[k] & (uint8_t)-bit);
-            k += bit;
-        }
+    if (count_zero(w->vals, nz))
+        return ELVES_E_CORRUPT; /* a "non-zero" byte that is zero */
+    /* whole groups of 8 at once (vals is followed by the rest of the
+     * scratch: readable past its end), the last part group alone */
+    size_t k = scatter(p, w->bits, w->vals, n / 8);
+    for (size_t i = n / 8 * 8; i < n; i++) {
+        uint8_t bit = (uint8_t)((w->bits[i / 8] >> (i % 8)) & 1);
+        p[i] = (uint8_t)(w->vals[k] & (uint8_t)-bit);
+        k += bit;
     }
     return 0;
 }
