@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,8 +75,10 @@ static int open_chunks(es_store *st, const store_config *cfg, es_err *err)
     chunkstore_config cc = {.backend = "fs", .dir = st->packs_dir};
     if (cfg->chunk_store && *cfg->chunk_store) {
         if (strncmp(cfg->chunk_store, "s3://", 5) != 0)
-            return es_errf(err, 400, "chunk store '%.100s' is not an s3:// "
-                           "URL", cfg->chunk_store);
+            return es_errf(err, 400,
+                           "chunk store '%.100s' is not an s3:// "
+                           "URL",
+                           cfg->chunk_store);
         cc.backend = "s3";
         cc.s3_url = cfg->chunk_store;
         cc.s3_access_key = cfg->s3_access_key;
@@ -106,10 +110,48 @@ static int open_meta(es_store *st, es_err *err)
     return rc;
 }
 
+/* One process per data directory: an exclusive flock on data_dir/lock,
+ * which names the holder's pid.  The kernel drops it when the process
+ * ends, however it ends, so a crash never leaves a stale lock.  Opens that
+ * only read (no_workers: fsck, migrate's read-back) take none. */
+static int lock_data_dir(es_store *st, es_err *err)
+{
+    char *path = join(st->data_dir, "lock");
+    if (!path)
+        return es_errf(err, 500, "out of memory");
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    free(path);
+    if (st->lock_fd < 0)
+        return es_errf(err, 500, "cannot open %s/lock: %s", st->data_dir,
+                       strerror(errno));
+    if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        ssize_t n = pread(st->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return es_errf(err, 409,
+                       errno == EWOULDBLOCK
+                           ? "%s is in use by another elvesd (pid %s): one "
+                             "process per data directory"
+                           : "cannot lock %s: %s",
+                       st->data_dir,
+                       errno == EWOULDBLOCK ? (pid[0] ? pid : "?")
+                                            : strerror(errno));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(st->lock_fd, 0) < 0 ||
+        pwrite(st->lock_fd, pid, (size_t)len, 0) != len)
+        return es_errf(err, 500, "cannot write %s/lock: %s", st->data_dir,
+                       strerror(errno));
+    return 0;
+}
+
 static int open_parts(es_store *st, const store_config *cfg, es_err *err)
 {
-    if (make_dir(st->data_dir, err) < 0 || make_dir(st->spool_dir, err) < 0 ||
-        make_dir(st->packs_dir, err) < 0)
+    if (make_dir(st->data_dir, err) < 0 ||
+        (!cfg->no_workers && lock_data_dir(st, err) < 0) ||
+        make_dir(st->spool_dir, err) < 0 || make_dir(st->packs_dir, err) < 0)
         return -1;
     if (open_meta(st, err) < 0)
         return -1;
@@ -135,6 +177,7 @@ int store_open(es_store **out, const store_config *cfg, es_err *err)
     es_store *st = calloc(1, sizeof *st);
     if (!st)
         return es_errf(err, 500, "out of memory");
+    st->lock_fd = -1;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Writer preference: a stream of jobs must not starve GC forever. */
@@ -165,6 +208,8 @@ void store_close(es_store *st)
     chunkstore_close(&st->cs);
     spool_remote_close(st);
     meta_close(st->meta);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* and with it the lock */
     pthread_rwlock_destroy(&st->gc_lock);
     pthread_mutex_destroy(&st->gc_mu);
     free(st->data_dir);

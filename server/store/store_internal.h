@@ -25,6 +25,7 @@ typedef struct spool_remote spool_remote;
 
 struct es_store {
     char *data_dir;
+    int lock_fd; /* data_dir/lock, held with flock while open; -1 none */
     char *spool_dir;
     char *packs_dir;
     unsigned workers;

@@ -2,7 +2,8 @@
 # server_fsck.sh - elvesd fsck on a store with a little of everything
 # (several models, a file replaced, one deleted, a delta-coded fine-tune
 # whose base repository was deleted, GC run):
-#   - clean at rest and while elvesd runs; --repair refused while it runs;
+#   - clean at rest and while elvesd runs; --repair refused while it runs,
+#     and so is a second elvesd on the same data directory;
 #   - damage the metadata the way drift would (reference counts, a pack's
 #     totals, a dead mark): found, each by its check, and --repair fixes
 #     it, after which fsck is clean and every file still downloads
@@ -61,6 +62,12 @@ wait_job "$(upload fam/ft model.safetensors "$FAM/ft-a.bf16.safetensors")"
 [ "$(req POST "$BASE/api/v1/gc")" = 200 ] || fail "gc"
 
 fsck_clean "while elvesd runs" --data "$D"
+# one process per data directory (issue 17): a second elvesd refuses it
+rc=0
+timeout 20 "$ELVESD" --data "$D" --listen 127.0.0.1:0 2>"$T/second.log" || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "in use by another elvesd (pid $PID)" "$T/second.log" ||
+  fail "a second elvesd on the same data directory (exit $rc): $(cat "$T/second.log")"
+pass
 fsck_out "$D" --repair
 [ "$rc" = 2 ] && grep -q "a running elvesd" "$T/fsck.out" ||
   fail "--repair ran beside a running elvesd (exit $rc): $(cat "$T/fsck.out")"
